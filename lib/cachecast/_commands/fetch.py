@@ -1,0 +1,13 @@
+"""cachecast fetch: placeholder until its issue lands."""
+from __future__ import annotations
+
+from ..errors import CachecastError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fetch", help="(not built yet)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    raise CachecastError("'fetch' is not built yet")

@@ -1,0 +1,13 @@
+"""cachecast ingest: placeholder until its issue lands."""
+from __future__ import annotations
+
+from ..errors import CachecastError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("ingest", help="(not built yet)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    raise CachecastError("'ingest' is not built yet")

@@ -1,0 +1,13 @@
+"""cachecast lint: placeholder until its issue lands."""
+from __future__ import annotations
+
+from ..errors import CachecastError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("lint", help="(not built yet)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    raise CachecastError("'lint' is not built yet")

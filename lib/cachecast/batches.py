@@ -1,0 +1,202 @@
+"""Write Message Batches request shards, the manifest that joins results back, and a preview.
+
+The output directory appears only when complete (written to a temp dir, then renamed), so
+a failed build never leaves something that looks like a finished build.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from tqdm import tqdm
+
+from .config import RunConfig
+from .errors import InputError
+from .prompts import iter_items, render_payload
+from .requests import build_request, check_sampling
+
+MAX_REQUESTS = 100_000
+MAX_BYTES = 256 * 1024 * 1024
+SHARD_BYTES = 250 * 1024 * 1024  # margin under the hard limit
+CUSTOM_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass
+class Shard:
+    file: str
+    requests: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    requests: int
+    shards: list[Shard] = field(default_factory=list)
+    skipped_cache: int = 0  # requests whose breakpoint was dropped (prefix below minimum)
+
+
+def custom_id(item_id: str, treatment: str, temperature: float | None, repeat: int) -> str:
+    """Readable and reversible through the manifest; unsafe or long item ids get a hash suffix."""
+    temp = "tdef" if temperature is None else "t" + f"{temperature:g}".replace(".", "p").replace("-", "m")
+    rest = f"__{treatment}__{temp}__r{repeat}"
+    budget = 64 - len(rest)
+    safe = _UNSAFE.sub("_", item_id)
+    if safe != item_id or len(safe) > budget:
+        digest = hashlib.sha256(item_id.encode()).hexdigest()[:8]
+        safe = f"{safe[: budget - 9]}_{digest}"
+    return safe + rest
+
+
+def iter_requests(cfg: RunConfig, limit: int | None = None) -> Iterator[tuple[dict, dict]]:
+    """(batch request line, manifest row) for every item x treatment x temperature x repeat."""
+    check_sampling(cfg)
+    n = 0
+    for item in iter_items(cfg):
+        for treatment in cfg.treatments:
+            payload = render_payload(cfg, item, treatment)
+            for temperature in cfg.temperatures:
+                for repeat in range(1, cfg.repeats + 1):
+                    if limit is not None and n >= limit:
+                        return
+                    n += 1
+                    cid = custom_id(item.id, treatment.name, temperature, repeat)
+                    yield _lines(cfg, payload, cid, item.id, treatment.name, temperature, repeat)
+
+
+def _lines(cfg: RunConfig, payload: dict, cid: str, item_id: str, treatment: str,
+           temperature: float | None, repeat: int) -> tuple[dict, dict]:
+    model = cfg.provider.model
+    row: dict[str, Any] = {"custom_id": cid, "item_id": item_id, "treatment": treatment,
+                           "temperature": temperature, "repeat": repeat, "model": model}
+    if cfg.provider.name == "anthropic":
+        built = build_request(cfg, payload, temperature)
+        row.update(ttl=built.ttl, prefix_hash=built.prefix_hash, cacheable=built.cacheable,
+                   skip_reason=built.skip_reason, est_prefix_tokens=built.prefix_tokens,
+                   est_rest_tokens=built.rest_tokens, breakpoints=built.breakpoints)
+        return {"custom_id": cid, "params": built.params}, row
+    body: dict[str, Any] = {"model": model, "messages": payload["messages"], "max_tokens": cfg.max_tokens}
+    if temperature is not None:
+        body["temperature"] = temperature
+    row.update(ttl=None, prefix_hash=None, cacheable=False, skip_reason="provider is not anthropic",
+               est_prefix_tokens=0, est_rest_tokens=None, breakpoints=0)
+    return {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": body}, row
+
+
+def build(cfg: RunConfig, out: Path, limit: int | None = None, shard_size: int = MAX_REQUESTS,
+          progress: bool = True) -> BuildResult:
+    _check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        result = _write(cfg, tmp, limit, min(shard_size, MAX_REQUESTS), progress)
+        _write_build_json(cfg, tmp, result)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result.out = out
+    return result
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "build.json").exists():
+        raise InputError(f"{out}: directory is not empty and holds no earlier build; choose another --out")
+
+
+def _write(cfg: RunConfig, tmp: Path, limit: int | None, shard_size: int, progress: bool) -> BuildResult:
+    result = BuildResult(out=tmp, requests=0)
+    seen: set[str] = set()
+    shard: Shard | None = None
+    fh: IO[str] | None = None
+    previews: list[dict] = []
+    total = _expected_count(cfg, limit)
+    with open(tmp / "manifest.jsonl", "w") as manifest, tqdm(
+        total=total, unit="req", desc="build", disable=not progress or total < 2000, leave=False
+    ) as bar:
+        for line, row in iter_requests(cfg, limit):
+            if row["custom_id"] in seen:
+                raise InputError(f"custom_id '{row['custom_id']}' is produced twice; item ids collide after cleaning")
+            seen.add(row["custom_id"])
+            text = json.dumps(line, ensure_ascii=False) + "\n"
+            size = len(text.encode())
+            if shard is None or shard.requests >= shard_size or shard.bytes + size > SHARD_BYTES:
+                if fh:
+                    fh.close()
+                shard = Shard(file=f"requests-{len(result.shards) + 1:04d}.jsonl")
+                result.shards.append(shard)
+                fh = open(tmp / shard.file, "w", encoding="utf-8")
+            fh.write(text)
+            shard.requests += 1
+            shard.bytes += size
+            row["shard"] = shard.file
+            manifest.write(json.dumps(row) + "\n")
+            result.requests += 1
+            result.skipped_cache += row["skip_reason"] is not None and cfg.provider.name == "anthropic"
+            if len(previews) < 3 or (len(previews) < 6 and row["treatment"] not in {p[1]["treatment"] for p in previews}):
+                previews.append((line, row))
+            bar.update()
+    if fh:
+        fh.close()
+    from .preview import write_preview  # local: preview formatting is only needed here
+
+    write_preview(tmp / "preview.md", previews, cfg)
+    return result
+
+
+def _expected_count(cfg: RunConfig, limit: int | None) -> int:
+    """Only for the progress bar: counting lines is cheap next to rendering them."""
+    with open(cfg.resolve(cfg.items.file), "rb") as fh:
+        items = sum(1 for line in fh if line.strip())
+    if cfg.items.limit:
+        items = min(items, cfg.items.limit)
+    total = items * len(cfg.treatments) * len(cfg.temperatures) * cfg.repeats
+    return min(total, limit) if limit is not None else total
+
+
+def _write_build_json(cfg: RunConfig, tmp: Path, result: BuildResult) -> None:
+    info = {
+        "config": str(cfg.source),
+        "run_name": cfg.run_name,
+        "provider": cfg.provider.name,
+        "model": cfg.provider.model,
+        "format": "anthropic-message-batches" if cfg.provider.name == "anthropic" else "openai-batch",
+        "requests": result.requests,
+        "skipped_cache": result.skipped_cache,
+        "shards": [vars(s) for s in result.shards],
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (tmp / "build.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def read_manifest(path: Path) -> list[dict]:
+    """Manifest rows from a build directory or a manifest.jsonl path."""
+    path = path / "manifest.jsonl" if path.is_dir() else path
+    if not path.exists():
+        raise InputError(f"{path}: no manifest.jsonl (run cachecast build first)")
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def request_files(path: Path) -> list[Path]:
+    """Request shards in a build directory, or the single file given."""
+    if path.is_dir():
+        files = sorted(path.glob("requests-*.jsonl"))
+        if not files:
+            raise InputError(f"{path}: no requests-*.jsonl files in this directory")
+        return files
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    return [path]

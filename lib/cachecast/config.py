@@ -1,0 +1,228 @@
+"""Run configuration: YAML -> pydantic models, with errors a researcher can act on.
+
+Every error names the file, the key path, the bad value and what is accepted, because a
+typo in a 5,000-item run config otherwise shows up only as money spent on the wrong thing.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContextBlock(_Strict):
+    """Shared context (a rubric, a document) placed before the item, with its own breakpoint."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    file: Path
+
+
+class CacheControl(_Strict):
+    enable_system_cache: bool | None = None  # None: true for anthropic, ignored elsewhere
+    ttl: Literal["5m", "1h"] = "5m"
+    tools: bool = False  # breakpoint on the last tool definition
+    context: ContextBlock | None = None
+
+
+class RequestOverrides(_Strict):
+    cache_control: CacheControl = CacheControl()
+
+
+class Provider(_Strict):
+    name: Literal["anthropic", "openai"]
+    model: str = Field(min_length=1)
+    batch: bool = True
+    request_overrides: RequestOverrides = RequestOverrides()
+
+    @property
+    def cache(self) -> CacheControl:
+        return self.request_overrides.cache_control
+
+    @property
+    def caching_enabled(self) -> bool:
+        flag = self.cache.enable_system_cache
+        return self.name == "anthropic" and (flag is None or flag)
+
+
+class Prompts(_Strict):
+    system_file: Path
+    user_template_file: Path
+    tools_file: Path | None = None  # JSON list of Anthropic tool definitions
+
+
+class Items(_Strict):
+    file: Path
+    id_field: str = "id"
+    limit: int | None = Field(default=None, ge=1)
+
+
+class Treatment(_Strict):
+    """One arm. `system_suffix_file` is appended after the cached system block, so all arms
+    share one cached prefix (the shared-control design); `system_file` replaces the system
+    prompt and therefore gives the arm a cache entry of its own."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,20}$")
+    system_suffix_file: Path | None = None
+    system_file: Path | None = None
+
+
+class Thinking(_Strict):
+    type: Literal["enabled", "adaptive"]
+    budget_tokens: int | None = Field(default=None, ge=1024)
+
+
+class RunConfig(_Strict):
+    run_name: str = "run"
+    provider: Provider
+    prompts: Prompts
+    items: Items
+    treatments: list[Treatment] = Field(min_length=1)
+    temperatures: list[float | None] = Field(default=[None], min_length=1)
+    repeats: int = Field(default=1, ge=1, le=100)
+    max_tokens: int = Field(ge=1)
+    thinking: Thinking | None = None
+    budget_usd: float | None = Field(default=None, gt=0)
+    output_fill_ratio: float = Field(default=0.6, gt=0, le=1)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperature_range(cls, temps: list[float | None]) -> list[float | None]:
+        for t in temps:
+            if t is not None and not 0.0 <= t <= 1.0:
+                raise ValueError(f"temperature {t} is outside 0.0-1.0")
+        if len(set(temps)) != len(temps):
+            raise ValueError("temperatures are repeated")
+        return temps
+
+    @model_validator(mode="after")
+    def _unique_treatments(self) -> "RunConfig":
+        names = [t.name for t in self.treatments]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"treatment names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """Paths in a config are relative to the config file, so configs can be copied around."""
+        base = self.source.parent if self.source else Path.cwd()
+        return path if path.is_absolute() else (base / path)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    raw = _read_yaml(path)
+    try:
+        cfg = RunConfig.model_validate({**raw, "source": path})
+    except ValidationError as exc:
+        raise ConfigError(_explain(path, exc, raw)) from None
+    _check_files(cfg, path)
+    return cfg
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file")
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where} malformed YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def _explain(path: Path, exc: ValidationError, raw: dict[str, Any]) -> str:
+    """One sentence for the first problem; pydantic's multi-line dump is for developers."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    value = _lookup(raw, err["loc"])
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(err["loc"][:-1])
+        hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+        msg = f"{path}: unknown key '{key}'"
+        if hint:
+            msg += f" (did you mean '{'.'.join(loc[:-1] + [hint[0]])}'?)"
+        return msg + f"; accepted keys here: {', '.join(allowed)}"
+    if err["type"] == "missing":
+        return f"{path}: missing required key '{key}'"
+    shown = json.dumps(value, default=str) if value is not _MISSING else "?"
+    where = f"'{key}'" if key else "the config"
+    return f"{path}: bad value {shown} for {where}: {err['msg']}"
+
+
+_MISSING = object()
+
+
+def _lookup(raw: Any, loc: tuple) -> Any:
+    for part in loc:
+        try:
+            raw = raw[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return raw
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: Any = RunConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        model = _model_of(field.annotation)
+        if model is None:
+            return []
+    return [k for k, f in model.model_fields.items() if not f.exclude]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def _check_files(cfg: RunConfig, path: Path) -> None:
+    refs: list[tuple[str, Path | None]] = [
+        ("prompts.system_file", cfg.prompts.system_file),
+        ("prompts.user_template_file", cfg.prompts.user_template_file),
+        ("prompts.tools_file", cfg.prompts.tools_file),
+        ("items.file", cfg.items.file),
+    ]
+    ctx = cfg.provider.cache.context
+    if ctx:
+        refs.append(("provider.request_overrides.cache_control.context.file", ctx.file))
+    for i, t in enumerate(cfg.treatments):
+        refs.append((f"treatments.{i}.system_suffix_file", t.system_suffix_file))
+        refs.append((f"treatments.{i}.system_file", t.system_file))
+    for key, ref in refs:
+        if ref is None:
+            continue
+        full = cfg.resolve(ref)
+        if not full.exists():
+            raise ConfigError(f"{path}: '{key}' points to {ref}, which does not exist (looked in {full.parent})")
+        if full.is_dir():
+            raise ConfigError(f"{path}: '{key}' points to {ref}, which is a directory, not a file")

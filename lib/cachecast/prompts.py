@@ -1,0 +1,169 @@
+"""Render one (item, treatment) into a provider payload.
+
+Anthropic gets structured blocks so the reusable system text can carry a breakpoint;
+OpenAI (and any other provider) gets plain strings, exactly as before caching existed.
+"""
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from .config import RunConfig, Treatment
+from .errors import ConfigError, InputError
+
+EPHEMERAL = {"type": "ephemeral"}
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    fields: dict[str, Any]
+    line: int
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    path: Path
+    names: tuple[str, ...] = field(default=())
+
+    def render(self, item: Item, items_path: Path) -> str:
+        missing = [n for n in self.names if n not in item.fields]
+        if missing:
+            raise InputError(
+                f"{items_path}:{item.line}: item '{item.id}' has no field '{missing[0]}' "
+                f"used by the template {self.path.name}"
+            )
+        return self.text.format_map({n: item.fields[n] for n in self.names})
+
+
+@lru_cache(maxsize=64)
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+@lru_cache(maxsize=16)
+def load_template(path: Path) -> Template:
+    text = read_text(path)
+    try:
+        names = tuple(dict.fromkeys(n for _, n, _, _ in string.Formatter().parse(text) if n is not None))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: bad template ({exc}); write literal braces as {{{{ and }}}}") from None
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise ConfigError(f"{path}: template field '{{{bad[0]}}}' is not a plain item field name")
+    return Template(text=text, path=path, names=names)
+
+
+def iter_items(cfg: RunConfig) -> Iterator[Item]:
+    """Items in file order; stops at items.limit. Errors name the file and line."""
+    path = cfg.resolve(cfg.items.file)
+    seen: set[str] = set()
+    count = 0
+    with open(path, encoding="utf-8-sig", newline=None) as fh:
+        lineno = 0
+        while True:
+            try:
+                line = fh.readline()
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{lineno + 1}: not UTF-8 text (bad byte at offset {exc.start})") from None
+            if not line:
+                break
+            lineno += 1
+            if not line.strip():
+                continue
+            item = _parse_item(line, lineno, path, cfg.items.id_field)
+            if item.id in seen:
+                raise InputError(f"{path}:{lineno}: duplicate item id '{item.id}'")
+            seen.add(item.id)
+            yield item
+            count += 1
+            if cfg.items.limit and count >= cfg.items.limit:
+                return
+    if count == 0:
+        raise InputError(f"{path}: no items (the file is empty)")
+
+
+def _parse_item(line: str, lineno: int, path: Path, id_field: str) -> Item:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
+    if id_field not in obj or obj[id_field] in (None, ""):
+        raise InputError(f"{path}:{lineno}: item has no '{id_field}' field (set items.id_field to its id key)")
+    return Item(id=str(obj[id_field]), fields=obj, line=lineno)
+
+
+def render_payload(cfg: RunConfig, item: Item, treatment: Treatment) -> dict[str, Any]:
+    """Provider-neutral chat payload: {"messages": [...], "tools"?: [...]}."""
+    system, suffix = _system_texts(cfg, treatment)
+    template = load_template(cfg.resolve(cfg.prompts.user_template_file))
+    user = template.render(item, cfg.resolve(cfg.items.file))
+    ctx = cfg.provider.cache.context
+    context = read_text(cfg.resolve(ctx.file)) if ctx else None
+    if cfg.provider.name != "anthropic":
+        return _string_payload(system, suffix, context, user)
+    return _block_payload(cfg, system, suffix, context, user)
+
+
+def _system_texts(cfg: RunConfig, treatment: Treatment) -> tuple[str, str | None]:
+    system_path = treatment.system_file or cfg.prompts.system_file
+    system = read_text(cfg.resolve(system_path))
+    suffix = read_text(cfg.resolve(treatment.system_suffix_file)) if treatment.system_suffix_file else None
+    return system, suffix
+
+
+def _string_payload(system: str, suffix: str | None, context: str | None, user: str) -> dict[str, Any]:
+    sys_text = system if suffix is None else f"{system}\n\n{suffix}"
+    user_text = user if context is None else f"{context}\n\n{user}"
+    return {"messages": [{"role": "system", "content": sys_text}, {"role": "user", "content": user_text}]}
+
+
+def _block_payload(cfg: RunConfig, system: str, suffix: str | None, context: str | None, user: str) -> dict[str, Any]:
+    caching = cfg.provider.caching_enabled
+    sys_block: dict[str, Any] = {"type": "text", "text": system}
+    if caching:
+        sys_block["cache_control"] = dict(EPHEMERAL)
+    system_blocks = [sys_block]
+    if suffix is not None:
+        system_blocks.append({"type": "text", "text": suffix})
+    user_blocks: list[dict[str, Any]] = []
+    if context is not None:
+        ctx_block: dict[str, Any] = {"type": "text", "text": context}
+        if caching:
+            ctx_block["cache_control"] = dict(EPHEMERAL)
+        user_blocks.append(ctx_block)
+    user_blocks.append({"type": "text", "text": user})
+    payload: dict[str, Any] = {
+        "messages": [{"role": "system", "content": system_blocks}, {"role": "user", "content": user_blocks}]
+    }
+    tools = load_tools(cfg)
+    if tools:
+        if caching and cfg.provider.cache.tools:
+            tools = [*tools[:-1], {**tools[-1], "cache_control": dict(EPHEMERAL)}]
+        payload["tools"] = tools
+    return payload
+
+
+def load_tools(cfg: RunConfig) -> list[dict[str, Any]]:
+    if cfg.prompts.tools_file is None:
+        return []
+    path = cfg.resolve(cfg.prompts.tools_file)
+    try:
+        tools = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: tools file is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and "name" in t for t in tools):
+        raise ConfigError(f"{path}: tools file must be a JSON list of tool definitions, each with a 'name'")
+    return tools
