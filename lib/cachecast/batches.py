@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -59,15 +60,16 @@ def custom_id(item_id: str, treatment: str, temperature: float | None, repeat: i
 def iter_requests(cfg: RunConfig, limit: int | None = None) -> Iterator[tuple[dict, dict]]:
     """(batch request line, manifest row) for every item x treatment x temperature x repeat."""
     check_sampling(cfg)
-    n = 0
+    # islice stops without pulling one more: with --limit, items past the limit are never read
+    yield from islice(_all_requests(cfg), limit)
+
+
+def _all_requests(cfg: RunConfig) -> Iterator[tuple[dict, dict]]:
     for item in iter_items(cfg):
         for treatment in cfg.treatments:
             payload = render_payload(cfg, item, treatment)
             for temperature in cfg.temperatures:
                 for repeat in range(1, cfg.repeats + 1):
-                    if limit is not None and n >= limit:
-                        return
-                    n += 1
                     cid = custom_id(item.id, treatment.name, temperature, repeat)
                     yield _lines(cfg, payload, cid, item.id, treatment.name, temperature, repeat)
 
@@ -186,8 +188,16 @@ def read_manifest(path: Path) -> list[dict]:
     path = path / "manifest.jsonl" if path.is_dir() else path
     if not path.exists():
         raise InputError(f"{path}: no manifest.jsonl (run cachecast build first)")
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg}); rebuild with cachecast build") from None
+    return rows
 
 
 def request_files(path: Path) -> list[Path]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -105,13 +105,14 @@ class RunConfig(_Strict):
             raise ValueError("temperatures are repeated")
         return temps
 
-    @model_validator(mode="after")
-    def _unique_treatments(self) -> "RunConfig":
-        names = [t.name for t in self.treatments]
+    @field_validator("treatments")
+    @classmethod
+    def _unique_treatments(cls, treatments: list[Treatment]) -> list[Treatment]:
+        names = [t.name for t in treatments]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"treatment names must be unique, repeated: {', '.join(dupes)}")
-        return self
+        return treatments
 
     def resolve(self, path: Path) -> Path:
         """Paths in a config are relative to the config file, so configs can be copied around."""
@@ -164,9 +165,15 @@ def _explain(path: Path, exc: ValidationError, raw: dict[str, Any]) -> str:
         return msg + f"; accepted keys here: {', '.join(allowed)}"
     if err["type"] == "missing":
         return f"{path}: missing required key '{key}'"
-    shown = json.dumps(value, default=str) if value is not _MISSING else "?"
+    shown = _short(json.dumps(value, default=str)) if value is not _MISSING else "?"
     where = f"'{key}'" if key else "the config"
-    return f"{path}: bad value {shown} for {where}: {err['msg']}"
+    reason = err["msg"].removeprefix("Value error, ")
+    return f"{path}: bad value {shown} for {where}: {reason}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A value is shown to locate the problem, not to echo a whole section back."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _MISSING = object()

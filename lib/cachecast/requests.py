@@ -2,7 +2,7 @@
 
 The rules enforced here are the ones that silently cost money when broken: a 5th
 breakpoint (the API rejects it), a 5m breakpoint before a 1h one, a breakpoint on a prefix
-below the model minimum (written but never cached, so it only adds the write premium).
+below the model minimum (silently not cached, so a projection counting on it is wrong).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .models import model_facts
 from .tokens import estimate_tokens
 
 MAX_BREAKPOINTS = 4
+PREFIX_SEP = "\x1e"  # joins block texts before hashing, so ["ab", "c"] and ["a", "bc"] differ
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ def check_sampling(cfg: RunConfig) -> None:
             f"{cfg.source}: 'thinking.type' is 'enabled' with budget_tokens, but {model} only takes "
             "adaptive thinking; use thinking: {type: adaptive}"
         )
+    if cfg.thinking.type == "adaptive" and cfg.thinking.budget_tokens is not None:
+        raise ConfigError(f"{cfg.source}: 'thinking.budget_tokens' is only accepted with thinking.type "
+                          "'enabled'; remove it for adaptive thinking")
     if cfg.thinking.type == "enabled" and cfg.thinking.budget_tokens is None:
         raise ConfigError(f"{cfg.source}: 'thinking.budget_tokens' is required when thinking.type is 'enabled'")
     if cfg.thinking.budget_tokens and cfg.thinking.budget_tokens >= cfg.max_tokens:
@@ -68,7 +72,7 @@ def build_request(cfg: RunConfig, payload: dict[str, Any], temperature: float | 
     model = cfg.provider.model
     system, messages = _split_system(payload["messages"])
     tools = [dict(t) for t in payload.get("tools", [])]
-    blocks = _prefix_order(tools, system, messages)
+    blocks = prefix_order(tools, system, messages)
     caching = cfg.provider.caching_enabled
     if not caching:
         for block in blocks:
@@ -115,9 +119,31 @@ def _split_system(messages: list[dict[str, Any]]) -> tuple[list[dict], list[dict
     return system, rest
 
 
-def _prefix_order(tools: list[dict], system: list[dict], messages: list[dict]) -> list[dict]:
+def prefix_order(tools: list[dict], system: list[dict], messages: list[dict]) -> list[dict]:
     """Blocks in the order Anthropic builds the cache key: tools -> system -> messages."""
     return [*tools, *system, *(b for m in messages for b in m["content"])]
+
+
+def params_blocks(params: dict[str, Any]) -> list[dict]:
+    """The blocks of built Messages params in prefix order (lint reads requests back with this).
+
+    String content counts as one text block, as the API treats it; anything that is not a
+    block is skipped, because lint must describe a malformed file, not crash on it."""
+    messages = [{"content": _as_blocks(m.get("content"))} for m in _dicts(params.get("messages"))]
+    return prefix_order(_dicts(params.get("tools")), _as_blocks(params.get("system")), messages)
+
+
+def _as_blocks(content: Any) -> list[dict]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else _dicts(content)
+
+
+def _dicts(value: Any) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def ttl_order_ok(ttls: list[str]) -> bool:
+    """Longer TTLs must come first: no 1h breakpoint may follow a 5m one."""
+    return not ("5m" in ttls and "1h" in ttls[ttls.index("5m"):])
 
 
 def _apply_ttl(blocks: list[dict], ttl: str) -> None:
@@ -136,7 +162,7 @@ def _check_breakpoints(blocks: list[dict]) -> None:
             f"request has {len(ttls)} cache_control breakpoints; Anthropic accepts at most {MAX_BREAKPOINTS} "
             "(drop the tools or context breakpoint)"
         )
-    if "5m" in ttls and "1h" in ttls[ttls.index("5m"):]:
+    if not ttl_order_ok(ttls):
         raise CacheRuleError(
             "a 1h cache_control breakpoint comes after a 5m one; longer TTLs must come first in the prefix "
             "(tools -> system -> messages)"
@@ -146,8 +172,9 @@ def _check_breakpoints(blocks: list[dict]) -> None:
 _PREFIX_MEMO: dict[tuple, tuple[str, int]] = {}
 
 
-def _block_text(block: dict) -> str:
-    if block.get("type") == "text":
+def block_text(block: dict) -> str:
+    """The text a block contributes to the cache key (non-text blocks as canonical JSON)."""
+    if block.get("type") == "text" and isinstance(block.get("text"), str):
         return block["text"]
     return json.dumps({k: v for k, v in block.items() if k != "cache_control"}, sort_keys=True)
 
@@ -158,32 +185,37 @@ def _cached_prefix(blocks: list[dict], model: str) -> tuple[str | None, int, int
     Memoised on the prefix texts: across a build the same system prompt repeats thousands
     of times and identical strings hash in O(1) after the first time."""
     minimum = model_facts(model).min_cache_tokens
-    texts = [_block_text(b) for b in blocks]
+    texts = [block_text(b) for b in blocks]
     total = estimate_tokens("".join(texts), model)
     skip = None
     last = -1
     for i, block in enumerate(blocks):
         if "cache_control" not in block:
             continue
-        _, tokens = _prefix_key(tuple(texts[: i + 1]), model)
+        _, tokens = prefix_key(tuple(texts[: i + 1]), model)
         if tokens < minimum:
             del block["cache_control"]
             skip = (f"cached prefix is ~{tokens} tokens (estimate), below the {minimum}-token minimum "
-                    f"for {model}; breakpoint skipped, caching would only add the write premium")
+                    f"for {model}; breakpoint skipped because Anthropic would not cache this prefix")
         else:
             last = i
     if last < 0:
         return None, 0, total, skip
-    digest, tokens = _prefix_key(tuple(texts[: last + 1]), model)
-    return digest, tokens, total, None if last >= 0 else skip
+    digest, tokens = prefix_key(tuple(texts[: last + 1]), model)
+    return digest, tokens, total, None
 
 
-def _prefix_key(texts: tuple[str, ...], model: str) -> tuple[str, int]:
+def prefix_digest(texts: tuple[str, ...]) -> str:
+    """The manifest's prefix_hash: 16 hex of sha256 over the block texts up to a breakpoint."""
+    return hashlib.sha256(PREFIX_SEP.join(texts).encode()).hexdigest()[:16]
+
+
+def prefix_key(texts: tuple[str, ...], model: str) -> tuple[str, int]:
+    """(prefix hash, estimated tokens) of the blocks up to a breakpoint, memoised."""
     key = (model, texts)
     hit = _PREFIX_MEMO.get(key)
     if hit is None:
         if len(_PREFIX_MEMO) > 256:
             _PREFIX_MEMO.clear()
-        digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
-        hit = _PREFIX_MEMO[key] = (digest, estimate_tokens("".join(texts), model))
+        hit = _PREFIX_MEMO[key] = (prefix_digest(texts), estimate_tokens("".join(texts), model))
     return hit

@@ -1,0 +1,434 @@
+"""Static checks on built request files, before money is spent.
+
+Every check here catches a mistake that the Batches API either rejects after you waited
+for the batch (a 5th breakpoint, a bad custom_id, thinking with temperature 0) or accepts
+silently while the cache never hits (no breakpoint, a prefix below the model minimum, a
+date in the system prompt that makes every request's prefix different).
+
+Files are streamed line by line: only custom_ids, per-prefix counts and one prefix text
+per distinct prefix hash are kept, so a 100,000-request shard lints in constant memory
+per distinct prefix.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from tqdm import tqdm
+
+from .batches import CUSTOM_ID_RE, MAX_BYTES, MAX_REQUESTS, request_files
+from .errors import CachecastError, InputError
+from .lint_prefix import PrefixTracker
+from .models import ModelFacts, model_facts
+from .requests import MAX_BREAKPOINTS, block_text, params_blocks, prefix_digest, prefix_key, ttl_order_ok
+from .tokens import ESTIMATE_ERROR_BAND, estimate_tokens
+
+SHOW_IDS = 5  # custom_ids listed per finding; the count says how many in all
+_CID_SHAPE = re.compile(r"^(?P<item>.+)__(?P<treatment>[A-Za-z0-9_-]+?)__t[^_]+__r\d+$")
+
+
+@dataclass
+class Finding:
+    level: str  # "error" | "warning"
+    code: str
+    message: str
+    fix: str
+    custom_ids: list[str] = field(default_factory=list)
+    count: int = 0
+    where: list[str] = field(default_factory=list)  # file:line, for problems tied to a line
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "code": self.code, "message": self.message, "count": self.count,
+                "custom_ids": self.custom_ids, "where": self.where, "detail": self.detail, "fix": self.fix}
+
+
+class Findings:
+    """Collects findings, one per (level, code, message), so 30,000 requests with the same
+    problem make one line with the first few ids and a count, not 30,000 lines."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str, str], Finding] = {}
+
+    def add(self, level: str, code: str, message: str, fix: str, cid: str | None = None,
+            where: str | None = None, detail: str | None = None, count: int = 1) -> Finding:
+        key = (level, code, message)
+        f = self._by_key.get(key)
+        if f is None:
+            f = self._by_key[key] = Finding(level, code, message, fix, detail=detail)
+        f.count += count
+        if cid is not None and len(f.custom_ids) < SHOW_IDS:
+            f.custom_ids.append(cid)
+        if where is not None and len(f.where) < SHOW_IDS:
+            f.where.append(where)
+        return f
+
+    def all(self) -> list[Finding]:
+        return sorted(self._by_key.values(), key=lambda f: f.level != "error")
+
+
+@dataclass
+class LintReport:
+    files: int
+    requests: int
+    findings: list[Finding]
+    openai_requests: int = 0  # OpenAI batch lines: only generic checks apply
+
+    @property
+    def errors(self) -> int:
+        return sum(f.level == "error" for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.level == "warning" for f in self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": self.files, "requests": self.requests, "errors": self.errors,
+                "warnings": self.warnings, "findings": [f.to_dict() for f in self.findings]}
+
+
+@dataclass
+class _State:
+    """What lint keeps while streaming: ids seen, prefixes seen, treatments from the manifest."""
+
+    findings: Findings = field(default_factory=Findings)
+    seen: set[str] = field(default_factory=set)
+    prefixes: PrefixTracker = field(default_factory=PrefixTracker)
+    treatments: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, ModelFacts | None] = field(default_factory=dict)
+    requests: int = 0
+    openai: int = 0
+
+
+def lint_path(path: str | Path, progress: bool = False) -> LintReport:
+    """Lint a build directory (requests-*.jsonl, plus manifest.jsonl when present) or one file."""
+    path = Path(path)
+    files = request_files(path)
+    state = _State()
+    manifest = path / "manifest.jsonl" if path.is_dir() else path.parent / "manifest.jsonl"
+    if manifest.is_file() and manifest != path:
+        state.treatments = _read_treatments(manifest, state.findings)
+    total = sum(f.stat().st_size for f in files)
+    with tqdm(total=total, unit="B", unit_scale=True, desc="lint", leave=False,
+              disable=not progress or total < 50_000_000) as bar:
+        for file in files:
+            _lint_file(file, state, bar)
+    if state.requests == 0:
+        first = next(iter(state.findings.all()), None)
+        why = f" ({first.message}: {first.where[0]})" if first and first.where else ""
+        raise InputError(f"{path}: no request lines to lint{why}")
+    state.prefixes.report(state.findings)
+    return LintReport(files=len(files), requests=state.requests, findings=state.findings.all(),
+                      openai_requests=state.openai)
+
+
+def _read_treatments(manifest: Path, findings: Findings) -> dict[str, str]:
+    """custom_id -> treatment, the only manifest field lint needs (to tell a deliberate
+    per-treatment prefix from drift)."""
+    out: dict[str, str] = {}
+    for lineno, text in _lines(manifest):
+        try:
+            row = json.loads(text)
+            out[row["custom_id"]] = str(row["treatment"])
+        except (ValueError, KeyError, TypeError):
+            findings.add("warning", "manifest-invalid", "manifest line is not a manifest row; ignored",
+                         "rebuild with cachecast build, or delete manifest.jsonl to lint the requests alone",
+                         where=f"{manifest.name}:{lineno}")
+    return out
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their 1-based numbers; undecodable bytes become U+FFFD so a
+    binary file yields JSON errors with line numbers instead of a traceback."""
+    try:
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                text = raw.decode("utf-8", errors="replace")
+                if text.strip():
+                    yield lineno, text
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _lint_file(file: Path, state: _State, bar: tqdm) -> None:
+    count = 0
+    for lineno, text in _lines(file):
+        bar.update(len(text.encode("utf-8", errors="replace")))
+        where = f"{file.name}:{lineno}"
+        parsed = _parse_line(text, where, state.findings)
+        if parsed is None:
+            continue
+        count += 1
+        state.requests += 1
+        cid, params, openai = parsed
+        _check_custom_id(cid, where, state, pattern=not openai)
+        cid = _label(cid)  # reported above if invalid; from here on only a label
+        if openai:
+            state.openai += 1
+            _check_generic(cid, params, state.findings)
+        elif _check_shape(cid, params, where, state.findings):
+            _check_request(cid, params, state)
+    _check_shard(file, count, state.findings)
+
+
+def _parse_line(text: str, where: str, findings: Findings) -> tuple[Any, dict, bool] | None:
+    """(custom_id, params, is_openai) or None after recording why the line is unusable."""
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        findings.add("error", "invalid-json", "line is not valid JSON",
+                     "rebuild the file with cachecast build; each line must be one JSON request object",
+                     where=f"{where} ({getattr(exc, 'msg', exc)})")
+        return None
+    if isinstance(obj, dict) and isinstance(obj.get("params"), dict):
+        return obj.get("custom_id"), obj["params"], False
+    if isinstance(obj, dict) and isinstance(obj.get("body"), dict) and "url" in obj:
+        return obj.get("custom_id"), obj["body"], True
+    findings.add("error", "not-a-request", "line is not a batch request object {\"custom_id\", \"params\"}",
+                 "each line must be {\"custom_id\": ..., \"params\": {...Messages params...}}",
+                 cid=_label(obj["custom_id"]) if isinstance(obj, dict) and "custom_id" in obj else None,
+                 where=where)
+    return None
+
+
+def _label(cid: Any) -> str:
+    """A custom_id as shown in findings: ids that are not strings are shown as JSON."""
+    return cid if isinstance(cid, str) else json.dumps(cid)[:70]
+
+
+def _check_custom_id(cid: Any, where: str, state: _State, pattern: bool = True) -> None:
+    if not isinstance(cid, str) or (pattern and not CUSTOM_ID_RE.match(cid)):
+        state.findings.add("error", "custom-id-pattern", "custom_id does not match ^[a-zA-Z0-9_-]{1,64}$",
+                           "use 1-64 letters, digits, '_' or '-' (cachecast build derives safe ids)",
+                           cid=_label(cid), where=where)
+        return
+    if cid in state.seen:
+        state.findings.add("error", "custom-id-duplicate", "custom_id is used more than once",
+                           "make every custom_id unique (results are joined back by it)", cid=cid, where=where)
+    state.seen.add(cid)
+
+
+def _check_shape(cid: str, params: dict, where: str, findings: Findings) -> bool:
+    model, messages = params.get("model"), params.get("messages")
+    if isinstance(model, str) and model and isinstance(messages, list) and messages:
+        return True
+    findings.add("error", "not-a-request", "params need a 'model' string and a non-empty 'messages' list",
+                 "rebuild the file with cachecast build", cid=cid, where=where)
+    return False
+
+
+def _check_request(cid: str, params: dict, state: _State) -> None:
+    facts = _facts(params["model"], cid, state)
+    _check_generic(cid, params, state.findings)
+    _check_sampling(cid, params, facts, state.findings)
+    _check_cache(cid, params, facts, state)
+
+
+def _facts(model: str, cid: str, state: _State) -> ModelFacts | None:
+    if model not in state.facts:
+        try:
+            state.facts[model] = model_facts(model)
+        except CachecastError:
+            state.facts[model] = None
+    if state.facts[model] is None:
+        state.findings.add("warning", "unknown-model", f"model '{model}' is not in cachecast's model table; "
+                           "minimum-length checks skipped",
+                           "check the model id, or add it to cachecast/data/models.yaml", cid=cid)
+    return state.facts[model]
+
+
+def _check_generic(cid: str, params: dict, findings: Findings) -> None:
+    """Rules of the Batches API itself: max_tokens >= 1, no streaming."""
+    mt = params.get("max_tokens")
+    if isinstance(mt, bool) or not isinstance(mt, int) or mt < 1:
+        findings.add("error", "max-tokens", "max_tokens is missing or below 1", "set max_tokens to a positive "
+                     "integer (the config's max_tokens)", cid=cid)
+    if params.get("stream") is True:
+        findings.add("error", "stream-not-allowed", "stream is true; the Batches API rejects streaming requests",
+                     "remove 'stream' from the request params", cid=cid)
+
+
+def _check_sampling(cid: str, params: dict, facts: ModelFacts | None, findings: Findings) -> None:
+    temp, top_p, top_k = params.get("temperature"), params.get("top_p"), params.get("top_k")
+    if not all(v is None or _is_number(v) for v in (temp, top_p, top_k)):
+        findings.add("error", "not-a-request", "temperature, top_p and top_k must be numbers",
+                     "rebuild the file with cachecast build", cid=cid)
+        return
+    thinking = params.get("thinking") if isinstance(params.get("thinking"), dict) else {}
+    model = params["model"]
+    if facts is not None and facts.fixed_sampling:
+        _check_fixed_sampling(cid, model, temp, top_p, top_k, thinking, findings)
+    if thinking.get("type") not in ("enabled", "adaptive"):
+        return
+    bad = ("temperature is not 1.0" if temp is not None and temp != 1.0 else
+           "top_k is set" if top_k is not None else
+           "top_p is outside 0.95-1" if top_p is not None and not 0.95 <= top_p <= 1 else None)
+    if bad:
+        findings.add("error", "thinking-temperature", f"{bad} while thinking is on; the API rejects this",
+                     "with thinking, leave temperature at 1.0 (temperatures: [1.0] or [null]) and drop top_k",
+                     cid=cid, detail=f"temperature={temp}, top_p={top_p}, top_k={top_k}")
+    budget = thinking.get("budget_tokens")
+    mt = params.get("max_tokens")
+    if thinking.get("type") == "enabled" and (not isinstance(budget, int) or budget < 1024
+                                              or (isinstance(mt, int) and budget >= mt)):
+        findings.add("error", "thinking-budget", "thinking.budget_tokens is missing, below 1024 or not below "
+                     "max_tokens", "set thinking.budget_tokens between 1024 and max_tokens - 1", cid=cid)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_fixed_sampling(cid: str, model: str, temp: Any, top_p: Any, top_k: Any, thinking: dict,
+                          findings: Findings) -> None:
+    if (temp is not None and temp != 1.0) or top_p is not None or top_k is not None:
+        findings.add("error", "fixed-sampling", f"{model} rejects non-default temperature, top_p and top_k",
+                     "remove temperature/top_p/top_k (temperatures: [null] in the config)", cid=cid)
+    if thinking.get("type") == "enabled" or "budget_tokens" in thinking:
+        findings.add("error", "fixed-sampling", f"{model} rejects budget_tokens thinking",
+                     "use thinking: {type: adaptive}", cid=cid)
+
+
+@dataclass
+class _Breakpoint:
+    index: int  # position in the tools -> system -> messages block list
+    ttl: str
+
+
+def _breakpoints(cid: str, params: dict, blocks: list[dict], findings: Findings) -> list[_Breakpoint]:
+    """Breakpoints in prefix order; top-level (automatic) cache_control counts as one at the end."""
+    marks = [(i, b["cache_control"]) for i, b in enumerate(blocks) if b.get("cache_control") is not None]
+    if params.get("cache_control") is not None:
+        marks.append((len(blocks) - 1, params["cache_control"]))
+    out = []
+    for i, cc in marks:
+        ttl = cc.get("ttl", "5m") if isinstance(cc, dict) else None
+        if not isinstance(cc, dict) or cc.get("type") != "ephemeral" or ttl not in ("5m", "1h"):
+            findings.add("error", "bad-cache-control", "cache_control must be {\"type\": \"ephemeral\"} with "
+                         "optional ttl \"5m\" or \"1h\"", "fix the cache_control value", cid=cid,
+                         detail=f"found {json.dumps(cc)[:80]}")
+            continue
+        out.append(_Breakpoint(i, ttl))
+    return out
+
+
+def _check_cache(cid: str, params: dict, facts: ModelFacts | None, state: _State) -> None:
+    blocks = params_blocks(params)
+    bps = _breakpoints(cid, params, blocks, state.findings)
+    f = state.findings
+    if not bps:
+        _no_breakpoint(cid, params, blocks, facts, f)
+        return
+    if len(bps) > MAX_BREAKPOINTS:
+        f.add("error", "too-many-breakpoints", f"more than {MAX_BREAKPOINTS} cache_control breakpoints; "
+              "the API rejects the request", "keep at most 4 (system, plus tools and context if configured)",
+              cid=cid, detail=f"{len(bps)} breakpoints")
+    ttls = [b.ttl for b in bps]
+    if not ttl_order_ok(ttls):
+        f.add("error", "ttl-order", "a 1h breakpoint comes after a 5m one; longer TTLs must come first "
+              "(tools -> system -> messages)", "use one ttl for all breakpoints, or put the 1h ones first",
+              cid=cid, detail=" -> ".join(ttls))
+    if "5m" in ttls and "1h" not in ttls:
+        f.add("warning", "short-ttl", "5-minute cache entries in a batch: batches often run longer than 5 "
+              "minutes, so entries may expire between requests",
+              "consider provider.request_overrides.cache_control.ttl: 1h", cid=cid)
+    texts = tuple(block_text(b) for b in blocks)
+    tokens = _track_prefixes(cid, params["model"], texts, bps, state)
+    if facts is not None:
+        _check_minimum(cid, params["model"], tokens, facts, f)
+
+
+def _track_prefixes(cid: str, model: str, texts: tuple[str, ...], bps: list[_Breakpoint],
+                    state: _State) -> list[int]:
+    """Feed each breakpoint's prefix to the drift tracker; return the estimated prefix sizes."""
+    treatment = state.treatments.get(cid) or _treatment_from_id(cid)
+    known = state.facts.get(model) is not None
+    sizes = []
+    for k, bp in enumerate(bps):
+        prefix = texts[: bp.index + 1]
+        digest, tokens = prefix_key(prefix, model) if known else (prefix_digest(prefix), 0)
+        state.prefixes.add(model, k, digest, prefix, cid, treatment)
+        sizes.append(tokens)
+    return sizes
+
+
+def _treatment_from_id(cid: str) -> str | None:
+    """Without a manifest, cachecast's own ids (item__treatment__tX__rN) still name the arm."""
+    m = _CID_SHAPE.match(cid)
+    return m.group("treatment") if m else None
+
+
+def _check_minimum(cid: str, model: str, tokens: list[int], facts: ModelFacts, f: Findings) -> None:
+    """Sizes go in `detail`, not the message, so one problem across arms stays one finding."""
+    minimum = facts.min_cache_tokens
+    if max(tokens) < minimum:
+        f.add("error", "prefix-below-minimum", f"cached prefix is below the {minimum}-token minimum for {model}; "
+              "Anthropic will not cache it",
+              f"lengthen the shared prefix past {minimum} tokens, or drop cache_control and budget without caching",
+              cid=cid, detail=f"~{max(tokens)} tokens (estimate)")
+    elif min(tokens) < minimum:
+        f.add("warning", "prefix-below-minimum", f"an earlier breakpoint's prefix is below the {minimum}-token "
+              f"minimum for {model}; it uses a breakpoint slot and caches nothing",
+              "remove that breakpoint (tools or context) or lengthen what precedes it", cid=cid,
+              detail=f"~{min(tokens)} tokens (estimate)")
+    elif max(tokens) < minimum * (1 + ESTIMATE_ERROR_BAND):
+        f.add("warning", "prefix-near-minimum", f"cached prefix is within the estimate's +/-"
+              f"{ESTIMATE_ERROR_BAND:.0%} of the {minimum}-token minimum for {model}",
+              "confirm with cachecast count --exact; below the minimum nothing is cached", cid=cid,
+              detail=f"~{max(tokens)} tokens (estimate)")
+
+
+def _no_breakpoint(cid: str, params: dict, blocks: list[dict], facts: ModelFacts | None, f: Findings) -> None:
+    """No breakpoint: an error, unless the shared part is too short to cache anyway."""
+    n_shared = len(params_blocks({"tools": params.get("tools"), "system": params.get("system")}))
+    shared = "".join(block_text(b) for b in blocks[:n_shared])
+    if facts is not None and shared:
+        tokens = estimate_tokens(shared, params["model"])
+        if tokens < facts.min_cache_tokens:
+            f.add("warning", "prefix-below-minimum", f"no breakpoint, and the system prompt and tools are below "
+                  f"the {facts.min_cache_tokens}-token minimum for {params['model']}, so they cannot be cached",
+                  f"nothing to fix unless you lengthen the shared prefix past {facts.min_cache_tokens} tokens",
+                  cid=cid, detail=f"~{tokens} tokens (estimate)")
+            return
+    f.add("error", "no-breakpoint", "no cache_control breakpoint: every request pays the full input price",
+          "set provider.request_overrides.cache_control.enable_system_cache: true and rebuild "
+          "(or add cache_control to the last shared system block)", cid=cid)
+
+
+def _check_shard(file: Path, count: int, findings: Findings) -> None:
+    size = file.stat().st_size
+    if count > MAX_REQUESTS or size > MAX_BYTES:
+        findings.add("error", "shard-too-large", f"a batch holds at most {MAX_REQUESTS:,} requests and "
+                     f"{MAX_BYTES // 2**20} MB", "rebuild with a smaller --shard-size (cachecast build splits "
+                     "shards automatically)", where=file.name,
+                     detail=f"{file.name}: {count:,} requests, {size / 2**20:.1f} MB")
+
+
+def render(report: LintReport, path: Path) -> str:
+    """The human-readable report: one block per finding, then a summary line."""
+    lines = []
+    for f in report.findings:
+        ids = ", ".join(f.custom_ids)
+        more = f" +{f.count - len(f.custom_ids)} more" if f.count > len(f.custom_ids) and f.custom_ids else ""
+        who = f"{f.count} request(s): {ids}{more}" if f.custom_ids else ", ".join(f.where) or f"{f.count}x"
+        lines.append(f"{f.level.upper():8} {f.code}  [{who}]")
+        lines.append(f"         {f.message}")
+        if f.detail:
+            lines.append(f"         {f.detail}")
+        if f.where and f.custom_ids:
+            lines.append(f"         at {', '.join(f.where)}")
+        lines.append(f"         fix: {f.fix}")
+    lines.append(summary(report, path))
+    return "\n".join(lines)
+
+
+def summary(report: LintReport, path: Path) -> str:
+    scope = f"{report.requests} request(s) in {report.files} file(s) under {path}"
+    note = f"; {report.openai_requests} OpenAI request(s): cache checks do not apply" if report.openai_requests else ""
+    if not report.findings:
+        return f"lint: clean, {scope}{note}"
+    return f"lint: {report.errors} error(s), {report.warnings} warning(s) in {scope}{note}"
