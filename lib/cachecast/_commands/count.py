@@ -1,13 +1,60 @@
-"""cachecast count: placeholder until its issue lands."""
+"""cachecast count PATH [--exact] [--json]
+
+Exact counts (count_tokens) when ANTHROPIC_API_KEY is set or --exact is given, remembered in
+the DuckDB store (--db, default $CACHECAST_DB or data/cachecast.duckdb); otherwise an offline
+estimate labelled as one, with its error band."""
 from __future__ import annotations
 
-from ..errors import CachecastError
+import json
+import os
+from pathlib import Path
+
+from ..tokens import TokenCounter, count_path, has_api_key
+
+DEFAULT_DB = Path("data/cachecast.duckdb")
+
+
+def default_db() -> Path:
+    return Path(os.environ.get("CACHECAST_DB") or DEFAULT_DB)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("count", help="(not built yet)")
+    p = sub.add_parser("count", help="count the prompt tokens of built requests (cached prefix and rest)")
+    p.add_argument("path", type=Path, help="build directory or a requests-*.jsonl file")
+    p.add_argument("--exact", action="store_true", help="count through the API (needs ANTHROPIC_API_KEY)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--db", type=Path, default=None,
+                   help="DuckDB store remembering exact counts (default $CACHECAST_DB or data/cachecast.duckdb)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    raise CachecastError("'count' is not built yet")
+    counter = None
+    if args.exact or has_api_key():
+        counter = TokenCounter(db=args.db or default_db())
+    counts = count_path(args.path, counter)
+    summary = {"path": str(args.path), **counts.summary()}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(render(summary))
+    return 0
+
+
+def render(s: dict) -> str:
+    label = "exact (count_tokens)" if s["source"] == "exact" else (
+        f"ESTIMATE (offline, +/-{s['error_band']:.0%}; set ANTHROPIC_API_KEY for exact counts)")
+    p, r = s["prefix_tokens"], s["rest_tokens"]
+    lines = [
+        f"{s['path']}: {s['requests']:,} requests, model {s['model']}",
+        f"  counts:             {label}",
+        f"  cached prefix (S):  {p['mean']:,.1f} tokens/request, {p['distinct']} distinct prefix(es), "
+        f"{p['total']:,} in total",
+        f"  rest (U):           {r['mean']:,.1f} tokens/request (min {r['min']:,}, max {r['max']:,}), "
+        f"{r['total']:,} in total",
+        f"  prompt tokens:      {s['prompt_tokens']:,}",
+    ]
+    if s["source"] == "exact":
+        lines.append(f"  API calls:          {s['api_calls']:,} (remembered: {s['remembered']:,}, "
+                     f"distinct parts: {s['distinct_parts_counted']:,})")
+    return "\n".join(lines)

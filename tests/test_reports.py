@@ -1,0 +1,108 @@
+"""Reports: papermill runs the projection notebook, nbconvert writes self-contained HTML
+(no code, no CDN), charts carry escaped data and render in headless Chromium offline."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import altair as alt
+import nbformat
+import pandas as pd
+import pytest
+
+from cachecast import cli
+from cachecast.charts import chart_html, script_json, table_html
+from cachecast.reports import notebook_path
+
+REPO = Path(__file__).resolve().parents[1]
+EVIL = '</script><script>alert("x")</script>'
+
+
+def test_script_json_cannot_close_the_script_element():
+    text = script_json({"id": EVIL, "amp": "a&b", "sep": "\u2028"})
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == {"id": EVIL, "amp": "a&b", "sep": "\u2028"}
+
+
+def test_chart_html_escapes_data_values():
+    chart = alt.Chart(pd.DataFrame({"custom_id": [EVIL], "usd": [1.0]})).mark_bar().encode(x="usd:Q", y="custom_id:N")
+    html = chart_html(chart)
+    assert EVIL not in html and "alert" in html  # the value is there, but escaped
+    assert html.count("<script") == 1 and html.count("</script>") == 1
+    assert chart_html(chart, include_bundle=True).count("<script") == 2
+
+
+def test_table_html_escapes_cells():
+    html = table_html(pd.DataFrame({"treatment": [EVIL], "usd": [1234.5]}), {"usd": ",.2f"})
+    assert EVIL not in html and "&lt;/script&gt;" in html and "1,234.50" in html
+
+
+def test_committed_notebook_is_clean():
+    nb = nbformat.read(notebook_path("project"), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)  # outputs stripped
+    assert not any(re.search(r"^\s*(def|class|lambda)\b", c.source, re.M) for c in code)  # no functions
+    for line in code[0].source.splitlines():  # literals only in the parameters cell
+        if "=" in line and not line.lstrip().startswith("#"):
+            value = line.split("=", 1)[1].split("#")[0].strip()
+            assert re.fullmatch(r'None|True|False|-?[\d.]+|"[^"]*"|\[[\d., ]*\]', value), line
+
+
+def test_unknown_parameter_is_one_sentence(tmp_path, capsys):
+    assert cli.main(["report", "project", "-p", "pilot_itemz", "5", "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "no parameter 'pilot_itemz'" in err and "pilot_items" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.fixture(scope="module")
+def project_report(tmp_path_factory):
+    """One papermill run on small parameters, shared by the checks below (it takes seconds)."""
+    out = tmp_path_factory.mktemp("report") / "projection.html"
+    code = cli.main(["report", "project", "-p", "config", str(REPO / "config" / "eval_config.full.anthropic.yaml"),
+                     "-p", "pilot_items", "10", "-p", "full_items", "300", "-p", "hit_rates", "[0.3, 0.8, 0.98]",
+                     "-p", "budget_usd", "5", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_report_html_is_self_contained(project_report):
+    html = project_report.read_text()
+    assert '<script src="http' not in html and not re.search(r'<(script|link)[^>]+(src|href)="https?://', html)
+    assert "cdnjs" not in html and "jsdelivr" not in html and "unpkg" not in html
+    assert html.count("window.vegaEmbed=") == 1  # the JS bundle is inlined once
+    assert html.count("window.vegaEmbed(el") == 4  # components, sensitivity, TTL comparison, what-if
+    assert "pr.plan(" not in html and "show_table(" not in html  # no code cells (--no-input)
+    assert re.search(r'"input":\s*"range"', html)  # the what-if slider (vega-lite bind)
+    # summary table with the verdict in words; 300 items x 6 = 1,800 requests at ~$9 > $5 budget
+    assert "1,800" in html and "OVER budget" in html and "full run" in html
+
+
+def test_report_bad_config_is_one_sentence(tmp_path, capsys):
+    code = cli.main(["report", "project", "-p", "config", str(tmp_path / "missing.yaml"), "--out",
+                     str(tmp_path / "r.html")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "failed in cell" in err and "config file not found" in err and "Traceback" not in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def _chromium() -> str | None:
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed")
+def test_report_renders_in_chromium_offline(project_report, tmp_path):
+    """Networking off (every host resolves to nothing, no proxy reachable): charts still draw."""
+    dom = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "profile"),
+         "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=10000",
+         "--dump-dom", project_report.as_uri()],
+        capture_output=True, text=True, timeout=120).stdout
+    assert dom.count('class="marks"') >= 4  # one rendered vega SVG per chart
+    assert ">Chart library not loaded" not in dom and ">Chart failed" not in dom  # fallback texts not shown
+    assert 'type="range"' in dom  # the what-if slider exists in the page
