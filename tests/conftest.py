@@ -8,7 +8,9 @@ from __future__ import annotations
 #   fake_api.calls     list of (method, path) the server received, in order
 #   fake_api.faults    injectable faults: .rate_limit(n), .server_error(n), .unauthorized(),
 #                      .fail(status, n, path=..., method=...), .in_progress_polls = K,
-#                      .errored = n, .expired = n (for batches created afterwards)
+#                      .errored = n, .expired = n (for batches created afterwards),
+#                      .cut_results_after = n (next results download drops after n lines)
+#   fake_api.chars_per_token  count_tokens = ceil(chars of all text / this), default 4.0
 #   fake_api.client(max_retries=2)  an anthropic.Anthropic(api_key="test-key", base_url=url)
 # ---------------------------------------------------------------------------------------------
 import pytest
@@ -37,4 +39,20 @@ def fake_api():
 from _fixtures import pilot_build, project  # noqa: E402,F401
 # ---------------------------------------------------------------------------------------------
 # end of foundation section
+# ---------------------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# reliability fixtures (owner: reliability helper, issue 7).
+#   store_template   path of an empty, migrated DuckDB store made once per session (read-only);
+#                    copy it for a fresh store without paying for the schema each time
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory):
+    from cachecast import store
+
+    path = tmp_path_factory.mktemp("store-template") / "empty.duckdb"
+    store.connect(path).close()
+    return path
+# ---------------------------------------------------------------------------------------------
+# end of reliability section
 # ---------------------------------------------------------------------------------------------
