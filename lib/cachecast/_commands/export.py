@@ -1,13 +1,29 @@
-"""cachecast export: placeholder until its issue lands."""
+"""cachecast export --db DB --out DIR: the store as Parquet, partitioned by batch (hive)."""
 from __future__ import annotations
 
-from ..errors import CachecastError
+from pathlib import Path
+
+from ..errors import InputError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("export", help="(not built yet)")
+    p = sub.add_parser("export", help="export the store as Parquet partitioned by batch (hive layout)")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB store written by `cachecast ingest`")
+    p.add_argument("--out", type=Path, required=True, help="directory to write (replaced if an earlier export)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    raise CachecastError("'export' is not built yet")
+    from .. import store
+    from ..export import export
+
+    if not args.db.exists():
+        raise InputError(f"{args.db}: no such database (run cachecast ingest first)")
+    conn = store.connect(args.db)
+    try:
+        report = export(conn, args.out)
+    finally:
+        conn.close()
+    print(f"exported {report.results:,} result lines and {report.quarantine:,} quarantined lines of "
+          f"{report.batches:,} batch(es) to {report.out}/ (Parquet, hive layout by batch_id)")
+    return 0

@@ -1,13 +1,42 @@
-"""cachecast ingest: placeholder until its issue lands."""
+"""cachecast ingest RESULTS.jsonl... --db DB [--manifest DIR] [--batch-id ID]
+
+Loads Message Batches results (or sync-run Message lines; .jsonl.gz too) into the DuckDB
+store, one transaction per file, and prints each file's line accounting:
+lines read = ingested + duplicates + quarantined."""
 from __future__ import annotations
 
-from ..errors import CachecastError
+from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("ingest", help="(not built yet)")
+    p = sub.add_parser("ingest", help="load batch results into the DuckDB store (idempotent)")
+    p.add_argument("results", nargs="+", metavar="RESULTS.jsonl", help="results files (.jsonl or .jsonl.gz)")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB store (created if missing)")
+    p.add_argument("--manifest", type=Path, default=None, metavar="DIR",
+                   help="build directory (or manifest.jsonl) the batch was sent from")
+    p.add_argument("--batch-id", default=None, help="batch id (default: msgbatch_ id in the file name, "
+                   "else a fingerprint of the file)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    raise CachecastError("'ingest' is not built yet")
+    from .. import store
+    from ..ingest import ingest_paths
+
+    conn = store.connect(args.db)
+    try:
+        reports = ingest_paths(conn, args.results, batch_id=args.batch_id, manifest=args.manifest,
+                               progress=None)  # a bar on a terminal, for large files
+    finally:
+        conn.close()
+    for report in reports:
+        print(report.summary())
+        for reason, n in list(report.reasons.items())[:5]:
+            print(f"  quarantined {n:,}: {reason}")
+        if len(report.reasons) > 5:
+            print(f"  ... and {len(report.reasons) - 5} more reasons (table quarantine)")
+    if len(reports) > 1:
+        total = {k: sum(getattr(r, k) for r in reports) for k in ("lines_read", "ingested", "duplicates", "quarantined")}
+        print(f"total: {total['lines_read']:,} lines read = {total['ingested']:,} ingested + "
+              f"{total['duplicates']:,} duplicates + {total['quarantined']:,} quarantined")
+    return 0

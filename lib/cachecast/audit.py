@@ -1,0 +1,456 @@
+"""The audit of ingested batches: did the cache hit, what did it really cost, why the misses.
+
+`summary()` gives the `cachecast audit --json` contract (DESIGN.md); the other functions
+return pandas DataFrames for the notebook: per treatment, per batch, hit rate over
+completion order, anomalies with a reason each, errors by type, and projected vs actual.
+
+All money is summed as exact DECIMAL in DuckDB (views in sql/views.sql) and only turned
+into floats at the edge: dollar amounts rounded half-even to 6 decimals (micro-dollars),
+rates and percentages left at full float precision.
+"""
+from __future__ import annotations
+
+import json
+import numbers
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from . import store
+from .errors import InputError, PriceError
+
+FILE = "audit.sql"
+MICRO = Decimal("0.000001")
+CONTRACT_KEYS = ("requests", "succeeded", "errored", "canceled", "expired", "input_tokens",
+                 "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens", "token_hit_rate",
+                 "request_hit_rate", "cost_usd", "no_cache_cost_usd", "savings_usd", "savings_pct",
+                 "quarantined_lines")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Exact totals over the selected batches (succeeded requests for tokens and money)."""
+
+    batches: int
+    requests: int
+    succeeded: int
+    errored: int
+    canceled: int
+    expired: int
+    input_tokens: int
+    cache_creation_input_tokens: int
+    write_5m_tokens: int
+    write_1h_tokens: int
+    cache_read_input_tokens: int
+    output_tokens: int
+    requests_reading: int
+    cost_usd: Decimal
+    no_cache_cost_usd: Decimal
+    input_cost_usd: Decimal
+    write_5m_cost_usd: Decimal
+    write_1h_cost_usd: Decimal
+    read_cost_usd: Decimal
+    output_cost_usd: Decimal
+    no_cache_input_cost_usd: Decimal
+    simulated_requests: int
+    ttl_assumed_requests: int
+    long_context_requests: int
+    quarantined_lines: int
+    price_sources: str | None
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    @property
+    def token_hit_rate(self) -> float:
+        return self.cache_read_input_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+    @property
+    def request_hit_rate(self) -> float:
+        return self.requests_reading / self.succeeded if self.succeeded else 0.0
+
+    @property
+    def savings_usd(self) -> Decimal:
+        return self.no_cache_cost_usd - self.cost_usd
+
+    @property
+    def savings_pct(self) -> float:
+        return float(self.savings_usd * 100 / self.no_cache_cost_usd) if self.no_cache_cost_usd else 0.0
+
+    @property
+    def simulated(self) -> bool:
+        return self.simulated_requests > 0
+
+    def contract(self) -> dict[str, Any]:
+        """The `audit --json` object, keys and types exactly as DESIGN.md says."""
+        return {
+            "requests": self.requests, "succeeded": self.succeeded, "errored": self.errored,
+            "canceled": self.canceled, "expired": self.expired,
+            "input_tokens": self.input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "output_tokens": self.output_tokens,
+            "token_hit_rate": self.token_hit_rate,
+            "request_hit_rate": self.request_hit_rate,
+            "cost_usd": usd(self.cost_usd),
+            "no_cache_cost_usd": usd(self.no_cache_cost_usd),
+            "savings_usd": usd(self.savings_usd),
+            "savings_pct": self.savings_pct,
+            "quarantined_lines": self.quarantined_lines,
+        }
+
+
+def usd(value: Decimal) -> float:
+    """Dollars as a float rounded half-even to 6 decimals (the contract's floor)."""
+    return float(Decimal(value).quantize(MICRO, rounding=ROUND_HALF_EVEN))
+
+
+# ------------------------------------------------------------------ the contract
+
+
+def totals(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> Totals:
+    check_batch(conn, batch_id)
+    p = {"batch_id": batch_id}
+    cur = conn.execute(store.query(FILE, "summary"), p)
+    names = [d[0] for d in cur.description]
+    row = dict(zip(names, cur.fetchone()))
+    if row.pop("unpriced"):
+        model, batch = conn.execute(store.query(FILE, "unpriced_models"), p).fetchone()
+        raise PriceError(f"no {'Message Batches' if batch else 'standard'} price stored for model '{model}'; "
+                         "re-ingest its results to snapshot prices")
+    row["quarantined_lines"] = conn.execute(store.query(FILE, "quarantined"), p).fetchone()[0]
+    sources = row.pop("price_sources")
+    values = {k: (v if isinstance(v, Decimal) else int(v)) for k, v in row.items()}
+    return Totals(**values, price_sources=sources)
+
+
+def summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:
+    """The `cachecast audit --json` object for one batch, or every batch when None."""
+    return totals(conn, batch_id).contract()
+
+
+def check_batch(conn: duckdb.DuckDBPyConnection, batch_id: str | None) -> None:
+    if batch_id is None:
+        return
+    if not conn.execute(store.query(FILE, "batch_exists"), {"batch_id": batch_id}).fetchone()[0]:
+        known = [r[0] for r in conn.execute(store.query(FILE, "batch_ids")).fetchall()]
+        hint = f"; batches in this store: {', '.join(known[:5])}" if known else "; the store is empty"
+        raise InputError(f"no batch '{batch_id}'{hint}")
+
+
+# ------------------------------------------------------------------ tables for the notebook
+
+
+def _df(conn: duckdb.DuckDBPyConnection, name: str, **params: Any):
+    return conn.execute(store.query(FILE, name), params).df()
+
+
+def batches(conn: duckdb.DuckDBPyConnection):
+    """One row per batch (view batch_rollup)."""
+    return _df(conn, "batches")
+
+
+def treatments(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    """One row per treatment and model over the selected batches."""
+    check_batch(conn, batch_id)
+    return _df(conn, "treatments_all_batches", batch_id=batch_id)
+
+
+def hit_rate_over_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, bins: int = 40):
+    """Hit rates of succeeded requests in completion order, in `bins` equal slices per batch."""
+    check_batch(conn, batch_id)
+    if not 1 <= int(bins) <= 10_000:
+        raise InputError("bins must be between 1 and 10,000")
+    return _df(conn, "hit_rate_over_order", batch_id=batch_id, bins=int(bins))
+
+
+def anomalies(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    """Every anomaly, one row per (request, kind), in completion order, with its reason."""
+    check_batch(conn, batch_id)
+    return _df(conn, "anomalies", batch_id=batch_id)
+
+
+def anomaly_counts(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    """Anomalies per kind: requests, money lost where countable, one example reason."""
+    check_batch(conn, batch_id)
+    return _df(conn, "anomaly_counts", batch_id=batch_id)
+
+
+def errors_by_type(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    check_batch(conn, batch_id)
+    return _df(conn, "errors_by_type", batch_id=batch_id)
+
+
+def quarantine(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    check_batch(conn, batch_id)
+    return _df(conn, "quarantine", batch_id=batch_id)
+
+
+def tokens_by_type(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    check_batch(conn, batch_id)
+    return _df(conn, "tokens_by_type", batch_id=batch_id)
+
+
+def cost_components(t: Totals):
+    """Cost by component, actual vs the same requests without caching (long format)."""
+    import pandas as pd
+
+    rows = [("actual", "uncached input", t.input_cost_usd), ("actual", "cache write 5m", t.write_5m_cost_usd),
+            ("actual", "cache write 1h", t.write_1h_cost_usd), ("actual", "cache read", t.read_cost_usd),
+            ("actual", "output", t.output_cost_usd),
+            ("no cache", "uncached input", t.no_cache_input_cost_usd), ("no cache", "output", t.output_cost_usd)]
+    return pd.DataFrame([{"scenario": s, "component": c, "usd": float(v)} for s, c, v in rows])
+
+
+# ------------------------------------------------------------------ words
+
+
+def money(value: Decimal | float) -> str:
+    value = float(value)
+    return f"${value:,.2f}" if abs(value) >= 1 or value == 0 else f"${value:,.4f}"
+
+
+def headline(t: Totals) -> str:
+    """The result in one or two sentences, for people who read nothing else."""
+    if t.requests == 0:
+        return "No results ingested yet" + (f" ({t.quarantined_lines:,} lines quarantined)." if t.quarantined_lines
+                                            else ".")
+    what = "the batch" if t.batches == 1 else f"the {t.batches} batches"
+    text = (f"{t.token_hit_rate:.1%} of prompt tokens came from the cache; {what} cost {money(t.cost_usd)} "
+            f"instead of {money(t.no_cache_cost_usd)} without caching")
+    if t.no_cache_cost_usd:
+        verb = "saved" if t.savings_usd >= 0 else "lost"
+        text += f" ({verb} {money(abs(t.savings_usd))}, {abs(t.savings_pct):.1f}%)"
+    text += "."
+    if t.simulated_requests:
+        share = "All results" if t.simulated_requests == t.requests else f"{t.simulated_requests:,} of {t.requests:,} results"
+        text = f"SIMULATED DATA: {share} come from cachecast.sim, not from Anthropic; no model was called. " + text
+    return text
+
+
+def status_line(t: Totals) -> str:
+    failed = [f"{n:,} {kind}" for n, kind in ((t.errored, "errored"), (t.canceled, "canceled"),
+                                               (t.expired, "expired")) if n]
+    text = f"{t.succeeded:,} of {t.requests:,} requests succeeded"
+    text += f" ({', '.join(failed)}, not billed)" if failed else ""
+    text += f"; {t.request_hit_rate:.1%} of succeeded requests read from the cache"
+    if t.quarantined_lines:
+        text += f"; {t.quarantined_lines:,} line{'' if t.quarantined_lines == 1 else 's'} quarantined"
+    return text + "."
+
+
+# ------------------------------------------------------------------ projected vs actual
+
+
+def load_projection(projection: str | Path | dict | None) -> dict | None:
+    """A `cachecast project --json` object, from a dict, a JSON file or JSON text."""
+    if projection is None or projection == "":
+        return None
+    if isinstance(projection, dict):
+        data = projection
+    else:
+        text = str(projection)
+        path = Path(text)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8") if not text.lstrip().startswith("{") else text)
+        except FileNotFoundError:
+            raise InputError(f"{path}: projection JSON not found") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{text[:80]}: not JSON ({exc.msg})") from None
+    missing = {"requests", "no_cache_usd", "scenarios", "tokens"} - set(data)
+    if missing:
+        raise InputError(f"projection JSON lacks {', '.join(sorted(missing))}; give the output of "
+                         "`cachecast project --json`")
+    return data
+
+
+def projected_vs_actual(t: Totals, projection: str | Path | dict | None):
+    """Projection (the `project --json` contract) against what the batch did.
+
+    Per-request means are compared directly. Dollar totals are compared after scaling the
+    actual cost to the projection's request count (column `actual_scaled`), since a pilot
+    is often audited against a projection of a different size; when counts match the two
+    actual columns are equal."""
+    import pandas as pd
+
+    proj = load_projection(projection)
+    if proj is None:
+        return pd.DataFrame(columns=["metric", "projected", "actual", "actual_scaled", "difference", "difference_pct"])
+    n = t.succeeded or 1
+    scale = Decimal(proj["requests"]) / Decimal(n) if t.succeeded else Decimal(0)
+    tokens = proj.get("tokens", {})
+    rows: list[tuple[str, float, float, float]] = [
+        ("requests", proj["requests"], t.requests, t.requests),
+        ("cached prefix tokens per request", tokens.get("system", 0),
+         (t.cache_creation_input_tokens + t.cache_read_input_tokens) / n,
+         (t.cache_creation_input_tokens + t.cache_read_input_tokens) / n),
+        ("uncached prompt tokens per request", tokens.get("user_mean", 0), t.input_tokens / n, t.input_tokens / n),
+        ("output tokens per request", tokens.get("output_mean", 0), t.output_tokens / n, t.output_tokens / n),
+        ("cost without caching ($)", proj["no_cache_usd"], float(t.no_cache_cost_usd),
+         float(t.no_cache_cost_usd * scale)),
+    ]
+    for sc in proj.get("scenarios", []):
+        label = f"cost, scenario {sc.get('name', '?')} ({sc.get('ttl', '?')}, hit rate {float(sc.get('hit_rate', 0)):.0%}) ($)"
+        rows.append((label, sc.get("total_usd", 0.0), float(t.cost_usd), float(t.cost_usd * scale)))
+    rows.append(("request hit rate", _closest_hit_rate(proj, t.request_hit_rate), t.request_hit_rate,
+                 t.request_hit_rate))
+    frame = pd.DataFrame(rows, columns=["metric", "projected", "actual", "actual_scaled"])
+    frame["difference"] = frame["actual_scaled"] - frame["projected"]
+    frame["difference_pct"] = [
+        (d / p * 100) if p else None for d, p in zip(frame["difference"], frame["projected"])]
+    return frame
+
+
+def _closest_hit_rate(proj: dict, actual: float) -> float:
+    rates = [float(sc.get("hit_rate", 0)) for sc in proj.get("scenarios", [])]
+    return min(rates, key=lambda h: abs(h - actual)) if rates else 0.0
+
+
+# ------------------------------------------------------------------ the notebook's view
+
+
+@dataclass
+class AuditRun:
+    """Everything notebooks/02_audit_batch.ipynb shows, computed by the library so the
+    notebook only calls and displays (no logic in notebooks)."""
+
+    conn: duckdb.DuckDBPyConnection
+    db: Path
+    batch_id: str | None
+    ingested: list  # ingest.FileReport of files ingested for this run (may be empty)
+    totals: Totals
+
+    def summary_lines(self) -> list[str]:
+        lines = [headline(self.totals), status_line(self.totals)]
+        scope = f"batch {self.batch_id}" if self.batch_id else f"all {self.totals.batches} batch(es) in the store"
+        lines.append(f"Scope: {scope} ({self.db}).")
+        lines += [f"Ingested now: {r.summary()}" for r in self.ingested]
+        if self.totals.ttl_assumed_requests:
+            lines.append(f"{self.totals.ttl_assumed_requests:,} requests wrote to the cache without a TTL breakdown "
+                         "and without a manifest TTL: priced as 5m writes.")
+        if self.totals.long_context_requests:
+            lines.append(f"{self.totals.long_context_requests:,} requests exceeded the long-context threshold and "
+                         "were priced at the long-context rates.")
+        if self.totals.price_sources:
+            lines.append(f"Prices: {self.totals.price_sources}.")
+        return lines
+
+    def treatments(self):
+        return treatments(self.conn, self.batch_id)
+
+    def cost_components(self):
+        return cost_components(self.totals)
+
+    def hit_rate(self, bins: int = 40):
+        return hit_rate_over_order(self.conn, self.batch_id, bins)
+
+    def tokens(self):
+        return tokens_by_type(self.conn, self.batch_id)
+
+    def anomaly_counts(self):
+        return anomaly_counts(self.conn, self.batch_id)
+
+    def anomalies(self, limit: int = 200):
+        return anomalies(self.conn, self.batch_id).head(limit)
+
+    def anomaly_note(self, limit: int = 200) -> str:
+        counts = self.anomaly_counts()
+        total = int(counts["requests"].sum()) if len(counts) else 0
+        if not total:
+            return "No anomalies: every cacheable request read or wrote as expected."
+        shown = min(total, limit)
+        return (f"{total:,} anomalies; the first {shown:,} in completion order are listed below "
+                "(all of them: cachecast.audit.anomalies).")
+
+    def errors(self):
+        return errors_by_type(self.conn, self.batch_id)
+
+    def quarantine(self):
+        return quarantine(self.conn, self.batch_id)
+
+    def projection_note(self, projection: str | Path | dict | None) -> str:
+        if load_projection(projection) is None:
+            return ("No projection given (parameter projection_json): save `cachecast project CONFIG --json` "
+                    "output to a file and pass its path to compare projected and actual cost.")
+        return ("Projected (cachecast project --json) against actual. Dollar rows compare the projection "
+                "with the actual cost scaled to the projection's request count (actual_scaled).")
+
+    def projected_vs_actual(self, projection: str | Path | dict | None):
+        return projected_vs_actual(self.totals, projection)
+
+
+def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_dir: str | Path | None = None,
+             batch_id: str | None = None, overrides: Path | None = None) -> AuditRun:
+    """Open the store, ingest `results_glob` first when given, and total the batch.
+
+    With no batch_id: the batches the ingested files went to when exactly one, else every
+    batch in the store."""
+    from . import ingest
+
+    db = Path(db_path)
+    if results_glob is None and not db.exists():
+        raise InputError(f"{db}: no such database; give results_glob to ingest results first")
+    conn = store.connect(db)
+    reports = []
+    if results_glob:
+        reports = ingest.ingest_paths(conn, [results_glob], batch_id=batch_id, manifest=manifest_dir,
+                                      progress=False, overrides=overrides)
+        if batch_id is None and len({r.batch_id for r in reports}) == 1:
+            batch_id = reports[0].batch_id
+    return AuditRun(conn=conn, db=db, batch_id=batch_id, ingested=reports, totals=totals(conn, batch_id))
+
+
+# ------------------------------------------------------------------ display helpers
+
+
+_LABELS = {
+    "treatment": "treatment", "models": "models", "requests": "requests", "succeeded": "succeeded",
+    "failed": "not run", "input_tokens": "uncached input", "cache_creation_input_tokens": "cache writes",
+    "cache_read_input_tokens": "cache reads", "output_tokens": "output", "token_hit_rate": "tokens from cache",
+    "request_hit_rate": "requests reading", "cost_usd": "cost $", "no_cache_cost_usd": "no-cache $",
+    "savings_usd": "saved $", "kind": "kind", "usd_lost": "lost $", "example": "example",
+    "line_no": "line", "custom_id": "custom_id", "reason": "reason", "completion_rank": "order",
+    "result_type": "result", "error_type": "error type", "example_message": "example message",
+    "source_file": "file", "raw": "raw line (start)", "batch_id": "batch", "model": "model",
+    "metric": "metric", "projected": "projected", "actual": "actual", "actual_scaled": "actual, scaled",
+    "difference": "difference", "difference_pct": "difference %",
+}
+_RATES = {"token_hit_rate", "request_hit_rate"}
+_MONEY = {"cost_usd", "no_cache_cost_usd", "savings_usd", "usd_lost"}
+
+
+def table_html(df, columns: list[str] | None = None) -> str:
+    """A DataFrame as an HTML table for reports: values formatted as text first, then
+    pandas' to_html with escape=True, so data (custom ids, treatment names, error messages)
+    can never become markup."""
+    frame = df[columns] if columns else df
+    frame = frame.copy()
+    for col in frame.columns:
+        frame[col] = [_cell(col, v) for v in frame[col]]
+    frame.columns = [_LABELS.get(c, c) for c in frame.columns]
+    return frame.to_html(index=False, escape=True, border=0, classes="cachecast-table", na_rep="")
+
+
+def _cell(col: str, value: Any) -> str:
+    if value is None or (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+                         and float(value) != float(value)):
+        return ""
+    if col in _RATES:
+        return f"{float(value):.1%}"
+    if col in _MONEY:
+        return f"{float(value):,.6f}"
+    if col == "difference_pct":
+        return f"{float(value):+.1f}%"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, (numbers.Real, Decimal)):
+        number = float(value)
+        return f"{number:,.0f}" if number.is_integer() else f"{number:,.4g}" if abs(number) < 1000 else f"{number:,.2f}"
+    return str(value)

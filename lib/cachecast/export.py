@@ -1,0 +1,63 @@
+"""Parquet export of the store, partitioned by batch (hive layout), for teams that pool
+their runs and query them with another engine (DuckDB over object storage, Spark, Trino).
+
+    OUT/results/batch_id=<id>/data_0.parquet      result lines + manifest fields + costs + raw
+    OUT/quarantine/batch_id=<id>/data_0.parquet   unusable lines with their reasons
+    OUT/batches.parquet, ingests.parquet, manifest.parquet, price_snapshot.parquet
+    OUT/export.json                               what was exported, when, from which schema
+
+The directory is written next to OUT and renamed into place when complete, so a reader
+never sees half an export; an existing OUT is replaced only if it holds an earlier export.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import store
+from .errors import InputError
+
+FILE = "export.sql"
+MARKER = "export.json"
+
+
+@dataclass
+class ExportReport:
+    out: Path
+    results: int
+    quarantine: int
+    batches: int
+
+
+def export(conn: duckdb.DuckDBPyConnection, out: str | Path) -> ExportReport:
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise InputError(f"{out}: exists and is not an earlier cachecast export; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        results, quarantine, batches = conn.execute(store.query(FILE, "counts")).fetchone()
+        q = store.queries(FILE)
+        if results:
+            conn.execute(q["results"], {"path": str(tmp / "results")})
+        if quarantine:
+            conn.execute(q["quarantine"], {"path": str(tmp / "quarantine")})
+        for name in ("batches", "ingests", "manifest", "price_snapshot"):
+            conn.execute(q[name], {"path": str(tmp / f"{name}.parquet")})
+        report = ExportReport(out=out, results=int(results), quarantine=int(quarantine), batches=int(batches))
+        meta = {**asdict(report), "out": str(out), "schema_version": store.SCHEMA_VERSION,
+                "exported_at": store.utcnow().isoformat(timespec="seconds"),
+                "layout": "hive, partitioned by batch_id"}
+        (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report

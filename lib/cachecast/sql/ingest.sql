@@ -1,0 +1,322 @@
+-- Ingest of one results file (see cachecast/ingest.py for the why). Named statements,
+-- each introduced by a "-- name:" line; values always come in as $parameters.
+--
+-- The file is read ONCE (stage_lines). Every staged line (good, bad or duplicate) is then
+-- inserted into `results` with `reject_reason` set for lines that cannot be used; later
+-- statements in the same transaction move rejected lines to `quarantine`, drop duplicates
+-- and leave only good rows. Rejected and duplicate lines are rare, so moving them afterwards
+-- is cheap, while a second pass over a 300 MB file is not.
+
+-- name: macro_token_problem
+-- Why a usage token count is unusable, or NULL when it is fine. The count arrives as JSON
+-- text (json_transform with type JSON), so "12", 12.0, -3 and 1e30 are told apart from 12.
+-- Absent/null is fine here (required fields are checked apart). 10,000,000 is ten times
+-- the largest context window.
+CREATE OR REPLACE TEMP MACRO cc_token_problem(v) AS
+    CASE WHEN v IS NULL OR v = 'null' THEN NULL
+         WHEN v[1] = '"' THEN 'is a string (' || left(v, 40) || ')'
+         WHEN v[1] = '-' THEN 'is negative (' || left(v, 40) || ')'
+         WHEN v[1] IN ('{', '[', 't', 'f') THEN 'is not a number (' || left(v, 40) || ')'
+         WHEN strpos(v, '.') > 0 OR strpos(v, 'e') > 0 OR strpos(v, 'E') > 0 THEN 'is not an integer (' || v || ')'
+         WHEN try_cast(v AS UBIGINT) IS NULL OR try_cast(v AS UBIGINT) > 10000000
+              THEN 'is implausibly large (' || left(v, 40) || ' > 10,000,000)'
+    END;
+
+-- name: macro_token_ok
+-- The cheap check every line gets: the text is exactly the digits of a count <= 10,000,000.
+CREATE OR REPLACE TEMP MACRO cc_token_ok(v, n) AS
+    v IS NULL OR (n IS NOT NULL AND n <= 10000000 AND CAST(n AS VARCHAR) = v);
+
+-- name: macro_parse_strict
+-- One JSON parse per line. Strings come out as VARCHAR; token counts as JSON text (see
+-- cc_token_problem). The usage structure sits under result.message (batch result lines)
+-- and at the top level (sync Message lines). Fast path: a malformed line raises, the
+-- transaction rolls back and the file is parsed again with macro_parse_lenient (ingest.py).
+CREATE OR REPLACE TEMP MACRO cc_parse(line) AS json_transform(line,
+    '{"custom_id": "VARCHAR",
+           "result": {"type": "VARCHAR",
+                      "message": {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
+                                  "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
+                                      "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
+                                      "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
+                                      "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"}},
+                      "error": {"error": {"type": "VARCHAR", "message": "VARCHAR"}}},
+           "type": "VARCHAR", "id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
+           "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
+                          "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
+                          "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
+                          "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"},
+           "error": {"type": "VARCHAR", "message": "VARCHAR"}}');
+
+-- name: macro_parse_lenient
+CREATE OR REPLACE TEMP MACRO cc_parse(line) AS try(json_transform(line,
+    '{"custom_id": "VARCHAR",
+           "result": {"type": "VARCHAR",
+                      "message": {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
+                                  "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
+                                      "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
+                                      "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
+                                      "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"}},
+                      "error": {"error": {"type": "VARCHAR", "message": "VARCHAR"}}},
+           "type": "VARCHAR", "id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
+           "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
+                          "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
+                          "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
+                          "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"},
+           "error": {"type": "VARCHAR", "message": "VARCHAR"}}'));
+
+-- name: stage_lines
+-- Every line of the file, in file order, into a temp table (DuckDB spills it to disk past
+-- its memory limit). read_csv with no delimiter, quote or escape is DuckDB's fastest
+-- parallel line reader. Staging first lets row_number() below run in parallel (DuckDB
+-- numbers the rows of a table scan in parallel, but a window over read_csv would make the
+-- whole pipeline single-threaded), and lets ingest.py check the numbering (read_csv skips
+-- empty lines) before parsing anything.
+CREATE OR REPLACE TEMP TABLE cc_lines AS
+SELECT line
+FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header = false,
+              delim = '\0', quote = '', escape = '', auto_detect = false,
+              strict_mode = false, null_padding = true, max_line_size = 16777216);
+
+-- name: staged_stats
+SELECT count(*) AS rows, coalesce(sum(strlen(line)), 0) AS bytes FROM cc_lines;
+
+-- name: drop_staged
+DROP TABLE IF EXISTS cc_lines;
+
+-- name: insert_lines
+INSERT INTO results BY NAME
+WITH parsed AS (
+    SELECT row_number() OVER () AS line_no, line, cc_parse(line) AS j
+    FROM cc_lines
+),
+shaped AS (
+    -- shape: 'message' = a Message from a sync run (may carry a top-level custom_id),
+    -- 'error' = an API error body from a sync run, 'batch' = Message Batches result line
+    SELECT *,
+        CASE WHEN j.type = 'message' THEN 'message'
+             WHEN j.type = 'error' THEN 'error'
+             WHEN j.custom_id IS NOT NULL OR j.result.type IS NOT NULL THEN 'batch' END AS shape
+    FROM parsed
+),
+fields AS (
+    SELECT line_no, line, j IS NULL AS unparsed, shape,
+        j.custom_id AS custom_id,
+        CASE shape WHEN 'batch' THEN j.result.type WHEN 'message' THEN 'succeeded' WHEN 'error' THEN 'errored' END
+            AS result_type,
+        CASE shape WHEN 'batch' THEN j.result.message.id ELSE j.id END AS message_id,
+        CASE shape WHEN 'batch' THEN j.result.message.model ELSE j.model END AS model,
+        CASE shape WHEN 'batch' THEN j.result.message.stop_reason ELSE j.stop_reason END AS stop_reason,
+        CASE shape WHEN 'batch' THEN j.result.message.usage ELSE j.usage END AS u,
+        CASE shape WHEN 'batch' THEN j.result.error.error.type ELSE j.error.type END AS error_type,
+        CASE shape WHEN 'batch' THEN j.result.error.error.message ELSE j.error.message END AS error_message
+    FROM shaped
+),
+texts AS (
+    -- token counts as JSON text, e.g. '12', '"12"', '12.0', '-3' (cast: plain text comparisons)
+    SELECT *,
+        CAST(u.input_tokens AS VARCHAR) AS t_in,
+        CAST(u.cache_creation_input_tokens AS VARCHAR) AS t_creation,
+        CAST(u.cache_read_input_tokens AS VARCHAR) AS t_read,
+        CAST(u.output_tokens AS VARCHAR) AS t_out,
+        CAST(u.cache_creation.ephemeral_5m_input_tokens AS VARCHAR) AS t_5m,
+        CAST(u.cache_creation.ephemeral_1h_input_tokens AS VARCHAR) AS t_1h,
+        CAST(u.output_tokens_details.thinking_tokens AS VARCHAR) AS t_thinking
+    FROM fields
+),
+valued AS (
+    SELECT *,
+        try_cast(t_in AS UBIGINT) AS n_in,
+        try_cast(t_creation AS UBIGINT) AS n_creation,
+        try_cast(t_read AS UBIGINT) AS n_read,
+        try_cast(t_out AS UBIGINT) AS n_out,
+        try_cast(t_5m AS UBIGINT) AS n_5m,
+        try_cast(t_1h AS UBIGINT) AS n_1h,
+        try_cast(t_thinking AS UBIGINT) AS n_thinking,
+        u.cache_creation IS NOT NULL AS has_breakdown
+    FROM texts
+),
+judged AS (
+    SELECT *,
+        -- the common case in a few cheap comparisons; the full list of reasons only for the rest
+        CASE WHEN shape IS NOT NULL
+                  AND result_type IN ('succeeded', 'errored', 'canceled', 'expired')
+                  AND (shape <> 'batch' OR custom_id IS NOT NULL)
+                  AND (result_type <> 'succeeded' OR (
+                        message_id IS NOT NULL AND model IS NOT NULL AND u IS NOT NULL
+                        AND n_in IS NOT NULL AND n_out IS NOT NULL
+                        AND cc_token_ok(t_in, n_in) AND cc_token_ok(t_out, n_out)
+                        AND cc_token_ok(t_creation, n_creation)
+                        AND cc_token_ok(t_read, n_read)
+                        AND cc_token_ok(t_5m, n_5m)
+                        AND cc_token_ok(t_1h, n_1h)
+                        AND cc_token_ok(t_thinking, n_thinking)
+                        AND coalesce(n_5m, 0) + coalesce(n_1h, 0) <= coalesce(n_creation, coalesce(n_5m, 0) + coalesce(n_1h, 0))))
+             THEN NULL
+             ELSE coalesce(
+                CASE WHEN unparsed AND trim(line) = '' THEN 'blank' END,
+                CASE WHEN unparsed AND json_valid(line) THEN 'not a result line: JSON but not an object' END,
+                CASE WHEN unparsed THEN 'not JSON' END,
+                CASE WHEN shape IS NULL THEN 'not a result line: expected {"custom_id", "result"} or a Message object' END,
+                CASE WHEN shape = 'batch' AND custom_id IS NULL THEN 'custom_id missing' END,
+                CASE WHEN shape = 'batch' AND result_type IS NULL THEN 'result.type missing' END,
+                CASE WHEN result_type NOT IN ('succeeded', 'errored', 'canceled', 'expired')
+                     THEN 'unknown result type "' || left(result_type, 40) || '"' END,
+                CASE WHEN message_id IS NULL THEN 'succeeded line without a message id' END,
+                CASE WHEN u IS NULL THEN 'usage missing or null on a succeeded line' END,
+                CASE WHEN model IS NULL THEN 'message without a model' END,
+                'usage.input_tokens ' || cc_token_problem(t_in),
+                'usage.cache_creation_input_tokens ' || cc_token_problem(t_creation),
+                'usage.cache_read_input_tokens ' || cc_token_problem(t_read),
+                'usage.output_tokens ' || cc_token_problem(t_out),
+                'usage.cache_creation.ephemeral_5m_input_tokens ' || cc_token_problem(t_5m),
+                'usage.cache_creation.ephemeral_1h_input_tokens ' || cc_token_problem(t_1h),
+                'usage.output_tokens_details.thinking_tokens ' || cc_token_problem(t_thinking),
+                CASE WHEN n_in IS NULL THEN 'usage.input_tokens missing' END,
+                CASE WHEN n_out IS NULL THEN 'usage.output_tokens missing' END,
+                'usage.cache_creation breakdown (' || coalesce(n_5m, 0) || ' + ' || coalesce(n_1h, 0)
+                    || ') exceeds cache_creation_input_tokens (' || n_creation || ')',
+                'unusable line')
+        END AS reject_reason
+    FROM valued
+),
+final AS (
+    SELECT *, reject_reason IS NULL AND result_type = 'succeeded' AS ok FROM judged
+)
+SELECT
+    $batch_id AS batch_id,
+    $ingest_id AS ingest_id,
+    $source_file AS source_file,
+    line_no,
+    CASE WHEN reject_reason IS NOT NULL THEN 'rejected'
+         WHEN message_id IS NOT NULL AND NOT starts_with(message_id, 'msg_sim_') THEN 'msg:' || message_id
+         WHEN custom_id IS NOT NULL THEN 'cid:' || $batch_id || ':' || custom_id
+         ELSE 'line:' || $batch_id || ':' || md5(line) END AS dedupe_key,
+    custom_id,
+    coalesce(shape = 'batch', false) AS is_batch,
+    coalesce(result_type, 'rejected') AS result_type,
+    message_id,
+    coalesce(starts_with(message_id, 'msg_sim_'), false) AS simulated,
+    model,
+    stop_reason,
+    u.service_tier AS service_tier,
+    -- token columns only for usable succeeded lines (a rejected line may hold 2**63, which
+    -- does not fit BIGINT); `ok` below is that condition
+    CASE WHEN ok THEN n_in END AS input_tokens,
+    -- a breakdown with no total (allowed by the SDK types, never seen) gives the total
+    CASE WHEN ok THEN coalesce(n_creation, CASE WHEN has_breakdown THEN coalesce(n_5m, 0) + coalesce(n_1h, 0) END, 0) END
+        AS cache_creation_input_tokens,
+    CASE WHEN ok AND has_breakdown THEN coalesce(n_5m, 0) END AS cache_write_5m_tokens,
+    CASE WHEN ok AND has_breakdown THEN coalesce(n_1h, 0) END AS cache_write_1h_tokens,
+    CASE WHEN ok THEN coalesce(n_read, 0) END AS cache_read_input_tokens,
+    CASE WHEN ok THEN n_out END AS output_tokens,
+    CASE WHEN ok THEN n_thinking END AS thinking_tokens,
+    error_type,
+    error_message,
+    strlen(line) AS raw_bytes,
+    line AS raw,
+    reject_reason
+FROM final;
+
+-- name: line_stats
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE reject_reason = 'blank') AS blank
+FROM results WHERE ingest_id = $ingest_id;
+
+-- name: create_sanitized_table
+CREATE OR REPLACE TEMP TABLE sanitized_lines (line_no BIGINT, reason TEXT, raw TEXT);
+
+-- name: apply_sanitized
+-- Lines the sanitizer had to replace (invalid UTF-8, NUL bytes, a cut-off gzip tail): their
+-- reason and their text (undecodable bytes shown as U+FFFD) replace the placeholder's.
+UPDATE results SET reject_reason = s.reason, raw = s.raw, raw_bytes = strlen(s.raw)
+FROM sanitized_lines s
+WHERE results.ingest_id = $ingest_id AND results.line_no = s.line_no;
+
+-- name: quarantine_rejected
+-- Quarantine key: batch + text + occurrence, so the same broken line ingested again adds
+-- nothing, while two identical broken lines in one file are both kept.
+INSERT INTO quarantine BY NAME
+SELECT batch_id, ingest_id, source_file, line_no, reason, raw, dedupe_key
+FROM (
+    SELECT batch_id, ingest_id, source_file, line_no, reject_reason AS reason, raw,
+           'q:' || batch_id || ':' || md5(raw) || ':'
+               || row_number() OVER (PARTITION BY md5(raw) ORDER BY line_no) AS dedupe_key
+    FROM results
+    WHERE ingest_id = $ingest_id AND reject_reason IS NOT NULL AND reject_reason <> 'blank'
+) q
+WHERE q.dedupe_key NOT IN (SELECT dedupe_key FROM quarantine WHERE batch_id = $batch_id);
+
+-- name: count_rejected
+SELECT count(*) FROM results
+WHERE ingest_id = $ingest_id AND reject_reason IS NOT NULL AND reject_reason <> 'blank';
+
+-- name: delete_rejected
+DELETE FROM results WHERE ingest_id = $ingest_id AND reject_reason IS NOT NULL;
+
+-- name: delete_duplicates
+-- A line is a duplicate when its dedupe_key is already stored (earlier ingest) or appears
+-- on an earlier line of this file. The first occurrence stays.
+DELETE FROM results
+WHERE ingest_id = $ingest_id
+  AND line_no IN (
+    SELECT line_no FROM (
+        SELECT line_no, dedupe_key,
+               row_number() OVER (PARTITION BY dedupe_key ORDER BY line_no) AS occurrence
+        FROM results WHERE ingest_id = $ingest_id
+    ) mine
+    WHERE occurrence > 1
+       OR dedupe_key IN (SELECT dedupe_key FROM results WHERE ingest_id <> $ingest_id)
+  );
+
+-- name: previous_batch_for_fingerprint
+SELECT batch_id FROM ingests WHERE fingerprint = $fingerprint ORDER BY ingest_id LIMIT 1;
+
+-- name: next_ingest_id
+SELECT nextval('ingest_id_seq');
+
+-- name: upsert_batch
+INSERT INTO batches (batch_id, manifest_id, first_ingest_at, last_ingest_at)
+VALUES ($batch_id, $manifest_id, $now, $now)
+ON CONFLICT (batch_id) DO UPDATE
+    SET last_ingest_at = excluded.last_ingest_at,
+        manifest_id = coalesce(excluded.manifest_id, batches.manifest_id);
+
+-- name: record_ingest
+INSERT INTO ingests (ingest_id, batch_id, source_file, fingerprint, bytes, lines_read, ingested, duplicates,
+                     quarantined, blank_lines, path_taken, started_at, seconds)
+VALUES ($ingest_id, $batch_id, $source_file, $fingerprint, $bytes, $lines_read, $ingested, $duplicates,
+        $quarantined, $blank_lines, $path_taken, $started_at, $seconds);
+
+-- name: unpriced_models
+-- (model, batch) pairs among succeeded lines that price_snapshot cannot cost yet.
+SELECT DISTINCT r.model, r.is_batch
+FROM results r
+WHERE r.ingest_id = $ingest_id AND r.result_type = 'succeeded'
+  AND NOT EXISTS (SELECT 1 FROM price_snapshot p WHERE p.model = r.model AND p.batch = r.is_batch)
+ORDER BY 1, 2;
+
+-- name: insert_price
+INSERT INTO price_snapshot (model, batch, input, write_5m, write_1h, read, output, long_context_threshold,
+                            lc_input, lc_write_5m, lc_write_1h, lc_read, lc_output, source, captured_at)
+VALUES ($model, $batch, $input, $write_5m, $write_1h, $read, $output, $long_context_threshold,
+        $lc_input, $lc_write_5m, $lc_write_1h, $lc_read, $lc_output, $source, $captured_at)
+ON CONFLICT (model, batch) DO NOTHING;
+
+-- name: manifest_known
+SELECT count(*) FROM manifests WHERE manifest_id = $manifest_id;
+
+-- name: load_manifest
+INSERT INTO manifest BY NAME
+SELECT $manifest_id AS manifest_id, custom_id, item_id, treatment, temperature, "repeat", model, ttl,
+       prefix_hash, cacheable, skip_reason, est_prefix_tokens, est_rest_tokens, breakpoints, shard
+FROM read_json($path, format = 'newline_delimited',
+               columns = {'custom_id': 'VARCHAR', 'item_id': 'VARCHAR', 'treatment': 'VARCHAR',
+                          'temperature': 'DOUBLE', 'repeat': 'INTEGER', 'model': 'VARCHAR', 'ttl': 'VARCHAR',
+                          'prefix_hash': 'VARCHAR', 'cacheable': 'BOOLEAN', 'skip_reason': 'VARCHAR',
+                          'est_prefix_tokens': 'BIGINT', 'est_rest_tokens': 'BIGINT',
+                          'breakpoints': 'INTEGER', 'shard': 'VARCHAR'});
+
+-- name: record_manifest
+INSERT INTO manifests (manifest_id, source, rows, loaded_at)
+SELECT $manifest_id, $source, count(*), $now FROM manifest WHERE manifest_id = $manifest_id;

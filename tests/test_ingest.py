@@ -1,0 +1,331 @@
+"""Ingest: every line accounted for, quarantine with line numbers and reasons, idempotence
+under any file name, gzip (whole and cut short), damaged bytes, batch ids, manifest, prices."""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import anthropic.types
+import pytest
+from anthropic.types.messages import MessageBatchIndividualResponse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cachecast import audit, cli, ingest, store
+from cachecast.errors import InputError, PriceError
+
+DATA = Path(__file__).resolve().parent / "data"
+MIXED = DATA / "results_mixed.jsonl"
+QUARANTINE = DATA / "results_quarantine.jsonl"
+MANIFEST = DATA / "manifest_mixed"
+
+
+@pytest.fixture
+def db(tmp_path):
+    conn = store.connect(tmp_path / "store.duckdb")
+    yield conn
+    conn.close()
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def counts(report) -> tuple[int, int, int, int]:
+    return report.lines_read, report.ingested, report.duplicates, report.quarantined
+
+
+def one(conn, sql, *params):
+    return conn.execute(sql, list(params)).fetchone()
+
+
+# ------------------------------------------------------------------ the fixture is real
+
+
+def test_fixture_lines_are_valid_sdk_objects():
+    """Lines 1-6 and 8-12 are Message Batches result lines, line 7 a plain Message (sync run),
+    line 13 is deliberately cut off."""
+    lines = lines_of(MIXED)
+    for n, line in enumerate(lines, start=1):
+        if n == 7:
+            assert anthropic.types.Message.model_validate_json(line).usage.cache_read_input_tokens == 1500
+        elif n == 13:
+            with pytest.raises(ValueError):
+                MessageBatchIndividualResponse.model_validate_json(line)
+        else:
+            parsed = MessageBatchIndividualResponse.model_validate_json(line)
+            assert parsed.result.type in {"succeeded", "errored", "canceled", "expired"}
+    no_breakdown = MessageBatchIndividualResponse.model_validate_json(lines[3])
+    assert no_breakdown.result.message.usage.cache_creation is None  # line 4: the TTL split is missing
+
+
+# ------------------------------------------------------------------ accounting
+
+
+def test_mixed_file_accounting_and_columns(db):
+    report = ingest.ingest_paths(db, [MIXED], manifest=MANIFEST, progress=False)[0]
+    assert counts(report) == (13, 11, 1, 1)
+    assert report.lines_read == report.ingested + report.duplicates + report.quarantined
+    assert one(db, "SELECT line_no, reason FROM quarantine") == (13, "not JSON")
+    row = one(db, "SELECT is_batch, result_type, model, cache_creation_input_tokens, cache_write_5m_tokens, "
+                  "cache_write_1h_tokens, raw FROM results WHERE line_no = 4")
+    assert row[:6] == (True, "succeeded", "claude-sonnet-4-5-20250929", 500, None, None)  # no breakdown kept as NULL
+    assert row[6] == lines_of(MIXED)[3]  # the raw line, exactly
+    sync = one(db, "SELECT is_batch, custom_id, message_id, service_tier FROM results WHERE line_no = 7")
+    assert sync == (False, None, "msg_07MixedSyncSonnet", "standard")
+    err = one(db, "SELECT error_type, error_message, input_tokens FROM results WHERE line_no = 8")
+    assert err == ("invalid_request_error", "max_tokens: Field required", None)
+    assert one(db, "SELECT count(*) FROM results WHERE simulated")[0] == 0
+    assert one(db, "SELECT lines_read, ingested, duplicates, quarantined FROM ingests") == (13, 11, 1, 1)
+
+
+def test_every_quarantine_reason_with_its_line(db):
+    report = ingest.ingest_paths(db, [QUARANTINE], progress=False)[0]
+    assert counts(report) == (16, 2, 0, 14)
+    got = dict(db.execute("SELECT line_no, reason FROM quarantine").fetchall())
+    assert got == {
+        2: "not JSON",
+        3: 'not a result line: expected {"custom_id", "result"} or a Message object',  # [1, 2, 3]
+        4: 'not a result line: expected {"custom_id", "result"} or a Message object',  # {"hello": ...}
+        5: 'unknown result type "partially_succeeded"',
+        6: "usage.input_tokens is negative (-5)",
+        7: "usage.cache_read_input_tokens is not an integer (12.5)",
+        8: 'usage.output_tokens is a string ("20")',
+        9: "usage.cache_creation_input_tokens is implausibly large (99999999999999999999999 > 10,000,000)",
+        10: "usage missing or null on a succeeded line",
+        11: "usage missing or null on a succeeded line",
+        12: "usage.cache_creation breakdown (80 + 80) exceeds cache_creation_input_tokens (100)",
+        13: "usage.output_tokens is implausibly large (20000000 > 10,000,000)",
+        14: "custom_id missing",
+        15: "usage.input_tokens missing",
+    }
+    assert sorted(r[0] for r in db.execute("SELECT line_no FROM results").fetchall()) == [1, 16]
+    raw = dict(db.execute("SELECT line_no, raw FROM quarantine").fetchall())
+    assert raw[2] == "this is not json"
+
+
+def test_count_beyond_bigint_is_quarantined_not_fatal(db, tmp_path):
+    line = json.loads(lines_of(MIXED)[0])
+    line["result"]["message"]["usage"]["input_tokens"] = 2**63  # fits UBIGINT, not BIGINT
+    path = tmp_path / "big.jsonl"
+    path.write_text(json.dumps(line) + "\n" + lines_of(MIXED)[1] + "\n")
+    assert counts(ingest.ingest_paths(db, [path], progress=False)[0]) == (2, 1, 0, 1)
+    assert "implausibly large" in one(db, "SELECT reason FROM quarantine")[0]
+
+
+def test_same_lines_under_any_name_or_gzipped_add_nothing(db, tmp_path):
+    first = ingest.ingest_paths(db, [MIXED], progress=False)[0]
+    batch = first.batch_id
+    copy = tmp_path / "msgbatch_01Renamed_results.jsonl"
+    shutil.copy(MIXED, copy)
+    packed = tmp_path / "results.jsonl.gz"
+    packed.write_bytes(gzip.compress(MIXED.read_bytes()))
+    for path in (MIXED, copy, packed):
+        report = ingest.ingest_paths(db, [path], progress=False)[0]
+        assert report.batch_id == batch and (report.ingested, report.quarantined) == (0, 0)
+        assert report.duplicates == report.lines_read == 13
+    assert one(db, "SELECT count(*) FROM results")[0] == 11
+    assert one(db, "SELECT count(*) FROM quarantine")[0] == 1
+    assert one(db, "SELECT count(*) FROM ingests")[0] == 1  # nothing new, nothing recorded
+
+
+def test_reordered_redownload_dedupes_messages_by_id(db, tmp_path):
+    ingest.ingest_paths(db, [MIXED], batch_id="msgbatch_A", progress=False)
+    shuffled = tmp_path / "again.jsonl"
+    shuffled.write_text("\n".join(reversed(lines_of(MIXED)[:12])) + "\n")
+    report = ingest.ingest_paths(db, [shuffled], batch_id="msgbatch_A", progress=False)[0]
+    assert counts(report) == (12, 0, 12, 0)
+
+
+def test_batch_id_from_name_and_explicit(db, tmp_path):
+    path = tmp_path / "msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d_results.jsonl"
+    path.write_text('{"custom_id":"a","result":{"type":"expired"}}\n')
+    assert ingest.ingest_paths(db, [path], progress=False)[0].batch_id == "msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d"
+    plain = tmp_path / "results.jsonl"
+    plain.write_text('{"custom_id":"b","result":{"type":"expired"}}\n')
+    assert ingest.ingest_paths(db, [plain], progress=False)[0].batch_id.startswith("file-")
+    # a resubmitted batch whose request expired again is a different batch: both lines count
+    again = ingest.ingest_paths(db, [path], batch_id="msgbatch_retry", progress=False)[0]
+    assert (again.batch_id, again.ingested) == ("msgbatch_retry", 1)
+    with pytest.raises(InputError, match="batch id"):
+        ingest.ingest_paths(db, [path], batch_id="bad id; drop table", progress=False)
+
+
+def test_simulated_lines_dedupe_within_their_batch_only(db, tmp_path):
+    line = {"custom_id": "s1", "result": {"type": "succeeded", "message": {
+        "id": "msg_sim_aaaaaaaaaaaa000000", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                  "output_tokens": 5, "service_tier": "batch"}}}}
+    path = tmp_path / "sim.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    assert ingest.ingest_paths(db, [path], batch_id="sim_run_1", progress=False)[0].ingested == 1
+    assert ingest.ingest_paths(db, [path], batch_id="sim_run_1", progress=False)[0].duplicates == 1
+    # another simulation may reuse the same msg_sim_ id: it is a different batch, so it counts
+    assert ingest.ingest_paths(db, [path], batch_id="sim_run_2", progress=False)[0].ingested == 1
+    assert one(db, "SELECT count(*), bool_and(simulated) FROM results") == (2, True)
+
+
+# ------------------------------------------------------------------ damaged files
+
+
+def test_blank_lines_crlf_bom_nul_and_bad_utf8_keep_line_numbers(db, tmp_path):
+    good = MIXED.read_bytes().split(b"\n")
+    data = (b"\xef\xbb\xbf" + good[0] + b"\r\n\n" + good[1] + b"\n   \n" + b'{"x":1}\x00junk\n'
+            + b'{"custom_id":"\xff\xfe"}\n' + good[2] + b"\n\n\n" + good[3])
+    path = tmp_path / "dirty.jsonl"
+    path.write_bytes(data)
+    report = ingest.ingest_paths(db, [path], progress=False)[0]
+    assert report.path_taken == "sanitized"
+    assert counts(report) == (6, 4, 0, 2) and report.blank_lines == 4  # lines 2, 4, 8, 9
+    assert [r[0] for r in db.execute("SELECT line_no FROM results ORDER BY 1").fetchall()] == [1, 3, 7, 10]
+    got = db.execute("SELECT line_no, reason FROM quarantine ORDER BY 1").fetchall()
+    assert got == [(5, "contains NUL bytes"), (6, "not valid UTF-8 (byte 15)")]
+
+
+def test_gzip_whole_and_cut_short(db, tmp_path):
+    body = b"\n".join(MIXED.read_bytes().split(b"\n")[:11]) + b"\n"
+    packed = gzip.compress(body)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed[: len(packed) * 2 // 3])
+    report = ingest.ingest_paths(db, [cut], progress=False)[0]
+    assert report.quarantined == 1 and report.lines_read == report.ingested + report.quarantined
+    line_no, reason = one(db, "SELECT line_no, reason FROM quarantine")
+    assert line_no == report.lines_read and reason.startswith("gzip stream cut short")
+    whole = tmp_path / "whole.jsonl.gz"
+    whole.write_bytes(packed)
+    again = ingest.ingest_paths(db, [whole], progress=False)[0]
+    assert again.ingested + again.duplicates == 11 and again.quarantined == 0
+    assert one(db, "SELECT count(DISTINCT message_id) FROM results")[0] == 8  # every succeeded line once
+
+
+def test_not_gzip_and_missing_file_are_clear_errors(tmp_path, capsys):
+    fake = tmp_path / "results.jsonl.gz"
+    fake.write_bytes(MIXED.read_bytes())
+    assert cli.main(["ingest", str(fake), "--db", str(tmp_path / "s.duckdb")]) == 2
+    assert "named .gz but is not a gzip file" in capsys.readouterr().err
+    assert cli.main(["ingest", str(tmp_path / "nope.jsonl"), "--db", str(tmp_path / "s.duckdb")]) == 2
+    assert "nope.jsonl: file not found" in capsys.readouterr().err
+
+
+def test_empty_file(db, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    assert counts(ingest.ingest_paths(db, [path], progress=False)[0]) == (0, 0, 0, 0)
+
+
+def test_bom_trailing_blank_lines_and_an_over_long_line(db, tmp_path):
+    good = lines_of(MIXED)
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + "\n".join(good[:2]).encode() + b"\n\n\n")
+    report = ingest.ingest_paths(db, [bom], progress=False)[0]
+    assert counts(report) == (2, 2, 0, 0) and report.blank_lines == 2
+    huge = json.loads(good[2])
+    huge["result"]["message"]["content"][0]["text"] = "z" * (ingest.MAX_LINE + 10)
+    path = tmp_path / "huge.jsonl"
+    path.write_text("\n".join([good[4], json.dumps(huge), good[5]]) + "\n")
+    report = ingest.ingest_paths(db, [path], progress=False)[0]
+    assert counts(report) == (3, 2, 0, 1)
+    line_no, reason, size = one(db, "SELECT line_no, reason, strlen(raw) FROM quarantine")
+    assert (line_no, reason) == (2, "line longer than 16,777,216 bytes") and size == 4000  # its start is kept
+    assert one(db, "SELECT line_no FROM results WHERE message_id = 'msg_06MixedHaikuRead'")[0] == 3
+
+
+def test_long_line_is_read(db, tmp_path):
+    line = json.loads(lines_of(MIXED)[0])
+    line["result"]["message"]["content"][0]["text"] = "x" * 3_000_000  # beyond DuckDB's default 2 MB line size
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(line) + "\n" + lines_of(MIXED)[1] + "\n")
+    assert counts(ingest.ingest_paths(db, [path], progress=False)[0]) == (2, 2, 0, 0)
+
+
+# ------------------------------------------------------------------ prices and manifest
+
+
+def test_unknown_model_stops_the_file_and_leaves_nothing(db, tmp_path, capsys):
+    line = json.loads(lines_of(MIXED)[0])
+    line["result"]["message"]["model"] = "claude-imaginary-9"
+    path = tmp_path / "unknown.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    with pytest.raises(PriceError, match="claude-imaginary-9"):
+        ingest.ingest_paths(db, [path], progress=False)
+    assert one(db, "SELECT count(*) FROM results")[0] == 0
+    assert one(db, "SELECT count(*) FROM ingests")[0] == 0
+
+
+def test_price_snapshot_holds_both_rates_per_model(db):
+    ingest.ingest_paths(db, [MIXED], progress=False)
+    rows = db.execute("SELECT model, batch, input, write_5m, write_1h, read, output FROM price_snapshot "
+                      "ORDER BY model, batch").fetchall()
+    as_text = [(m, b, *(str(x.normalize()) for x in r)) for m, b, *r in rows]
+    assert ("claude-haiku-4-5-20251001", True, "0.5", "0.625", "1", "0.05", "2.5") in as_text
+    assert ("claude-sonnet-4-5-20250929", True, "1.5", "1.875", "3", "0.15", "7.5") in as_text
+    assert ("claude-sonnet-4-5-20250929", False, "3", "3.75", "6", "0.3", "15") in as_text
+
+
+def test_manifest_join_and_reload(db, tmp_path):
+    ingest.ingest_paths(db, [MIXED], manifest=MANIFEST, progress=False)
+    row = one(db, "SELECT item_id, treatment, temperature, requested_ttl, prefix_hash FROM request_costs "
+                  "WHERE custom_id = 'item03__control__t0__r1'")
+    assert row == ("item03", "control", 0.0, "5m", "bbbb2222bbbb2222")
+    assert ingest.load_manifest(db, MANIFEST) == ingest.load_manifest(db, MANIFEST / "manifest.jsonl")
+    assert one(db, "SELECT count(*) FROM manifests")[0] == 1
+    bad = tmp_path / "bad_manifest"
+    bad.mkdir()
+    (bad / "manifest.jsonl").write_text("not json\n")
+    with pytest.raises(InputError, match="not a cachecast build manifest"):
+        ingest.load_manifest(db, bad)
+    with pytest.raises(InputError, match="no manifest.jsonl"):
+        ingest.load_manifest(db, tmp_path)
+
+
+def test_manifest_given_later_attaches_to_the_batch(db):
+    first = ingest.ingest_paths(db, [MIXED], progress=False)[0]
+    assert one(db, "SELECT manifest_id FROM batches")[0] is None
+    ingest.ingest_paths(db, [MIXED], manifest=MANIFEST, progress=False)
+    assert one(db, "SELECT manifest_id FROM batches WHERE batch_id = ?", first.batch_id)[0].startswith("m-")
+
+
+# ------------------------------------------------------------------ CLI and progress
+
+
+def test_cli_ingest_prints_accounting(tmp_path, capsys):
+    db = tmp_path / "cli.duckdb"
+    assert cli.main(["ingest", str(MIXED), str(QUARANTINE), "--db", str(db), "--manifest", str(MANIFEST)]) == 0
+    out = capsys.readouterr().out
+    assert "13 lines read = 11 ingested + 1 duplicates + 1 quarantined" in out
+    assert "quarantined 1: not JSON" in out
+    assert "total: 29 lines read = 13 ingested + 1 duplicates + 15 quarantined" in out
+
+
+def test_progress_bar_does_not_break_ingest(db, capsys):
+    report = ingest.ingest_paths(db, [MIXED], progress=True)[0]
+    assert report.ingested == 11
+
+
+# ------------------------------------------------------------------ properties
+
+
+VALID = lines_of(MIXED)[:11]
+INVALID = ["", "garbage", "[]", '{"custom_id":"z","result":{"type":"weird"}}', lines_of(QUARANTINE)[5]]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(VALID + INVALID), min_size=1, max_size=25))
+def test_every_line_accounted_and_reingest_adds_nothing(tmp_path_factory, picks):
+    tmp = tmp_path_factory.mktemp("prop")
+    path = tmp / "results.jsonl"
+    path.write_text("\n".join(picks) + "\n")
+    conn = store.connect(tmp / "p.duckdb")
+    try:
+        first = ingest.ingest_paths(conn, [path], progress=False)[0]
+        assert first.lines_read + first.blank_lines == len(picks)
+        assert first.lines_read == first.ingested + first.duplicates + first.quarantined
+        before = audit.summary(conn)
+        second = ingest.ingest_paths(conn, [path], progress=False)[0]
+        assert (second.ingested, second.quarantined) == (0, 0)
+        assert audit.summary(conn) == before
+    finally:
+        conn.close()
