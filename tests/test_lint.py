@@ -277,7 +277,7 @@ def test_binary_garbage_exits_2_without_traceback(tmp_path, capsys):
     path.write_bytes(b"\xff\xfe\x00garbage\n\x89PNG\r\n")
     assert main(["lint", str(path)]) == 2  # nothing usable: no request at all
     err = capsys.readouterr().err
-    assert "no request lines to lint (line is not valid JSON: junk.jsonl:1" in err and "Traceback" not in err
+    assert "no request lines to lint (line is not UTF-8 text: junk.jsonl:1" in err and "Traceback" not in err
 
 
 def test_openai_build_lints_clean_with_a_note(tmp_path, capsys):

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 
+MAX_CONFIG_BYTES = 1_000_000
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -136,6 +139,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:  # YAML parsing is slow; megabytes here are a wrong file, not a config
+        raise ConfigError(f"{path}: is {size / 2**20:.1f} MB, too large for a run config (a few KB); "
+                          "was a data file passed as the config?")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as exc:
@@ -152,7 +159,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def _explain(path: Path, exc: ValidationError, raw: dict[str, Any]) -> str:
     """One sentence for the first problem; pydantic's multi-line dump is for developers."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # a typo'd key also makes the real key "missing": name the typo, it is the cause
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc)
     value = _lookup(raw, err["loc"])

@@ -31,8 +31,10 @@ class ApiError(CachecastError):
 
 
 def redact(text: str) -> str:
-    """Remove the API key from any text before it is shown, logged or stored."""
-    key = os.environ.get("ANTHROPIC_API_KEY", "")
-    if len(key) >= 8 and key in text:
-        text = text.replace(key, "[redacted]")
+    """Remove the API key from any text before it is shown, logged or stored. The stripped
+    form too: a key read from a CRLF file carries a '\r' that error messages do not echo."""
+    raw = os.environ.get("ANTHROPIC_API_KEY", "")
+    for key in dict.fromkeys((raw, raw.strip())):
+        if len(key) >= 8 and key in text:
+            text = text.replace(key, "[redacted]")
     return text

@@ -27,6 +27,7 @@ from .models import ModelFacts, model_facts
 from .requests import MAX_BREAKPOINTS, block_text, params_blocks, prefix_digest, prefix_key, ttl_order_ok
 from .tokens import ESTIMATE_ERROR_BAND, estimate_tokens
 
+GZIP_MAGIC = b"\x1f\x8b"
 SHOW_IDS = 5  # custom_ids listed per finding; the count says how many in all
 _CID_SHAPE = re.compile(r"^(?P<item>.+)__(?P<treatment>[A-Za-z0-9_-]+?)__t[^_]+__r\d+$")
 
@@ -130,35 +131,48 @@ def _read_treatments(manifest: Path, findings: Findings) -> dict[str, str]:
     """custom_id -> treatment, the only manifest field lint needs (to tell a deliberate
     per-treatment prefix from drift)."""
     out: dict[str, str] = {}
-    for lineno, text in _lines(manifest):
+    for lineno, text, _ in _lines(manifest):
         try:
             row = json.loads(text)
             out[row["custom_id"]] = str(row["treatment"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             findings.add("warning", "manifest-invalid", "manifest line is not a manifest row; ignored",
                          "rebuild with cachecast build, or delete manifest.jsonl to lint the requests alone",
                          where=f"{manifest.name}:{lineno}")
     return out
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers; undecodable bytes become U+FFFD so a
-    binary file yields JSON errors with line numbers instead of a traceback."""
+def _lines(path: Path) -> Iterator[tuple[int, str, int | None]]:
+    """Non-blank lines with their 1-based numbers and, when the line is not UTF-8, the column
+    of the first bad byte (the text then has U+FFFD in its place), so a binary file yields
+    findings with line numbers instead of a traceback, and a stray byte is never passed off
+    as a good request (the API rejects the whole line)."""
     try:
         with open(path, "rb") as fh:
+            if fh.read(2) == GZIP_MAGIC:
+                raise InputError(f"{path}: is gzip-compressed; decompress it first (gunzip -k {path.name})")
+            fh.seek(0)
             for lineno, raw in enumerate(fh, 1):
-                text = raw.decode("utf-8", errors="replace")
+                try:
+                    text, bad = raw.decode("utf-8"), None
+                except UnicodeDecodeError as exc:
+                    text, bad = raw.decode("utf-8", errors="replace"), exc.start + 1
                 if text.strip():
-                    yield lineno, text
+                    yield lineno, text, bad
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 def _lint_file(file: Path, state: _State, bar: tqdm) -> None:
     count = 0
-    for lineno, text in _lines(file):
+    for lineno, text, bad_byte in _lines(file):
         bar.update(len(text.encode("utf-8", errors="replace")))
         where = f"{file.name}:{lineno}"
+        if bad_byte is not None:
+            state.findings.add("error", "invalid-json", "line is not UTF-8 text",
+                               "rebuild the file with cachecast build; request files must be UTF-8",
+                               where=f"{where} (bad byte at column {bad_byte})")
+            continue
         parsed = _parse_line(text, where, state.findings)
         if parsed is None:
             continue
@@ -179,10 +193,11 @@ def _parse_line(text: str, where: str, findings: Findings) -> tuple[Any, dict, b
     """(custom_id, params, is_openai) or None after recording why the line is unusable."""
     try:
         obj = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else getattr(exc, "msg", exc)
         findings.add("error", "invalid-json", "line is not valid JSON",
                      "rebuild the file with cachecast build; each line must be one JSON request object",
-                     where=f"{where} ({getattr(exc, 'msg', exc)})")
+                     where=f"{where} ({why})")
         return None
     if isinstance(obj, dict) and isinstance(obj.get("params"), dict):
         return obj.get("custom_id"), obj["params"], False
@@ -214,11 +229,47 @@ def _check_custom_id(cid: Any, where: str, state: _State, pattern: bool = True) 
 
 def _check_shape(cid: str, params: dict, where: str, findings: Findings) -> bool:
     model, messages = params.get("model"), params.get("messages")
-    if isinstance(model, str) and model and isinstance(messages, list) and messages:
+    if not (isinstance(model, str) and model and isinstance(messages, list) and messages):
+        findings.add("error", "not-a-request", "params need a 'model' string and a non-empty 'messages' list",
+                     "rebuild the file with cachecast build", cid=cid, where=where)
+        return False
+    problem = _shape_problem(params)
+    if problem:
+        findings.add("error", "not-a-request", "params are not valid Messages params; the API would reject "
+                     "the request", "rebuild the file with cachecast build", cid=cid, where=where, detail=problem)
+        return False
+    return True
+
+
+def _shape_problem(params: dict) -> str | None:
+    """The first structural problem the API would reject (the cache checks below read blocks and
+    would otherwise skip what is not a block, so a malformed request could lint clean)."""
+    if "system" in params and not _content_ok(params["system"]):
+        return "'system' must be a string or a list of content blocks"
+    for i, msg in enumerate(params["messages"]):
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+            return f"messages[{i}] must be an object with role 'user' or 'assistant'"
+        if not _content_ok(msg.get("content")):
+            return f"messages[{i}].content must be a string or a list of content blocks"
+    tools = params.get("tools")
+    if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
+        return "'tools' must be a list of tool definitions"
+    if params.get("thinking") is not None and not isinstance(params["thinking"], dict):
+        return "'thinking' must be an object"
+    return None
+
+
+def _content_ok(content: Any) -> bool:
+    if isinstance(content, str):
         return True
-    findings.add("error", "not-a-request", "params need a 'model' string and a non-empty 'messages' list",
-                 "rebuild the file with cachecast build", cid=cid, where=where)
-    return False
+    if not isinstance(content, list) or not content:
+        return False
+    for block in content:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            return False
+        if block["type"] == "text" and not isinstance(block.get("text"), str):
+            return False
+    return True
 
 
 def _check_request(cid: str, params: dict, state: _State) -> None:

@@ -55,6 +55,9 @@ def run_report(kind: Kind, params: dict[str, Any], out: Path, *, executed: Path 
 
     Relative paths in params resolve against the current directory (the kernel runs there).
     `executed`, if given, keeps the executed .ipynb (outputs included) for inspection."""
+    out = Path(out)
+    if out.is_dir():  # checked before the notebook runs: a wrong --out should not cost a kernel run
+        raise InputError(f"{out}: is a directory; --out takes the path of an .html file to write")
     nb = notebook_path(kind)
     known = notebook_parameters(nb)
     unknown = sorted(set(params) - set(known))

@@ -8,6 +8,7 @@ CACHECAST_AUDIT_DB (or --audit-db) calibrates output and prompt sizes."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -33,13 +34,18 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..errors import InputError
+
     cfg = load_config(args.config)
     for flag in ("system_tokens", "user_tokens", "output_tokens", "items"):
         value = getattr(args, flag)
+        if value is not None and not math.isfinite(value):  # float("nan") and "inf" parse; Decimal math fails
+            raise InputError(f"--{flag.replace('_', '-')} must be a number, got {value}")
         if value is not None and value < (1 if flag == "items" else 0):
-            from ..errors import InputError
-
             raise InputError(f"--{flag.replace('_', '-')} must be {'at least 1' if flag == 'items' else '>= 0'}")
+    for rate in args.hit_rate or ():
+        if not math.isfinite(rate):
+            raise InputError(f"hit rate {rate} is not a number between 0 and 1")
     pins = Pins(system=args.system_tokens, user=args.user_tokens, output=args.output_tokens)
     counter = None
     if has_api_key() and (pins.system is None or pins.user is None):
