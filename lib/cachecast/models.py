@@ -34,8 +34,12 @@ def known_models() -> list[str]:
     return sorted(_table())
 
 
+@lru_cache(maxsize=256)
 def model_facts(model: str) -> ModelFacts:
-    """Match by longest prefix so dated ids (claude-sonnet-4-5-20250929) find their family."""
+    """Match by longest prefix so dated ids (claude-sonnet-4-5-20250929) find their family.
+
+    Memoised: the builder asks several times per request (100,000 requests: ~0.5 s of
+    sorting the table over and over before this cache; see docs/benchmarks.md)."""
     name = model.lower().replace(".", "-")
     for family in sorted(_table(), key=len, reverse=True):
         if name == family or name.startswith(family + "-") or name.startswith(family + "@"):

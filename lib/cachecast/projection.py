@@ -192,16 +192,17 @@ def measured_tokens(cfg: RunConfig, items: int | None = None, counter: Any = Non
     holds exactly and each item is rendered once, not once per treatment (3x faster on
     a 5,000-item run). S depends on the treatment only. tests/test_projection.py checks
     the shortcut against rendering every pair."""
-    from .prompts import iter_items, render_payload
+    from .prompts import iter_items, render_payload, renderer
     from .tokens import count_splits, payload_params, split_params
 
     model = cfg.provider.model
     first, *others = cfg.treatments
+    render = renderer(cfg, first)  # prompt files read once, not once per item
     splits = []
     for n, item in enumerate(iter_items(cfg)):
         if items is not None and n >= items:
             break
-        splits.append(split_params(payload_params(model, render_payload(cfg, item, first))))
+        splits.append(split_params(payload_params(model, render.render(item))))
         if n == 0:
             item0 = item
     t_splits = [split_params(payload_params(model, render_payload(cfg, item0, t))) for t in others]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from .config import RunConfig
 from .errors import CacheRuleError, ConfigError
 from .models import model_facts
-from .tokens import estimate_tokens
+from .tokens import estimate_tokens, estimate_tokens_for_chars
 
 MAX_BREAKPOINTS = 4
 PREFIX_SEP = "\x1e"  # joins block texts before hashing, so ["ab", "c"] and ["a", "bc"] differ
@@ -69,6 +69,14 @@ def check_sampling(cfg: RunConfig) -> None:
 
 
 def build_request(cfg: RunConfig, payload: dict[str, Any], temperature: float | None) -> BuiltRequest:
+    return build_requests(cfg, payload, (temperature,))[0]
+
+
+def build_requests(cfg: RunConfig, payload: dict[str, Any],
+                   temperatures: Sequence[float | None]) -> list[BuiltRequest]:
+    """One BuiltRequest per temperature. Blocks, breakpoints and the cached prefix do not
+    depend on the temperature, so they are worked out once and the requests share them
+    (read-only): a run with two temperatures does half the work per (item, treatment)."""
     model = cfg.provider.model
     system, messages = _split_system(payload["messages"])
     tools = [dict(t) for t in payload.get("tools", [])]
@@ -82,27 +90,32 @@ def build_request(cfg: RunConfig, payload: dict[str, Any], temperature: float | 
     _apply_ttl(blocks, cfg.provider.cache.ttl)
     _check_breakpoints(blocks)
     prefix_hash, prefix_tokens, total_tokens, skip = _cached_prefix(blocks, model)
-    params: dict[str, Any] = {"model": model, "max_tokens": cfg.max_tokens}
-    if system:
-        params["system"] = system
-    params["messages"] = messages
-    if tools:
-        params["tools"] = tools
-    if temperature is not None and not (model_facts(model).fixed_sampling and temperature == 1.0):
-        params["temperature"] = temperature
-    if cfg.thinking is not None:
-        params["thinking"] = cfg.thinking.model_dump(exclude_none=True)
     bps = [b["cache_control"] for b in blocks if "cache_control" in b]
-    return BuiltRequest(
-        params=params,
-        breakpoints=len(bps),
-        ttl=(bps[-1].get("ttl", "5m") if bps else None),
-        prefix_hash=prefix_hash,
-        prefix_tokens=prefix_tokens,
-        rest_tokens=total_tokens - prefix_tokens,
-        cacheable=bool(bps),
-        skip_reason=skip,
-    )
+    fixed_sampling = model_facts(model).fixed_sampling
+    thinking = cfg.thinking.model_dump(exclude_none=True) if cfg.thinking is not None else None
+    built = []
+    for temperature in temperatures:
+        params: dict[str, Any] = {"model": model, "max_tokens": cfg.max_tokens}
+        if system:
+            params["system"] = system
+        params["messages"] = messages
+        if tools:
+            params["tools"] = tools
+        if temperature is not None and not (fixed_sampling and temperature == 1.0):
+            params["temperature"] = temperature
+        if thinking is not None:
+            params["thinking"] = thinking
+        built.append(BuiltRequest(
+            params=params,
+            breakpoints=len(bps),
+            ttl=(bps[-1].get("ttl", "5m") if bps else None),
+            prefix_hash=prefix_hash,
+            prefix_tokens=prefix_tokens,
+            rest_tokens=total_tokens - prefix_tokens,
+            cacheable=bool(bps),
+            skip_reason=skip,
+        ))
+    return built
 
 
 def _split_system(messages: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
@@ -186,7 +199,7 @@ def _cached_prefix(blocks: list[dict], model: str) -> tuple[str | None, int, int
     of times and identical strings hash in O(1) after the first time."""
     minimum = model_facts(model).min_cache_tokens
     texts = [block_text(b) for b in blocks]
-    total = estimate_tokens("".join(texts), model)
+    total = estimate_tokens_for_chars(sum(map(len, texts)), model)
     skip = None
     last = -1
     for i, block in enumerate(blocks):
