@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import math
 import re
 import shutil
@@ -231,7 +232,8 @@ def _expected_count(cfg: RunConfig, limit: int | None) -> int:
 
 def _write_build_json(cfg: RunConfig, tmp: Path, result: BuildResult) -> None:
     info = {
-        "config": str(cfg.source),
+        # relative to the build directory, so submit finds it from any working directory
+        "config": os.path.relpath(Path(cfg.source).resolve(), tmp.resolve()) if cfg.source else None,
         "run_name": cfg.run_name,
         "provider": cfg.provider.name,
         "model": cfg.provider.model,

@@ -26,7 +26,7 @@ class Verdict:
 
 
 def config_of(build_dir: Path) -> Path:
-    """The config a build was made from; a relative path is tried from here, then from the build's parent."""
+    """The config a build was made from; build.json records it relative to the build directory."""
     info_path = build_dir / "build.json"
     if not info_path.exists():
         raise InputError(f"{build_dir}: no build.json; submit takes a directory made by cachecast build")
@@ -34,11 +34,11 @@ def config_of(build_dir: Path) -> Path:
     if not raw:
         raise InputError(f"{info_path}: does not say which config it was built from")
     path = Path(raw)
-    for candidate in ([path] if path.is_absolute() else [Path.cwd() / path, build_dir.parent / path]):
+    for candidate in ([path] if path.is_absolute() else [build_dir / path, Path.cwd() / path]):
         if candidate.exists():
             return candidate
-    raise InputError(f"{info_path}: its config {raw} was not found (run submit from the directory you ran build "
-                     "in, or use --force to skip the budget check)")
+    raise InputError(f"{info_path}: its config {raw} was not found (was the build or the config moved? "
+                     "rebuild, or use --force to skip the budget check)")
 
 
 def verdict(build_dir: Path) -> Verdict:
