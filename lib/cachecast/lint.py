@@ -22,12 +22,12 @@ from tqdm import tqdm
 
 from .batches import CUSTOM_ID_RE, MAX_BYTES, MAX_REQUESTS, request_files
 from .errors import CachecastError, InputError
+from .jsonl import lines
 from .lint_prefix import PrefixTracker
 from .models import ModelFacts, model_facts
 from .requests import MAX_BREAKPOINTS, block_text, params_blocks, prefix_digest, prefix_key, ttl_order_ok
 from .tokens import ESTIMATE_ERROR_BAND, estimate_tokens
 
-GZIP_MAGIC = b"\x1f\x8b"
 SHOW_IDS = 5  # custom_ids listed per finding; the count says how many in all
 _CID_SHAPE = re.compile(r"^(?P<item>.+)__(?P<treatment>[A-Za-z0-9_-]+?)__t[^_]+__r\d+$")
 
@@ -131,7 +131,7 @@ def _read_treatments(manifest: Path, findings: Findings) -> dict[str, str]:
     """custom_id -> treatment, the only manifest field lint needs (to tell a deliberate
     per-treatment prefix from drift)."""
     out: dict[str, str] = {}
-    for lineno, text, _ in _lines(manifest):
+    for lineno, text, _ in lines(manifest):
         try:
             row = json.loads(text)
             out[row["custom_id"]] = str(row["treatment"])
@@ -142,30 +142,9 @@ def _read_treatments(manifest: Path, findings: Findings) -> dict[str, str]:
     return out
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str, int | None]]:
-    """Non-blank lines with their 1-based numbers and, when the line is not UTF-8, the column
-    of the first bad byte (the text then has U+FFFD in its place), so a binary file yields
-    findings with line numbers instead of a traceback, and a stray byte is never passed off
-    as a good request (the API rejects the whole line)."""
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(2) == GZIP_MAGIC:
-                raise InputError(f"{path}: is gzip-compressed; decompress it first (gunzip -k {path.name})")
-            fh.seek(0)
-            for lineno, raw in enumerate(fh, 1):
-                try:
-                    text, bad = raw.decode("utf-8"), None
-                except UnicodeDecodeError as exc:
-                    text, bad = raw.decode("utf-8", errors="replace"), exc.start + 1
-                if text.strip():
-                    yield lineno, text, bad
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-
-
 def _lint_file(file: Path, state: _State, bar: tqdm) -> None:
     count = 0
-    for lineno, text, bad_byte in _lines(file):
+    for lineno, text, bad_byte in lines(file):
         bar.update(len(text.encode("utf-8", errors="replace")))
         where = f"{file.name}:{lineno}"
         if bad_byte is not None:

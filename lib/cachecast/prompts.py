@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from .config import RunConfig, Treatment
 from .errors import ConfigError, InputError
+from .jsonl import loads, strict_lines
 
 EPHEMERAL = {"type": "ephemeral"}
 
@@ -93,36 +94,21 @@ def iter_items(cfg: RunConfig) -> Iterator[Item]:
     path = cfg.resolve(cfg.items.file)
     seen: set[str] = set()
     count = 0
-    with open(path, "rb") as fh:  # bytes, decoded per line: a bad byte is reported on its own line
-        if fh.read(2) == b"\x1f\x8b":
-            raise InputError(f"{path}: is gzip-compressed; decompress it first (gunzip -k {path.name})")
-        fh.seek(0)
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not UTF-8 text (bad byte at column {exc.start + 1})") from None
-            if not line.strip():
-                continue
-            item = _parse_item(line, lineno, path, cfg.items.id_field)
-            if item.id in seen:
-                raise InputError(f"{path}:{lineno}: duplicate item id '{item.id}'")
-            seen.add(item.id)
-            yield item
-            count += 1
-            if cfg.items.limit and count >= cfg.items.limit:
-                return
+    for lineno, line in strict_lines(path, strip_bom=True):
+        item = _parse_item(line, lineno, path, cfg.items.id_field)
+        if item.id in seen:
+            raise InputError(f"{path}:{lineno}: duplicate item id '{item.id}'")
+        seen.add(item.id)
+        yield item
+        count += 1
+        if cfg.items.limit and count >= cfg.items.limit:
+            return
     if count == 0:
         raise InputError(f"{path}: no items (the file is empty)")
 
 
 def _parse_item(line: str, lineno: int, path: Path, id_field: str) -> Item:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-    except RecursionError:
-        raise InputError(f"{path}:{lineno}: not valid JSON (nested too deeply)") from None
+    obj = loads(line, f"{path}:{lineno}")
     if not isinstance(obj, dict):
         raise InputError(f"{path}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
     if id_field not in obj or obj[id_field] in (None, ""):

@@ -33,6 +33,7 @@ from statistics import mean
 from typing import Any, Iterable, Iterator
 
 from .errors import ApiError, CachecastError, InputError, redact
+from .jsonl import loads, strict_lines
 from .models import model_facts
 
 CHARS_PER_TOKEN = 4.0
@@ -401,28 +402,13 @@ def iter_request_params(path: Path) -> Iterator[dict]:
     from .batches import request_files
 
     for file in request_files(path):
-        with open(file, "rb") as fh:  # bytes, decoded per line: a bad byte is reported on its own line
-            if fh.read(2) == b"\x1f\x8b":
-                raise InputError(f"{file}: is gzip-compressed; decompress it first (gunzip -k {file.name})")
-            fh.seek(0)
-            for lineno, raw in enumerate(fh, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InputError(f"{file}:{lineno}: not UTF-8 text (bad byte at column {exc.start + 1})") from None
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{file}:{lineno}: not valid JSON ({exc.msg})") from None
-                except RecursionError:
-                    raise InputError(f"{file}:{lineno}: not valid JSON (nested too deeply)") from None
-                params = obj.get("params") if isinstance(obj, dict) else None
-                if not isinstance(params, dict):
-                    raise InputError(f"{file}:{lineno}: not a Message Batches request line (no 'params'; "
-                                     "token counting covers Anthropic requests)")
-                yield params
+        for lineno, line in strict_lines(file):
+            obj = loads(line, f"{file}:{lineno}")
+            params = obj.get("params") if isinstance(obj, dict) else None
+            if not isinstance(params, dict):
+                raise InputError(f"{file}:{lineno}: not a Message Batches request line (no 'params'; "
+                                 "token counting covers Anthropic requests)")
+            yield params
 
 
 def count_path(path: Path, counter: TokenCounter | None = None) -> Counts:
