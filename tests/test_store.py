@@ -132,3 +132,15 @@ def test_sql_files_take_values_only_as_parameters():
     for module in (audit, export, ingest, store):
         source = inspect.getsource(module)
         assert 'execute(f"' not in source and "execute(f'" not in source, module.__name__
+
+
+def test_read_only_connection_to_a_store_with_stale_views_gets_current_ones(tmp_path):
+    path = tmp_path / "old.duckdb"
+    conn = store.connect(path)
+    conn.execute("UPDATE schema_version SET views_revision = 0")  # as if written by an older cachecast
+    conn.execute("CREATE OR REPLACE VIEW treatment_rollup AS SELECT 'stale' AS treatment")
+    conn.close()
+    ro = store.connect(path, read_only=True)
+    cols = [d[0] for d in ro.execute("SELECT * FROM treatment_rollup").description]
+    assert "batch_id" in cols and "cost_usd" in cols  # this version's view, not the stale one
+    ro.close()

@@ -26,7 +26,7 @@ import duckdb
 from .errors import InputError
 
 SCHEMA_VERSION = 1
-VIEWS_REVISION = 5
+VIEWS_REVISION = 6
 DEFAULT_PATH = Path("data/cachecast.duckdb")
 # DuckDB's own default is 80% of RAM; a bound keeps a 1M-line ingest well under 1.5 GB RSS
 # (DuckDB spills to <db>.tmp beyond it).
@@ -64,6 +64,7 @@ def connect(path: str | Path, *, read_only: bool = False, memory_limit: str | No
             conn.close()
             raise InputError(f"{path}: schema version {version}, this cachecast needs {SCHEMA_VERSION}; "
                              "open it once without read_only to migrate")
+        _temp_views_if_stale(conn)
         return conn
     migrate(conn)
     return conn
@@ -92,6 +93,16 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
             conn.execute("UPDATE schema_version SET views_revision = ? WHERE version = ?",
                          [VIEWS_REVISION, SCHEMA_VERSION])
     return found
+
+
+def _temp_views_if_stale(conn: duckdb.DuckDBPyConnection) -> None:
+    """A read-only connection cannot re-create the stored views, so a database last written by
+    an older cachecast gets this version's views as temp views (they shadow the stored ones)."""
+    revision = conn.execute("SELECT max(views_revision) FROM schema_version").fetchone()[0] or 0
+    if revision == VIEWS_REVISION:
+        return
+    for statement in split_statements(read_sql("views.sql")):
+        conn.execute(statement.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW", 1))
 
 
 def _refuse_foreign_file(path: Path) -> None:

@@ -52,33 +52,11 @@ SELECT batch_id FROM batches ORDER BY last_ingest_at DESC, batch_id;
 -- name: batches
 SELECT * FROM batch_rollup ORDER BY first_ingest_at, batch_id;
 
--- name: treatments
-SELECT * FROM treatment_rollup
-WHERE $batch_id IS NULL OR batch_id = $batch_id
-ORDER BY batch_id, treatment;
-
 -- name: treatments_all_batches
--- Per treatment over the selected batches (one row each).
-SELECT coalesce(treatment, '(no manifest)') AS treatment,
-    string_agg(DISTINCT model, ', ' ORDER BY model) AS models,
-    count(*) AS requests,
-    count(*) FILTER (WHERE result_type = 'succeeded') AS succeeded,
-    count(*) FILTER (WHERE result_type <> 'succeeded') AS failed,
-    coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
-    coalesce(sum(cache_creation_input_tokens), 0)::BIGINT AS cache_creation_input_tokens,
-    coalesce(sum(cache_read_input_tokens), 0)::BIGINT AS cache_read_input_tokens,
-    coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
-    coalesce(sum(cache_read_input_tokens)::DOUBLE
-             / nullif(sum(input_tokens) + sum(cache_creation_input_tokens) + sum(cache_read_input_tokens), 0), 0)
-        AS token_hit_rate,
-    coalesce((count(*) FILTER (WHERE cache_read_input_tokens > 0))::DOUBLE
-             / nullif(count(*) FILTER (WHERE result_type = 'succeeded'), 0), 0) AS request_hit_rate,
-    coalesce(sum(cost_usd), 0) AS cost_usd,
-    coalesce(sum(no_cache_cost_usd), 0) AS no_cache_cost_usd,
-    coalesce(sum(no_cache_cost_usd), 0) - coalesce(sum(cost_usd), 0) AS savings_usd
-FROM request_costs
-WHERE $batch_id IS NULL OR batch_id = $batch_id
-GROUP BY ALL
+-- Per treatment over the selected batches: the view's per-batch rows for one batch, its
+-- all-batches rows (batch_id NULL, from GROUPING SETS) otherwise.
+SELECT * EXCLUDE (batch_id) FROM treatment_rollup
+WHERE batch_id IS NOT DISTINCT FROM $batch_id
 ORDER BY treatment;
 
 -- name: hit_rate_over_order

@@ -119,7 +119,8 @@ FROM batches b
 LEFT JOIN r USING (batch_id)
 LEFT JOIN q USING (batch_id);
 
--- One row per batch and treatment (treatment '(no manifest)' when unknown).
+-- One row per batch and treatment, plus one per treatment over all batches (batch_id NULL);
+-- treatment '(no manifest)' when unknown.
 CREATE OR REPLACE VIEW treatment_rollup AS
 SELECT batch_id,
     coalesce(treatment, '(no manifest)') AS treatment,
@@ -140,7 +141,7 @@ SELECT batch_id,
     coalesce(sum(no_cache_cost_usd), 0) AS no_cache_cost_usd,
     coalesce(sum(no_cache_cost_usd), 0) - coalesce(sum(cost_usd), 0) AS savings_usd
 FROM request_costs
-GROUP BY ALL;
+GROUP BY GROUPING SETS ((batch_id, coalesce(treatment, '(no manifest)')), (coalesce(treatment, '(no manifest)')));
 
 -- Requests worth a look, one row per (request, kind), each with a reason in words and,
 -- where it can be counted, the money it lost (usd_lost). The order results appear in the
