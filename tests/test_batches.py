@@ -160,7 +160,7 @@ def test_rebuild_replaces_an_earlier_build_but_not_other_directories(project, tm
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="not empty and holds no earlier build"):
+    with pytest.raises(InputError, match="is not an earlier cachecast build"):
         build(project.load(), other, progress=False)
     assert (other / "notes.txt").read_text() == "mine"
 

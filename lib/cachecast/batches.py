@@ -10,8 +10,6 @@ import json
 import os
 import math
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -22,8 +20,10 @@ from typing import IO, Any, Iterator
 
 from tqdm import tqdm
 
+from ._atomic import atomic_dir
 from .config import RunConfig
 from .errors import InputError
+from .jsonl import loads, strict_lines
 from .prompts import iter_items, renderer
 from .requests import BuiltRequest, build_requests, check_sampling
 
@@ -109,27 +109,11 @@ def _lines(cfg: RunConfig, payload: dict, built: BuiltRequest | None, cid: str, 
 
 def build(cfg: RunConfig, out: Path, limit: int | None = None, shard_size: int = MAX_REQUESTS,
           progress: bool = True) -> BuildResult:
-    _check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out, "build.json", "cachecast build") as tmp:
         result = _write(cfg, tmp, limit, min(shard_size, MAX_REQUESTS), progress)
         _write_build_json(cfg, tmp, result)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     result.out = out
     return result
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "build.json").exists():
-        raise InputError(f"{out}: directory is not empty and holds no earlier build; choose another --out")
 
 
 def _write(cfg: RunConfig, tmp: Path, limit: int | None, shard_size: int, progress: bool) -> BuildResult:
@@ -252,22 +236,12 @@ def read_manifest(path: Path) -> list[dict]:
     if not path.exists():
         raise InputError(f"{path}: no manifest.jsonl (run cachecast build first)")
     rows = []
-    with open(path, "rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)  # bytes: json detects UTF-8 (and rejects a BOM)
-            except UnicodeDecodeError:
-                raise InputError(f"{path}:{lineno}: not UTF-8 text; rebuild with cachecast build") from None
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg}); rebuild with cachecast build") from None
-            except RecursionError:
-                raise InputError(f"{path}:{lineno}: not valid JSON (nested too deeply); rebuild with cachecast build") from None
-            if not isinstance(row, dict) or not isinstance(row.get("custom_id"), str):
-                raise InputError(f"{path}:{lineno}: not a manifest row (an object with a custom_id); "
-                                 "rebuild with cachecast build")
-            rows.append(row)
+    for lineno, text in strict_lines(path):
+        row = loads(text, f"{path}:{lineno}")
+        if not isinstance(row, dict) or not isinstance(row.get("custom_id"), str):
+            raise InputError(f"{path}:{lineno}: not a manifest row (an object with a custom_id); "
+                             "rebuild with cachecast build")
+        rows.append(row)
     return rows
 
 

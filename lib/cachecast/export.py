@@ -12,15 +12,13 @@ never sees half an export; an existing OUT is replaced only if it holds an earli
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
 from . import store
-from .errors import InputError
+from ._atomic import atomic_dir
 
 FILE = "export.sql"
 MARKER = "export.json"
@@ -36,11 +34,7 @@ class ExportReport:
 
 def export(conn: duckdb.DuckDBPyConnection, out: str | Path) -> ExportReport:
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
-        raise InputError(f"{out}: exists and is not an earlier cachecast export; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out, MARKER, "cachecast export") as tmp:
         results, quarantine, batches = conn.execute(store.query(FILE, "counts")).fetchone()
         q = store.queries(FILE)
         if results:
@@ -54,10 +48,4 @@ def export(conn: duckdb.DuckDBPyConnection, out: str | Path) -> ExportReport:
                 "exported_at": store.utcnow().isoformat(timespec="seconds"),
                 "layout": "hive, partitioned by batch_id"}
         (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return report
