@@ -300,6 +300,32 @@ def test_cli_ingest_prints_accounting(tmp_path, capsys):
     assert "total: 29 lines read = 13 ingested + 1 duplicates + 15 quarantined" in out
 
 
+def test_raw_text_kept_for_unusual_lines_and_all_with_keep_raw(tmp_path):
+    # results_mixed: lines 1-3, 5-7, 11, 12 are ordinary succeeded lines (end_turn); line 4 ended
+    # at max_tokens; 8-10 are errored/canceled/expired; 12 is a duplicate of 11; 13 is quarantined
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(lines_of(MIXED)[:12]) + "\n")  # no bad line: the fast path takes it
+    conn = store.connect(tmp_path / "default.duckdb")
+    report = ingest.ingest_paths(conn, [clean], progress=False)[0]
+    assert report.path_taken == "fast" and counts(report) == (12, 11, 1, 0)
+    kept = dict(conn.execute("SELECT line_no, raw FROM results WHERE raw IS NOT NULL").fetchall())
+    assert sorted(kept) == [4, 8, 9, 10]
+    assert all(kept[n] == lines_of(MIXED)[n - 1] for n in kept)  # exactly as read
+    assert one(conn, "SELECT source_file, raw_bytes FROM results WHERE line_no = 1") == (str(clean), None)
+    db = tmp_path / "keep.duckdb"
+    assert cli.main(["ingest", str(MIXED), "--db", str(db), "--keep-raw"]) == 0
+    conn = store.connect(db)
+    rows = conn.execute("SELECT line_no, raw FROM results ORDER BY line_no").fetchall()
+    assert len(rows) == 11 and all(raw == lines_of(MIXED)[n - 1] for n, raw in rows)
+    assert one(conn, "SELECT path_taken FROM ingests") == ("staged",)
+    # the fast and the staged path store the same values (only raw differs)
+    staged = store.connect(tmp_path / "staged.duckdb")
+    assert ingest.ingest_paths(staged, [clean], keep_raw=True, progress=False)[0].path_taken == "staged"
+    columns = "SELECT * EXCLUDE (raw, raw_bytes) FROM results ORDER BY line_no"
+    fast = store.connect(tmp_path / "default.duckdb")
+    assert fast.execute(columns).fetchall() == staged.execute(columns).fetchall()
+
+
 def test_progress_bar_does_not_break_ingest(db, capsys):
     report = ingest.ingest_paths(db, [MIXED], progress=True)[0]
     assert report.ingested == 11

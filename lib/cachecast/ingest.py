@@ -2,11 +2,21 @@
 
 Why it is built this way:
 
-* DuckDB does the work. A results file is read once by DuckDB's parallel line reader into
-  a temp table (file order = line numbers), and each line is parsed with one
-  `json_transform` (sql/ingest.sql); Python never loops over the lines of a healthy file.
-  Keeping the raw line (zstd) costs about a third of the ingest time; bench/bench_ingest.py
-  measures it against DuckDB's bare read_json count of the same file.
+* DuckDB does the work. A healthy file is parsed in ONE parallel read_json pass straight
+  into typed columns, kept in file order (= line numbers) in a temp table (sql/ingest.sql,
+  stage_parsed); Python only streams the bytes once to check that the rows are exactly the
+  file's physical lines (no empty lines, CR or NUL, line count = row count) and to copy in
+  the text of the few unusual lines. Anything off (a parse error, a rejected line, a damaged
+  file, --keep-raw) rolls back and takes the staged path: every line read by DuckDB's
+  line reader (read_csv) into a temp table and parsed with one `json_transform` each.
+  bench/fig_ingest.py measures it against DuckDB's bare read_json count of the same file.
+* The raw line is kept (results.raw, zstd) for every line that is not an ordinary succeeded
+  one: errored/canceled/expired lines, a stop_reason other than end_turn/stop_sequence/
+  tool_use, and every quarantined line. An ordinary succeeded line keeps its raw text only
+  with keep_raw=True (`--keep-raw`); otherwise raw is NULL and source_file + line_no (and
+  the file's fingerprint in `ingests`) point at it. Storing every line cost ~0.7 s per
+  200k lines (a quarter of the old ingest) and most of the store's size; a per-line hash
+  would need the line text, which the fast read_json pass never materializes.
 * Every line is accounted for: lines read = ingested + duplicates + quarantined (blank
   lines are reported apart). A bad line is quarantined with its line number and a reason;
   the rest of its file still loads. One transaction per file: a failure leaves nothing.
@@ -21,8 +31,8 @@ Why it is built this way:
   again add nothing, provided they land in the same batch: the batch id is --batch-id,
   else the batch of an earlier ingest of the same content (fingerprint: size + first and
   last MiB), else the msgbatch_... id in the file name, else `file-<fingerprint>`.
-* Healthy files take the fast path: DuckDB reads the file as it is, and a malformed line
-  only makes the parse run again in lenient mode (try()) to quarantine it. A file with blank
+* On the staged path a malformed line only makes the parse run again in lenient mode
+  (try()) to quarantine it. A file with blank
   lines, CRLF endings, NUL bytes, invalid UTF-8 or over-long lines is first copied through
   a sanitizer (per block; only damaged blocks are split into lines), which keeps physical
   line numbers and marks the damaged lines for quarantine. Gzip files are decompressed
@@ -39,6 +49,7 @@ import tempfile
 import threading
 import time
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +83,7 @@ class FileReport:
     quarantined: int = 0
     blank_lines: int = 0
     seconds: float = 0.0
-    path_taken: str = "fast"
+    path_taken: str = "fast"  # 'fast' (one read_json pass), 'staged' (line reader) or 'sanitized'
     reasons: dict[str, int] = field(default_factory=dict)  # quarantine reason -> lines (this ingest)
 
     def summary(self) -> str:
@@ -106,12 +117,13 @@ class _Source:
 
 def ingest_paths(conn: duckdb.DuckDBPyConnection, paths: Iterable[str | Path], *, batch_id: str | None = None,
                  manifest: str | Path | None = None, progress: bool | None = None,
-                 overrides: Path | None = None) -> list[FileReport]:
-    """Ingest every file (globs expanded, e.g. "results/*.jsonl*"), each in its own transaction."""
+                 overrides: Path | None = None, keep_raw: bool = False) -> list[FileReport]:
+    """Ingest every file (globs expanded, e.g. "results/*.jsonl*"), each in its own transaction.
+    keep_raw: also store the raw text of ordinary succeeded lines (see the module docstring)."""
     files = expand(paths)
     manifest_id = load_manifest(conn, Path(manifest)) if manifest else None
     return [ingest_file(conn, f, batch_id=batch_id, manifest_id=manifest_id, progress=progress,
-                        overrides=overrides) for f in files]
+                        overrides=overrides, keep_raw=keep_raw) for f in files]
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:
@@ -129,32 +141,78 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
 
 def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: str | None = None,
                 manifest_id: str | None = None, progress: bool | None = None,
-                overrides: Path | None = None) -> FileReport:
+                overrides: Path | None = None, keep_raw: bool = False) -> FileReport:
     path = Path(path)
     _check_file(path)
     if batch_id is not None and not BATCH_ID_RE.match(batch_id):
         raise InputError(f"batch id '{batch_id}' must be 1-128 letters, digits or _ . : - (starting with a letter or digit)")
     started = time.perf_counter()
     show = _progress_wanted(progress, path.stat().st_size)
+    threading.Thread(target=_warm_prices, daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="cachecast-ingest-", dir=_temp_dir(conn)) as tmp:
         src = _gunzip(path, Path(tmp), show) if _is_gzip(path) else _plain(path)
         report = FileReport(source_file=str(path), batch_id=resolve_batch_id(conn, batch_id, path, src.fingerprint))
         if src.size == 0:
             return report
+        opts = _Opts(manifest_id=manifest_id, overrides=overrides, show=show, started=started, keep_raw=keep_raw)
         try:
-            src = _stage(conn, src, path, Path(tmp), show)
-            try:
-                _load(conn, src, report, lenient=False, manifest_id=manifest_id, overrides=overrides,
-                      show=show, started=started)
-            except duckdb.Error as exc:
-                if not _is_json_error(exc):
-                    raise InputError(f"{path}: cannot be ingested ({_first_line(exc)})") from None
-                # a malformed line: parse again, quarantining whatever does not parse
-                _load(conn, src, report, lenient=True, manifest_id=manifest_id, overrides=overrides,
-                      show=show, started=started)
+            if keep_raw or src.sanitized or not _load_fast(conn, src, report, opts):
+                _load_staged(conn, src, path, Path(tmp), report, opts)
         finally:
             conn.execute(store.query(FILE, "drop_staged"))
     return report
+
+
+@dataclass
+class _Opts:
+    manifest_id: str | None
+    overrides: Path | None
+    show: bool
+    started: float
+    keep_raw: bool
+
+
+class _NotFast(Exception):
+    """The fast path cannot take this file as it is; the staged path will."""
+
+
+def _load_fast(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, opts: _Opts) -> bool:
+    """One read_json pass; False (nothing stored) when the file needs the staged path."""
+    if src.bom:
+        return False
+    conn.execute("SET preserve_insertion_order = true")  # staged row order = file order = line numbers
+    try:
+        with _query_progress(conn, opts.show, f"read {Path(report.source_file).name}"):
+            conn.execute(store.query(FILE, "stage_parsed"), {"path": str(src.path)})
+        _load(conn, src, report, lenient=False, opts=opts, fast=True)
+    except (duckdb.Error, _NotFast):
+        conn.execute(store.query(FILE, "drop_staged"))
+        return False
+    return True
+
+
+def _warm_prices() -> None:
+    """Import the pricing tables while DuckDB parses (0.3 s of imports that _ensure_prices
+    would otherwise wait for; DuckDB releases the GIL while it runs)."""
+    try:
+        from .pricing import known_models
+
+        known_models()
+    except Exception:  # noqa: BLE001 - _ensure_prices reports any real problem
+        pass
+
+
+def _load_staged(conn: duckdb.DuckDBPyConnection, src: _Source, path: Path, tmp: Path, report: FileReport,
+                 opts: _Opts) -> None:
+    """The line-exact path: stage every line, parse each; a malformed line makes the parse
+    run again in lenient mode, quarantining whatever does not parse."""
+    src = _stage(conn, src, path, tmp, opts.show)
+    try:
+        _load(conn, src, report, lenient=False, opts=opts)
+    except duckdb.Error as exc:
+        if not _is_json_error(exc):
+            raise InputError(f"{path}: cannot be ingested ({_first_line(exc)})") from None
+        _load(conn, src, report, lenient=True, opts=opts)
 
 
 def _stage(conn: duckdb.DuckDBPyConnection, src: _Source, path: Path, tmp: Path, show: bool) -> _Source:
@@ -205,12 +263,14 @@ def load_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
     path = path / "manifest.jsonl" if path.is_dir() else path
     if not path.is_file():
         raise InputError(f"{path}: no manifest.jsonl (give the directory `cachecast build` wrote)")
-    manifest_id = "m-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    manifest_id = "m-" + _content_id(path)[:16]
     if conn.execute(store.query(FILE, "manifest_known"), {"manifest_id": manifest_id}).fetchone()[0]:
         return manifest_id
     try:
         with store.transaction(conn):
             conn.execute(store.query(FILE, "load_manifest"), {"manifest_id": manifest_id, "path": str(path)})
+            if conn.execute(store.query(FILE, "manifest_duplicate"), {"manifest_id": manifest_id}).fetchone():
+                raise duckdb.ConstraintException("duplicate custom_id")
             conn.execute(store.query(FILE, "record_manifest"),
                          {"manifest_id": manifest_id, "source": str(path), "now": store.utcnow()})
     except duckdb.ConstraintException:
@@ -220,23 +280,43 @@ def load_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
     return manifest_id
 
 
+def _content_id(path: Path) -> str:
+    """Identifies a manifest by its whole content, read in blocks (it can be hundreds of MB):
+    sha256 over its size, first and last MiB and the CRC-32 of every byte. A full sha256
+    cost 0.2 s per 200k rows; this finds any accidental change for a tenth of it."""
+    crc, size, head, tail = 0, 0, b"", b""
+    with open(path, "rb") as fh:
+        for block in _blocks(fh):
+            crc = zlib.crc32(block, crc)
+            size += len(block)
+            head += block[: max(0, SAMPLE - len(head))]
+            tail = (tail + block)[-SAMPLE:]
+    return _fingerprint(size, head + f":{crc:08x}".encode(), tail)
+
+
 # ------------------------------------------------------------------ one load attempt
 
 
-def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, lenient: bool,
-          manifest_id: str | None, overrides: Path | None, show: bool, started: float) -> None:
-    """One attempt, in one transaction: parse and insert every staged line, quarantine the
-    rejected ones, drop duplicates, snapshot prices, record the accounting."""
+def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, lenient: bool, opts: _Opts,
+          fast: bool = False) -> None:
+    """One attempt, in one transaction: parse and insert every staged line (view cc_rows),
+    quarantine the rejected ones, drop duplicates, snapshot prices, record the accounting."""
     q = store.queries(FILE)
     path = Path(report.source_file)
-    for name in ("macro_token_problem", "macro_token_ok", "macro_parse_lenient" if lenient else "macro_parse_strict"):
+    manifest_id, started = opts.manifest_id, opts.started
+    for name in ("macro_token_problem", "macro_token_ok", "macro_unusual",
+                 "macro_parse_lenient" if lenient else "macro_parse_strict"):
         conn.execute(q[name])
+    conn.execute(q["view_parsed_rows" if fast else "view_staged_rows"])  # after the macros it uses
     ingest_id = int(conn.execute(q["next_ingest_id"]).fetchone()[0])
     ids = {"ingest_id": ingest_id, "batch_id": report.batch_id}
     started_at = store.utcnow()
     with store.transaction(conn):
-        with _query_progress(conn, show, f"ingest {path.name}"):
-            conn.execute(q["insert_lines"], {**ids, "source_file": str(path)})
+        scan = _start_scan(conn, src) if fast else None
+        with _query_progress(conn, opts.show and not fast, f"ingest {path.name}"):
+            conn.execute(q["insert_lines"], {**ids, "source_file": str(path), "keep_raw": opts.keep_raw})
+        if scan:
+            _complete_fast(conn, scan, ingest_id)
         rows, blank = conn.execute(q["line_stats"], {"ingest_id": ingest_id}).fetchone()
         if src.replaced:
             conn.execute(q["create_sanitized_table"])
@@ -251,13 +331,13 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
         report.quarantined = quarantined
         report.duplicates = duplicates + (rejected - quarantined)
         report.ingested = report.lines_read - rejected - duplicates
-        report.path_taken = "sanitized" if src.sanitized else "fast"
+        report.path_taken = "fast" if fast else "sanitized" if src.sanitized else "staged"
         report.reasons = _reasons(conn, ingest_id)
         if report.ingested == 0 and report.quarantined == 0 and not _manifest_is_new(conn, report.batch_id,
                                                                                      manifest_id):
             report.seconds = time.perf_counter() - started
             return  # nothing new (a re-ingest): leave the store exactly as it was
-        _ensure_prices(conn, ingest_id, overrides)
+        _ensure_prices(conn, ingest_id, opts.overrides)
         conn.execute(q["upsert_batch"], {"batch_id": report.batch_id, "manifest_id": manifest_id,
                                          "now": started_at})
         conn.execute(q["record_ingest"], {
@@ -266,6 +346,85 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
             "quarantined": report.quarantined, "blank_lines": report.blank_lines,
             "path_taken": report.path_taken, "started_at": started_at, "seconds": time.perf_counter() - started})
     report.seconds = time.perf_counter() - started
+
+
+def _start_scan(conn: duckdb.DuckDBPyConnection, src: _Source) -> Future:
+    """Count the file's lines and copy the text of the candidate unusual lines in a thread,
+    while DuckDB inserts the rows (it releases the GIL)."""
+    candidates = [row[0] for row in conn.execute(store.query(FILE, "raw_candidates")).fetchall()]
+    pool = ThreadPoolExecutor(max_workers=1)
+    job = pool.submit(_scan_lines, src.path, candidates)
+    pool.shutdown(wait=False)  # the job runs on; _complete_fast waits for its result
+    return job
+
+
+def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: Future, ingest_id: int) -> None:
+    """After the fast insert: give up (_NotFast) on a rejected line or when the rows are not
+    exactly the file's physical lines; else copy in the text of the unusual lines."""
+    q = store.queries(FILE)
+    if conn.execute(q["fast_rejected"], {"ingest_id": ingest_id}).fetchone()[0]:
+        raise _NotFast("a rejected line")
+    wanted = [row[0] for row in conn.execute(q["wanted_raw"], {"ingest_id": ingest_id}).fetchall()]
+    rows = conn.execute("SELECT count(*) FROM cc_parsed").fetchone()[0]
+    try:
+        lines, found = scan.result()
+    except UnicodeDecodeError:
+        raise _NotFast("invalid UTF-8") from None
+    texts = dict(found)
+    if lines != rows or not texts.keys() >= set(wanted):
+        raise _NotFast("rows are not the file's lines")
+    if wanted:
+        conn.execute(q["create_raw_table"])
+        conn.execute(q["fill_raw"], {"line_nos": wanted, "texts": [texts[n] for n in wanted]})
+        conn.execute(q["apply_raw"], {"ingest_id": ingest_id})
+
+
+def _scan_lines(path: Path, wanted: list[int]) -> tuple[int | None, list[tuple[int, str]]]:
+    """Count the physical lines (newlines) of a file DuckDB's JSON reader numbered as rows,
+    and return the text of the `wanted` (sorted) line numbers. None for the count when the
+    file has bytes the staged path must handle (CR, NUL, lines over MAX_LINE). An empty or
+    blank line needs no check here: the reader skips it, so rows < lines."""
+    texts: list[tuple[int, str]] = []
+    lines, carry, pos = 0, b"", 0
+    with open(path, "rb") as fh:
+        for block in _blocks(fh):
+            if b"\r" in block or b"\x00" in block or len(carry) + _find(block, b"\n") > MAX_LINE:
+                return None, []
+            count = block.count(b"\n")
+            if not count:
+                carry += block
+                continue
+            if pos < len(wanted) and wanted[pos] <= lines + count:
+                pos = _pick(block, carry, lines, lines + count, wanted, pos, texts)
+            lines += count
+            carry = block[block.rfind(b"\n") + 1:]
+    if len(carry) > MAX_LINE:
+        return None, []
+    if carry:
+        pos = _pick(carry + b"\n", b"", lines, lines + 1, wanted, pos, texts)
+        lines += 1
+    return lines, texts
+
+
+def _find(data: bytes, sub: bytes) -> int:
+    at = data.find(sub)
+    return len(data) if at < 0 else at
+
+
+def _pick(block: bytes, carry: bytes, before: int, last: int, wanted: list[int], pos: int,
+          texts: list[tuple[int, str]]) -> int:
+    """Append the wanted lines that end in `block` (lines before+1 .. last; the first one
+    starts with `carry`); returns the new position in `wanted`. Walks newline by newline
+    with find() rather than splitting the block: only a few lines are wanted."""
+    line, start = before + 1, 0  # `line` starts at block[start]
+    while pos < len(wanted) and wanted[pos] <= last:
+        while line < wanted[pos]:
+            start = block.index(b"\n", start) + 1
+            line += 1
+        text = block[start:block.index(b"\n", start)]
+        texts.append((line, ((carry if line == before + 1 else b"") + text).decode("utf-8")))
+        pos += 1
+    return pos
 
 
 def _numbering_problem(src: _Source, rows: int, nbytes: int) -> str | None:

@@ -1,4 +1,4 @@
-"""cachecast ingest RESULTS.jsonl... --db DB [--manifest DIR] [--batch-id ID]
+"""cachecast ingest RESULTS.jsonl... --db DB [--manifest DIR] [--batch-id ID] [--keep-raw]
 
 Loads Message Batches results (or sync-run Message lines; .jsonl.gz too) into the DuckDB
 store, one transaction per file, and prints each file's line accounting:
@@ -16,6 +16,9 @@ def add_parser(sub) -> None:
                    help="build directory (or manifest.jsonl) the batch was sent from")
     p.add_argument("--batch-id", default=None, help="batch id (default: msgbatch_ id in the file name, "
                    "else a fingerprint of the file)")
+    p.add_argument("--keep-raw", action="store_true",
+                   help="also store the raw text of ordinary succeeded lines (always kept for errored, "
+                        "canceled, expired, unusual and quarantined lines); slower, larger store")
     p.set_defaults(run=run)
 
 
@@ -26,7 +29,7 @@ def run(args) -> int:
     conn = store.connect(args.db)
     try:
         reports = ingest_paths(conn, args.results, batch_id=args.batch_id, manifest=args.manifest,
-                               progress=None)  # a bar on a terminal, for large files
+                               progress=None, keep_raw=args.keep_raw)  # a bar on a terminal, for large files
     finally:
         conn.close()
     for report in reports:

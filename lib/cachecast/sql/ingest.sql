@@ -1,7 +1,9 @@
 -- Ingest of one results file (see cachecast/ingest.py for the why). Named statements,
 -- each introduced by a "-- name:" line; values always come in as $parameters.
 --
--- The file is read ONCE (stage_lines). Every staged line (good, bad or duplicate) is then
+-- The file is parsed ONCE by DuckDB: stage_parsed (fast path, read_json into typed columns)
+-- or stage_lines (staged path, lines then json_transform); either is seen as the temp view
+-- cc_rows(line_no, line, j) by insert_lines. Every row (good, bad or duplicate) is then
 -- inserted into `results` with `reject_reason` set for lines that cannot be used; later
 -- statements in the same transaction move rejected lines to `quarantine`, drop duplicates
 -- and leave only good rows. Rejected and duplicate lines are rare, so moving them afterwards
@@ -26,6 +28,15 @@ CREATE OR REPLACE TEMP MACRO cc_token_problem(v) AS
 -- The cheap check every line gets: the text is exactly the digits of a count <= 10,000,000.
 CREATE OR REPLACE TEMP MACRO cc_token_ok(v, n) AS
     v IS NULL OR (n IS NOT NULL AND n <= 10000000 AND CAST(n AS VARCHAR) = v);
+
+-- name: macro_unusual
+-- Lines whose raw text is always kept (results.raw): anything but a succeeded line that
+-- ended normally, i.e. errored/canceled/expired lines and succeeded lines cut at max_tokens,
+-- refused, paused or with an unknown stop reason. Ordinary succeeded lines keep only a
+-- reference unless ingested with --keep-raw.
+CREATE OR REPLACE TEMP MACRO cc_unusual(result_type, stop_reason) AS
+    result_type IS DISTINCT FROM 'succeeded'
+    OR stop_reason IS NULL OR stop_reason NOT IN ('end_turn', 'stop_sequence', 'tool_use');
 
 -- name: macro_parse_strict
 -- One JSON parse per line. Strings come out as VARCHAR; token counts as JSON text (see
@@ -78,26 +89,51 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
               delim = '\0', quote = '', escape = '', auto_detect = false,
               strict_mode = false, null_padding = true, max_line_size = 16777216);
 
+-- name: stage_parsed
+-- Fast path: ONE parallel read_json pass, parsing straight into the columns that
+-- macro_parse_strict would give (same names and types, token counts as JSON text), kept in
+-- file order (preserve_insertion_order). read_json does not expose the line text, so this
+-- path stores no raw text by itself: ingest.py copies the few unusual lines' text in after
+-- (wanted_raw), checks that the rows are the file's physical lines, and falls back to
+-- stage_lines (the line-exact, lenient path) on any error, any rejected line or --keep-raw.
+CREATE OR REPLACE TEMP TABLE cc_parsed AS
+SELECT *
+FROM read_json($path, format = 'newline_delimited', maximum_object_size = 16777216,
+               columns = {'custom_id': 'VARCHAR',
+                          'result': 'STRUCT(type VARCHAR, message STRUCT(id VARCHAR, model VARCHAR, stop_reason VARCHAR, usage STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR)), error STRUCT(error STRUCT(type VARCHAR, message VARCHAR)))',
+                          'type': 'VARCHAR', 'id': 'VARCHAR', 'model': 'VARCHAR', 'stop_reason': 'VARCHAR',
+                          'usage': 'STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR)',
+                          'error': 'STRUCT(type VARCHAR, message VARCHAR)'});
+
+-- name: view_parsed_rows
+-- The rows insert_lines reads, from the fast path: `cc_parsed AS j` is each row as one STRUCT.
+-- row_number() over a table scan runs in parallel and follows the staged (file) order.
+CREATE OR REPLACE TEMP VIEW cc_rows AS
+SELECT row_number() OVER () AS line_no, CAST(NULL AS VARCHAR) AS line, cc_parsed AS j FROM cc_parsed;
+
+-- name: view_staged_rows
+-- The rows insert_lines reads, from the staged lines (one json_transform per line).
+CREATE OR REPLACE TEMP VIEW cc_rows AS
+SELECT row_number() OVER () AS line_no, line, cc_parse(line) AS j FROM cc_lines;
+
 -- name: staged_stats
 SELECT count(*) AS rows, coalesce(sum(strlen(line)), 0) AS bytes FROM cc_lines;
 
 -- name: drop_staged
+DROP VIEW IF EXISTS cc_rows;
 DROP TABLE IF EXISTS cc_lines;
+DROP TABLE IF EXISTS cc_parsed;
 
 -- name: insert_lines
 INSERT INTO results BY NAME
-WITH parsed AS (
-    SELECT row_number() OVER () AS line_no, line, cc_parse(line) AS j
-    FROM cc_lines
-),
-shaped AS (
+WITH shaped AS (
     -- shape: 'message' = a Message from a sync run (may carry a top-level custom_id),
     -- 'error' = an API error body from a sync run, 'batch' = Message Batches result line
     SELECT *,
         CASE WHEN j.type = 'message' THEN 'message'
              WHEN j.type = 'error' THEN 'error'
              WHEN j.custom_id IS NOT NULL OR j.result.type IS NOT NULL THEN 'batch' END AS shape
-    FROM parsed
+    FROM cc_rows
 ),
 fields AS (
     SELECT line_no, line, j IS NULL AS unparsed, shape,
@@ -188,6 +224,8 @@ SELECT
     $ingest_id AS ingest_id,
     $source_file AS source_file,
     line_no,
+    -- (on the fast path `line` is NULL: a line needing a line: key fails NOT NULL, and the
+    -- file takes the staged path)
     CASE WHEN reject_reason IS NOT NULL THEN 'rejected'
          WHEN message_id IS NOT NULL AND NOT starts_with(message_id, 'msg_sim_') THEN 'msg:' || message_id
          WHEN custom_id IS NOT NULL THEN 'cid:' || $batch_id || ':' || custom_id
@@ -214,9 +252,41 @@ SELECT
     error_type,
     error_message,
     strlen(line) AS raw_bytes,
-    line AS raw,
+    -- the raw text only where someone will want to read it (see macro_keep_raw), or always
+    -- with --keep-raw; otherwise source_file + line_no (+ the file's fingerprint in ingests)
+    -- point at it
+    CASE WHEN $keep_raw OR reject_reason IS NOT NULL OR cc_unusual(result_type, stop_reason) THEN line END AS raw,
     reject_reason
 FROM final;
+
+-- name: fast_rejected
+-- The fast path takes only files whose every line is usable (quarantine needs the text).
+SELECT count(*) FROM results WHERE ingest_id = $ingest_id AND reject_reason IS NOT NULL;
+
+-- name: raw_candidates
+-- Before the fast insert: the lines whose text it will want (macro_unusual, with the shapes
+-- of insert_lines), so Python can copy them while DuckDB inserts; wanted_raw checks after.
+SELECT line_no FROM cc_rows
+WHERE cc_unusual(CASE j.type WHEN 'message' THEN 'succeeded' WHEN 'error' THEN 'errored' ELSE j.result.type END,
+                 CASE WHEN j.type IN ('message', 'error') THEN j.stop_reason ELSE j.result.message.stop_reason END)
+ORDER BY line_no;
+
+-- name: wanted_raw
+-- Lines whose text the fast path must still copy in (macro_unusual), in file order.
+SELECT line_no FROM results
+WHERE ingest_id = $ingest_id AND raw IS NULL AND cc_unusual(result_type, stop_reason)
+ORDER BY line_no;
+
+-- name: create_raw_table
+CREATE OR REPLACE TEMP TABLE cc_raw (line_no BIGINT, raw TEXT);
+
+-- name: fill_raw
+INSERT INTO cc_raw SELECT unnest($line_nos), unnest($texts);
+
+-- name: apply_raw
+UPDATE results SET raw = r.raw, raw_bytes = strlen(r.raw)
+FROM cc_raw r
+WHERE results.ingest_id = $ingest_id AND results.line_no = r.line_no;
 
 -- name: line_stats
 SELECT count(*) AS rows,
@@ -316,6 +386,11 @@ FROM read_json($path, format = 'newline_delimited',
                           'prefix_hash': 'VARCHAR', 'cacheable': 'BOOLEAN', 'skip_reason': 'VARCHAR',
                           'est_prefix_tokens': 'BIGINT', 'est_rest_tokens': 'BIGINT',
                           'breakpoints': 'INTEGER', 'shard': 'VARCHAR'});
+
+-- name: manifest_duplicate
+-- The manifest table has no primary key (its index cost more than the whole load); a
+-- custom_id twice in one manifest is refused here instead, inside the load's transaction.
+SELECT custom_id FROM manifest WHERE manifest_id = $manifest_id GROUP BY custom_id HAVING count(*) > 1 LIMIT 1;
 
 -- name: record_manifest
 INSERT INTO manifests (manifest_id, source, rows, loaded_at)

@@ -25,7 +25,7 @@ CREATE TABLE ingests (
     duplicates   BIGINT NOT NULL,
     quarantined  BIGINT NOT NULL,
     blank_lines  BIGINT NOT NULL,
-    path_taken   TEXT NOT NULL,       -- 'fast' (file read as is) or 'sanitized' (see ingest.py)
+    path_taken   TEXT NOT NULL,       -- 'fast' (one read_json pass), 'staged' (line reader) or 'sanitized' (see ingest.py)
     started_at   TIMESTAMP NOT NULL,
     seconds      DOUBLE
 );
@@ -57,10 +57,14 @@ CREATE TABLE results (
     thinking_tokens             BIGINT,
     error_type                  TEXT,
     error_message               TEXT,
-    raw_bytes                   INTEGER NOT NULL,
-    raw                         TEXT USING COMPRESSION zstd NOT NULL,  -- the line exactly as read
-                                                   -- (zstd: 6x smaller than the file, cheaper to
-                                                   -- write than the default string compression)
+    raw_bytes                   INTEGER,           -- length of `raw` (NULL when raw is not kept)
+    -- raw: the line exactly as read, kept for every line that is not an ordinary succeeded
+    -- one (errored/canceled/expired, stop_reason other than end_turn/stop_sequence/tool_use);
+    -- for ordinary succeeded lines only with `cachecast ingest --keep-raw`, else NULL and the
+    -- line is referenced by source_file + line_no (+ ingests.fingerprint of the file via
+    -- ingest_id). Storing every line cost ~0.7 s per 200k lines and most of the store's size.
+    -- (zstd: 6x smaller than the file, cheaper to write than the default string compression)
+    raw                         TEXT USING COMPRESSION zstd,
     reject_reason               TEXT               -- NULL in every committed row; used only inside
                                                    -- the ingest transaction to route lines in one scan
 );
@@ -78,7 +82,7 @@ CREATE TABLE quarantine (
 
 -- Build manifests (manifest.jsonl of `cachecast build`), joined to results by custom_id.
 CREATE TABLE manifests (
-    manifest_id TEXT PRIMARY KEY,    -- 'm-' + sha256 of manifest.jsonl (16 hex)
+    manifest_id TEXT PRIMARY KEY,    -- 'm-' + 16 hex identifying manifest.jsonl's content (ingest._content_id)
     source      TEXT NOT NULL,
     rows        BIGINT NOT NULL,
     loaded_at   TIMESTAMP NOT NULL
@@ -98,8 +102,9 @@ CREATE TABLE manifest (
     est_prefix_tokens BIGINT,
     est_rest_tokens   BIGINT,
     breakpoints       INTEGER,
-    shard             TEXT,
-    PRIMARY KEY (manifest_id, custom_id)
+    shard             TEXT
+    -- (manifest_id, custom_id) is unique; ingest.load_manifest enforces it (no index: it
+    -- cost 0.6 s per 200k rows, more than reading the manifest)
 );
 
 -- Rates used to cost results (cachecast.pricing.rates_rows), USD per million tokens, batch
