@@ -56,3 +56,15 @@ def store_template(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------
 # end of reliability section
 # ---------------------------------------------------------------------------------------------
+
+
+# --- isolation (lead) -------------------------------------------------------------------------
+# No test may write the developer's store under data/ or reach the real API with a key that
+# happens to be set in the shell: each test starts with its own store path and no key.
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("CACHECAST_DB", str(tmp_path_factory.mktemp("store") / "cachecast.duckdb"))
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
