@@ -304,7 +304,7 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
     q = store.queries(FILE)
     path = Path(report.source_file)
     manifest_id, started = opts.manifest_id, opts.started
-    for name in ("macro_token_problem", "macro_token_ok", "macro_unusual",
+    for name in ("macro_token_problem", "macro_token_ok", "macro_unusual", "macro_parse_raising",
                  "macro_parse_lenient" if lenient else "macro_parse_strict"):
         conn.execute(q[name])
     conn.execute(q["view_parsed_rows" if fast else "view_staged_rows"])  # after the macros it uses

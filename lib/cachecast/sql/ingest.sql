@@ -38,12 +38,11 @@ CREATE OR REPLACE TEMP MACRO cc_unusual(result_type, stop_reason) AS
     result_type IS DISTINCT FROM 'succeeded'
     OR stop_reason IS NULL OR stop_reason NOT IN ('end_turn', 'stop_sequence', 'tool_use');
 
--- name: macro_parse_strict
+-- name: macro_parse_raising
 -- One JSON parse per line. Strings come out as VARCHAR; token counts as JSON text (see
 -- cc_token_problem). The usage structure sits under result.message (batch result lines)
--- and at the top level (sync Message lines). Fast path: a malformed line raises, the
--- transaction rolls back and the file is parsed again with macro_parse_lenient (ingest.py).
-CREATE OR REPLACE TEMP MACRO cc_parse(line) AS json_transform(line,
+-- and at the top level (sync Message lines).
+CREATE OR REPLACE TEMP MACRO cc_parse_raising(line) AS json_transform(line,
     '{"custom_id": "VARCHAR",
            "result": {"type": "VARCHAR",
                       "message": {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
@@ -59,22 +58,13 @@ CREATE OR REPLACE TEMP MACRO cc_parse(line) AS json_transform(line,
                           "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"},
            "error": {"type": "VARCHAR", "message": "VARCHAR"}}');
 
+-- name: macro_parse_strict
+-- Fast path: a malformed line raises, the transaction rolls back and the file is parsed
+-- again with macro_parse_lenient (ingest.py).
+CREATE OR REPLACE TEMP MACRO cc_parse(line) AS cc_parse_raising(line);
+
 -- name: macro_parse_lenient
-CREATE OR REPLACE TEMP MACRO cc_parse(line) AS try(json_transform(line,
-    '{"custom_id": "VARCHAR",
-           "result": {"type": "VARCHAR",
-                      "message": {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
-                                  "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
-                                      "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
-                                      "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
-                                      "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"}},
-                      "error": {"error": {"type": "VARCHAR", "message": "VARCHAR"}}},
-           "type": "VARCHAR", "id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
-           "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
-                          "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
-                          "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
-                          "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"},
-           "error": {"type": "VARCHAR", "message": "VARCHAR"}}'));
+CREATE OR REPLACE TEMP MACRO cc_parse(line) AS try(cc_parse_raising(line));
 
 -- name: stage_lines
 -- Every line of the file, in file order, into a temp table (DuckDB spills it to disk past
