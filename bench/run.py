@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import OUT, REPO, Report, machine, write_json  # noqa: E402
 
-SECTIONS = ("build", "tokens", "projection", "ingest", "notebooks")  # tokens reuses build's output
+SECTIONS = ("build", "tokens", "projection", "ingest", "manyfiles", "notebooks")  # tokens reuses build's output
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:begin (written by bench/run.py --write-docs) -->", "<!-- bench:end -->"
 

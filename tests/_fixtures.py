@@ -20,22 +20,24 @@ PILOT = REPO / "config" / "eval_config.pilot.anthropic.yaml"
 PILOT_OPENAI = REPO / "config" / "eval_config.pilot.openai.yaml"
 FULL = REPO / "config" / "eval_config.full.anthropic.yaml"
 
-# ~1,500 estimated tokens (6,000+ chars / 4): above Sonnet 4.5's 1,024-token minimum.
+# ~1,950 estimated tokens (6,000+ chars / 4 x 1.3 on the 2026 tokenizer): above Sonnet 5.5's 512.
 LONG_SYSTEM = "".join(f"Rule {i}: answer precisely, show each step, and state units clearly.\n"
                       for i in range(90))
-SHORT_SYSTEM = "x" * 3600  # ~900 estimated tokens: below Sonnet 4.5's 1,024-token minimum
+SHORT_SYSTEM = "x" * 1200  # ~390 estimated tokens (300 x 1.3): below Sonnet 5.5's 512-token minimum
+MODEL = "claude-sonnet-5-5"  # the shipped configs' model; its minimum is 512
 
 
 def base_config() -> dict[str, Any]:
     return {
         "run_name": "t",
-        "provider": {"name": "anthropic", "model": "claude-sonnet-4-5",
+        "provider": {"name": "anthropic", "model": MODEL,
                      "request_overrides": {"cache_control": {"ttl": "1h"}}},
         "prompts": {"system_file": "system.md", "user_template_file": "user.txt"},
         "items": {"file": "items.jsonl"},
         "treatments": [{"name": "control"}, {"name": "concise", "system_suffix_file": "concise.md"}],
-        "temperatures": [0.0],
-        "max_tokens": 256,
+        # Sonnet 5.5 thinks by default: room for a ~410-token answer plus thinking at its default effort
+        "max_tokens": 4096,
+        "output_fill_ratio": 0.1,
     }
 
 

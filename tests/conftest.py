@@ -12,6 +12,11 @@ from __future__ import annotations
 #                      .cut_results_after = n (next results download drops after n lines)
 #   fake_api.chars_per_token  count_tokens = ceil(chars of all text / this), default 4.0
 #   fake_api.client(max_retries=2)  an anthropic.Anthropic(api_key="test-key", base_url=url)
+#   As strict as the real API (issue 10): Bearer auth and anthropic-version required; batch
+#   params validated after create from the SDK's own TypedDicts and the model table (invalid
+#   requests become errored lines); fake_api.archive(id) nulls results_url; max_body_bytes
+#   (default 256,000,000) answers 413; POST /v1/messages validates synchronously and takes
+#   max_tokens 0 (pre-warming; fake_api.messages records model/max_tokens); GET /v1/models.
 # ---------------------------------------------------------------------------------------------
 import pytest
 
@@ -66,5 +71,9 @@ def store_template(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("CACHECAST_DB", str(tmp_path_factory.mktemp("store") / "cachecast.duckdb"))
+    # model facts: the shipped table only (no developer's Models API refresh), on a fixed date,
+    # so lifecycle checks (claude-sonnet-4-5 retired 2026-11-30) do not drift with the calendar
+    monkeypatch.setenv("CACHECAST_MODELS_FILE", str(tmp_path_factory.mktemp("models") / "models.json"))
+    monkeypatch.setenv("CACHECAST_TODAY", "2026-12-01")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)

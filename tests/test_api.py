@@ -52,7 +52,7 @@ def test_submit_wait_records_fetches_and_logs(fake_api, key, built, capsys):
     assert len(results.read_text().splitlines()) == 60
     line = next(x for x in out.splitlines() if x.startswith("batch "))
     assert "60 succeeded, 0 errored" in line and "cache_read_input_tokens=" in line and "token hit rate" in line
-    assert fake_api.paths("POST") == ["/v1/messages/batches"]
+    assert fake_api.paths("POST") == ["/v1/messages", "/v1/messages/batches"]  # the probe, then the batch
 
 
 def test_resubmit_does_not_submit_twice(fake_api, key, built, capsys):
@@ -79,14 +79,15 @@ def test_budget_gate_refuses_unless_forced(fake_api, key, tmp_path, capsys):
     assert "exceeds the config's budget_usd $0.01" in err and err.count("\n") == 1
     assert fake_api.calls == []
     assert main(["submit", str(out), "--base-url", fake_api.url, "--force"]) == 0
-    assert fake_api.paths("POST") == ["/v1/messages/batches"]
+    assert fake_api.paths("POST") == ["/v1/messages", "/v1/messages/batches"]  # the probe, then the batch
 
 
 def test_gate_prices_the_manifest_like_project(tmp_path):
-    # 1 request, Sonnet 4.5 batch rates ($/MTok): input 1.5, 1h write 3, read 0.15, output 7.5.
-    # Judged like `cachecast project`: the lowest default hit rate (30%) at the config's 1h TTL.
-    # prefix 2000, rest 100, output 1024 x 0.5 = 512:
-    # 0.3 x 2000 x 0.15 + 0.7 x 2000 x 3 + 100 x 1.5 + 512 x 7.5 = 90 + 4200 + 150 + 3840 = 8280 -> $0.00828
+    # 1 request, Sonnet 5.5 batch rates ($/MTok): input 1.0, 1h write 2.0, read 0.05, output 5.0.
+    # Judged on the true worst case (issue 11): every request writes the 1h cache, none reads.
+    # prefix 2000, rest 100, output = answer 4096 x 0.5 = 2048 + thinking at effort medium 600
+    # (the dated planning assumption in price_corrections.yaml) = 2648:
+    # 2000 x 2.0 + 100 x 1.0 + 2648 x 5.0 = 4000 + 100 + 13240 = 17340 micro-dollars -> $0.01734
     from cachecast import gate
 
     cfg_path = make_config(tmp_path, budget=1.0)
@@ -97,11 +98,11 @@ def test_gate_prices_the_manifest_like_project(tmp_path):
     build.mkdir()
     (build / "build.json").write_text(json.dumps({"config": str(cfg_path)}))
     (build / "manifest.jsonl").write_text(json.dumps(
-        {"custom_id": "a", "item_id": "q1", "model": "claude-sonnet-4-5", "ttl": "1h", "cacheable": True,
+        {"custom_id": "a", "item_id": "q1", "model": "claude-sonnet-5-5", "ttl": "1h", "cacheable": True,
          "est_prefix_tokens": 2000, "est_rest_tokens": 100}) + "\n")
     v = gate.verdict(build)
-    assert v.projected_usd == pytest.approx(0.00828)
-    assert v.within and "1h at a 30% hit rate" in v.basis
+    assert v.projected_usd == pytest.approx(0.01734)
+    assert v.within and "writes the 1h cache" in v.basis
 
 
 def test_missing_key_is_one_sentence(fake_api, built, monkeypatch, capsys):
@@ -115,7 +116,7 @@ def test_missing_key_is_one_sentence(fake_api, built, monkeypatch, capsys):
 def test_429_then_success_is_retried_by_the_sdk(fake_api, key, built):
     fake_api.faults.rate_limit(2, path="/v1/messages/batches", method="POST")
     assert main(["submit", str(built), "--base-url", fake_api.url, "--max-retries", "2"]) == 0
-    assert fake_api.paths("POST") == ["/v1/messages/batches"] * 3
+    assert fake_api.paths("POST") == ["/v1/messages"] + ["/v1/messages/batches"] * 3  # probe, then 2 x 429 + 1
     assert (built / "batches.json").exists()
 
 

@@ -66,7 +66,8 @@ CONFIG_CASES = {
     "truncated.yaml": ["cfg.yaml:", "line 9", "malformed YAML"],
     "typo_key.yaml": ["unknown key 'max_token'", "did you mean 'max_tokens'?"],
     "typo_nested_key.yaml": ["unknown key 'provider.modle'", "did you mean 'provider.model'?"],
-    "unknown_model.yaml": ["model 'claude-sonnet-9-9' has no caching facts"],
+    "unknown_model.yaml": ["model 'claude-sonnet-9-9' is not in cachecast's model table",
+                           "close matches: claude-sonnet-5-5"],
     "string_number.yaml": ["bad value \"lots\" for 'max_tokens'"],
     "negative_number.yaml": ["bad value -1 for 'repeats'"],
     "temperature_out_of_range.yaml": ["'temperatures'", "temperature 1.5 is outside 0.0-1.0"],
@@ -251,7 +252,7 @@ LINT_FINDINGS = {  # corpus file -> (exit code, level, finding code, where it po
     "bom.jsonl": (1, "error", "invalid-json", "bom.jsonl:1 (Unexpected UTF-8 BOM", None),
     # not in the model table: a warning (it may be a model newer than cachecast), never silence;
     # exit 1 comes from its missing breakpoint, which the minimum-length check cannot excuse
-    "unknown_model.jsonl": (1, "warning", "unknown-model", None, None),
+    "unknown_model.jsonl": (1, "error", "unknown-model", None, None),
 }
 
 

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
-from pydantic import TypeAdapter
 
 from _fixtures import PILOT, PILOT_OPENAI, read_jsonl
 from cachecast.batches import CUSTOM_ID_RE, build, custom_id, read_manifest, request_files
@@ -22,40 +21,31 @@ MANIFEST_KEYS = {"custom_id", "item_id", "treatment", "temperature", "repeat", "
                  "cacheable", "skip_reason", "est_prefix_tokens", "est_rest_tokens", "breakpoints", "shard"}
 
 
-def _deep(value):
-    """The SDK's TypedDicts use Iterable[...] fields, which pydantic validates lazily: walk
-    them so every nested block (and its cache_control ttl literal) is actually checked."""
-    if isinstance(value, Mapping):
-        for v in value.values():
-            _deep(v)
-    elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
-        for v in value:
-            _deep(v)
-
-
 def test_pilot_build_shape(pilot_build):
     files = request_files(pilot_build)
     assert [f.name for f in files] == ["requests-0001.jsonl"]
     assert sorted(p.name for p in pilot_build.iterdir()) == ["build.json", "manifest.jsonl", "preview.md",
                                                              "requests-0001.jsonl"]
     info = json.loads((pilot_build / "build.json").read_text())
-    assert info["requests"] == 1200 and info["skipped_cache"] == 0 and info["model"] == "claude-sonnet-4-5"
+    assert info["requests"] == 1200 and info["skipped_cache"] == 0 and info["model"] == "claude-sonnet-5-5"
+    assert info["api_version"] == "2026-10-21" and len(info["config_fingerprint"]) == 16
     assert info["shards"] == [{"file": "requests-0001.jsonl", "requests": 1200,
                                "bytes": files[0].stat().st_size}]
 
 
 def test_pilot_requests_validate_against_the_sdk_types(pilot_build):
-    from anthropic.types.messages.batch_create_params import Request
+    """Every line, walked through the SDK's own TypedDicts with no unknown key (pydantic's
+    TypeAdapter ignores extra keys, which is how temperature slipped through before)."""
+    from cachecast.sdk_types import batch_request_problems
 
-    adapter = TypeAdapter(Request)
     lines = read_jsonl(pilot_build / "requests-0001.jsonl")
-    for line in lines[:6] + lines[::10]:  # every arm x temperature, then a sample (all 1,200 take seconds)
-        _deep(adapter.validate_python(line))
-    # the adapter is not a rubber stamp: a bad ttl inside a system block is rejected
+    assert [p for line in lines for p in batch_request_problems(line, "2026-10-21")] == []
+    # the walker is not a rubber stamp: a bad ttl and a removed parameter are both caught
     bad = json.loads(json.dumps(lines[0]))
     bad["params"]["system"][0]["cache_control"]["ttl"] = "10m"
-    with pytest.raises(Exception, match="ttl"):
-        _deep(adapter.validate_python(bad))
+    bad["params"]["temperature"] = 1.0
+    problems = batch_request_problems(bad, "2026-10-21")
+    assert any("ttl" in p for p in problems) and any("temperature" in p for p in problems)
 
 
 def test_pilot_requests_cache_the_system_block_with_the_configured_ttl(pilot_build):
@@ -76,18 +66,18 @@ def test_pilot_manifest(pilot_build):
     lines = read_jsonl(pilot_build / "requests-0001.jsonl")
     assert ids == [line["custom_id"] for line in lines]  # same order, joinable
     first = rows[0]
-    assert first == {**first, "custom_id": "q00001__control__t0__r1", "item_id": "q00001", "treatment": "control",
-                     "temperature": 0.0, "repeat": 1, "model": "claude-sonnet-4-5", "ttl": "1h", "cacheable": True,
+    assert first == {**first, "custom_id": "q00001__control__s1", "item_id": "q00001", "treatment": "control",
+                     "temperature": None, "repeat": 1, "model": "claude-sonnet-5-5", "ttl": "1h", "cacheable": True,
                      "skip_reason": None, "breakpoints": 1, "shard": "requests-0001.jsonl"}
     assert {r["treatment"] for r in rows} == {"control", "concise", "verify"}
-    assert {r["temperature"] for r in rows} == {0.0, 0.7}
-    assert len({r["prefix_hash"] for r in rows}) == 1  # shared-control: one cached prefix for all arms
-    assert all(r["est_prefix_tokens"] > 1024 and r["est_rest_tokens"] > 0 for r in rows)
+    assert {r["repeat"] for r in rows} == {1, 2} and {r["temperature"] for r in rows} == {None}
+    assert len({r["prefix_hash"] for r in rows}) == 1  # shared-control: one cached prefix for all arms and samples
+    assert all(r["est_prefix_tokens"] > 512 and r["est_rest_tokens"] > 0 for r in rows)
 
 
 def test_preview_marks_breakpoints(pilot_build):
     text = (pilot_build / "preview.md").read_text()
-    assert text.startswith("# Build preview: pilot (anthropic claude-sonnet-4-5)")
+    assert text.startswith("# Build preview: pilot (anthropic claude-sonnet-5-5)")
     assert "<== BREAKPOINT (1h)" in text
     assert "[... " in text and " chars ...]" in text  # the long system prompt is elided
     for arm in ("control", "concise", "verify"):
@@ -110,21 +100,40 @@ def test_limit(project, tmp_path):
     result = build(project.load(), tmp_path / "out", limit=4, progress=False)
     assert result.requests == 4
     assert [r["custom_id"] for r in read_manifest(tmp_path / "out")] == [
-        "q1__control__t0__r1", "q1__concise__t0__r1", "q2__control__t0__r1", "q2__concise__t0__r1"]
+        "q1__control__s1", "q1__concise__s1", "q2__control__s1", "q2__concise__s1"]
 
 
-def test_repeats_and_temperatures_multiply(project, tmp_path):
-    result = build(project.load({"temperatures": [None, 0.25], "repeats": 2}), tmp_path / "out", progress=False)
+def test_repeats_are_samples_with_one_identical_request(project, tmp_path):
+    """The sampling axis of 2026: N identical requests, the sample index only in the custom_id."""
+    build(project.load({"repeats": 3}), tmp_path / "out", progress=False)
+    lines = read_jsonl(tmp_path / "out" / "requests-0001.jsonl")
+    assert [line["custom_id"] for line in lines[:3]] == ["q1__control__s1", "q1__control__s2", "q1__control__s3"]
+    assert lines[0]["params"] == lines[1]["params"] == lines[2]["params"]
+    rows = read_manifest(tmp_path / "out")
+    assert [r["repeat"] for r in rows[:3]] == [1, 2, 3] and len({r["prefix_hash"] for r in rows}) == 1
+
+
+def test_repeats_and_temperatures_multiply_on_2023_06_01(project, tmp_path):
+    cfg = project.load({"provider": {"model": "claude-sonnet-4-6", "api_version": "2023-06-01"},
+                        "temperatures": [None, 0.25], "repeats": 2})
+    result = build(cfg, tmp_path / "out", progress=False)
     assert result.requests == 3 * 2 * 2 * 2
     ids = {r["custom_id"] for r in read_manifest(tmp_path / "out")}
-    assert {"q1__control__tdef__r1", "q1__control__t0p25__r2"} <= ids
+    assert {"q1__control__s1", "q1__control__t0p25__s2"} <= ids
+
+
+def test_old_manifests_with_a_temperature_column_still_load(tmp_path):
+    old = {"custom_id": "q1__control__t0p7__r1", "item_id": "q1", "treatment": "control", "temperature": 0.7,
+           "repeat": 1, "model": "claude-sonnet-4-5", "ttl": "1h", "prefix_hash": "ab" * 8, "cacheable": True}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(old) + "\n")
+    assert read_manifest(tmp_path) == [old]
 
 
 @pytest.mark.parametrize("item_id", ["plain-id_1", "has space/and:colon", "ünïcødé", "x" * 200, "a" * 60 + "!"])
 def test_custom_id_is_safe_for_any_item_id(item_id):
     cid = custom_id(item_id, "treatment_name_20chr", 0.123456, 100)
     assert CUSTOM_ID_RE.match(cid), cid
-    assert cid.endswith("__treatment_name_20chr__t0p123456__r100")
+    assert cid.endswith("__treatment_name_20chr__t0p123456__s100")
 
 
 def test_custom_ids_stay_unique_when_cleaning_would_collide():
@@ -177,7 +186,7 @@ def test_cli_build_then_lint(project, tmp_path, capsys):
 
 
 def test_cli_build_warns_about_skipped_breakpoints(project, tmp_path, capsys):
-    project.write("system.md", "x" * 3600)
+    project.write("system.md", "x" * 1200)  # ~390 tokens: below Sonnet 5.5's 512
     assert main(["build", str(project.config()), "--out", str(tmp_path / "out")]) == 0
     assert "6 request(s) carry no breakpoint" in capsys.readouterr().err
 

@@ -23,7 +23,10 @@ def test_shipped_configs_load():
     assert pilot.provider.cache.ttl == "1h" and pilot.provider.caching_enabled
     assert pilot.items.limit == 200 and full.items.limit == 5000
     assert [t.name for t in pilot.treatments] == ["control", "concise", "verify"]
-    assert pilot.temperatures == [0.0, 0.7] and pilot.budget_usd == 25 and full.budget_usd == 524
+    assert pilot.temperatures == [None] and pilot.repeats == full.repeats == 2
+    assert pilot.budget_usd == 25 and full.budget_usd == 524
+    assert pilot.provider.model == full.provider.model == "claude-sonnet-5-5"
+    assert pilot.provider.api_version == "2026-10-21"
     assert openai.provider.name == "openai" and not openai.provider.caching_enabled
 
 
@@ -61,7 +64,7 @@ def test_bad_ttl_value_lists_accepted_values(project):
 
 def test_wrong_type_names_key_value_and_expected_type(project):
     msg = _error(project, {"repeats": "three"})
-    assert "'repeats'" in msg and '"three"' in msg and "valid integer" in msg
+    assert "'repeats'" in msg and '"three"' in msg and "whole number" in msg
 
 
 def test_bad_list_entry_names_its_index(project):

@@ -86,8 +86,8 @@ def test_errored_and_expired_lines_are_counted_not_billed(fake_api, env, built, 
         requests=[json.loads(x) for x in (built / "requests-0001.jsonl").read_text().splitlines()])
     res = tmp_path / "results.jsonl"
     rc, out, err = cli(capsys, "fetch", batch.id, "--out", res, "--base-url", fake_api.url)
-    assert rc == 0, err
-    assert "115 succeeded, 3 errored, 2 expired" in out
+    assert rc == 1, err  # any errored line: exit 1, with the errors summarised
+    assert "115 succeeded, 3 errored, 2 expired" in out and "3 request(s) errored" in err
     rc, _, err = cli(capsys, "ingest", res, "--db", db, "--manifest", built, "--batch-id", batch.id)
     assert rc == 0, err
     got = audit(capsys, db, batch.id)

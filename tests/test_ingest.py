@@ -124,8 +124,13 @@ def test_same_lines_under_any_name_or_gzipped_add_nothing(db, tmp_path):
     packed.write_bytes(gzip.compress(MIXED.read_bytes()))
     for path in (MIXED, copy, packed):
         report = ingest.ingest_paths(db, [path], progress=False)[0]
+        # issue 12: the copy named after its msgbatch_ id gives the inferred batch its real id
+        # (one batch, renamed in place); the gzip after it finds that batch by fingerprint
         assert report.batch_id == batch and (report.ingested, report.quarantined) == (0, 0)
         assert report.duplicates == report.lines_read == 13
+        if path == MIXED:
+            batch = "msgbatch_01Renamed"
+    assert one(db, "SELECT list(batch_id) FROM batches")[0] == ["msgbatch_01Renamed"]
     assert one(db, "SELECT count(*) FROM results")[0] == 11
     assert one(db, "SELECT count(*) FROM quarantine")[0] == 1
     assert one(db, "SELECT count(*) FROM ingests")[0] == 1  # nothing new, nothing recorded
@@ -146,26 +151,96 @@ def test_batch_id_from_name_and_explicit(db, tmp_path):
     plain = tmp_path / "results.jsonl"
     plain.write_text('{"custom_id":"b","result":{"type":"expired"}}\n')
     assert ingest.ingest_paths(db, [plain], progress=False)[0].batch_id.startswith("file-")
-    # a resubmitted batch whose request expired again is a different batch: both lines count
+    # issue 14 (class 5): a line's identity no longer depends on the batch id, so the same
+    # expired line under another --batch-id is the same line (a duplicate), not a second one
     again = ingest.ingest_paths(db, [path], batch_id="msgbatch_retry", progress=False)[0]
-    assert (again.batch_id, again.ingested) == ("msgbatch_retry", 1)
+    assert (again.batch_id, again.ingested, again.duplicates) == ("msgbatch_retry", 0, 1)
     with pytest.raises(InputError, match="batch id"):
         ingest.ingest_paths(db, [path], batch_id="bad id; drop table", progress=False)
 
 
-def test_simulated_lines_dedupe_within_their_batch_only(db, tmp_path):
-    line = {"custom_id": "s1", "result": {"type": "succeeded", "message": {
-        "id": "msg_sim_aaaaaaaaaaaa000000", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+def _succeeded(custom_id: str, message_id: str, *, read: int = 0, write: int = 0, output: int = 5) -> dict:
+    return {"custom_id": custom_id, "result": {"type": "succeeded", "message": {
+        "id": message_id, "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
         "content": [], "stop_reason": "end_turn", "stop_sequence": None,
-        "usage": {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                  "output_tokens": 5, "service_tier": "batch"}}}}
+        "usage": {"input_tokens": 10, "cache_creation_input_tokens": write, "cache_read_input_tokens": read,
+                  "output_tokens": output, "service_tier": "batch"}}}}
+
+
+def test_simulated_lines_are_counted_once_whatever_the_batch_id(db, tmp_path, capsys):
+    """Issue 12 (replaces the old per-batch rule for msg_sim_ ids): the same custom_id +
+    message id under a second batch id is a duplicate, said in one sentence."""
     path = tmp_path / "sim.jsonl"
-    path.write_text(json.dumps(line) + "\n")
+    path.write_text(json.dumps(_succeeded("s1", "msg_sim_aaaaaaaaaaaa000000")) + "\n")
     assert ingest.ingest_paths(db, [path], batch_id="sim_run_1", progress=False)[0].ingested == 1
     assert ingest.ingest_paths(db, [path], batch_id="sim_run_1", progress=False)[0].duplicates == 1
-    # another simulation may reuse the same msg_sim_ id: it is a different batch, so it counts
-    assert ingest.ingest_paths(db, [path], batch_id="sim_run_2", progress=False)[0].ingested == 1
-    assert one(db, "SELECT count(*), bool_and(simulated) FROM results") == (2, True)
+    again = ingest.ingest_paths(db, [path], batch_id="sim_run_2", progress=False)[0]
+    assert counts(again) == (1, 0, 1, 0)  # lines read 1 = 0 ingested + 1 duplicate + 0 quarantined
+    assert again.stored_elsewhere == {"sim_run_1": 1}
+    assert "1 line already stored under batch sim_run_1 (1) are counted as duplicates" in again.summary()
+    assert one(db, "SELECT count(*), bool_and(simulated) FROM results") == (1, True)
+    assert one(db, "SELECT count(*) FROM batches")[0] == 1  # nothing new: no empty second batch
+    assert cli.main(["ingest", str(path), "--db", str(tmp_path / "cli.duckdb"), "--batch-id", "b1"]) == 0
+    assert cli.main(["ingest", str(path), "--db", str(tmp_path / "cli.duckdb"), "--batch-id", "b2"]) == 0
+    assert "already stored under batch b1" in capsys.readouterr().out
+
+
+def test_empty_or_repeated_message_ids_do_not_merge_distinct_requests(db, tmp_path):
+    """A message id "" (or one id on several custom_ids) must not collapse requests: the key is
+    custom_id + message id, and without a message id the line's content."""
+    lines = [_succeeded("a", ""), _succeeded("b", ""), _succeeded("c", "msg_same"), _succeeded("d", "msg_same"),
+             _succeeded("a", "")]  # the last one repeats line 1 exactly: a duplicate
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert counts(ingest.ingest_paths(db, [path], batch_id="b1", progress=False)[0]) == (5, 4, 1, 0)
+    other = tmp_path / "ids-again.jsonl"
+    other.write_text("".join(json.dumps(x) + "\n" for x in lines[:4]))
+    assert counts(ingest.ingest_paths(db, [other], batch_id="b2", progress=False)[0]) == (4, 0, 4, 0)
+    assert one(db, "SELECT count(DISTINCT custom_id), count(*) FROM results") == (4, 4)
+
+
+def test_fingerprint_batch_takes_its_msgbatch_id_when_fetched(db, tmp_path):
+    """results.jsonl ingested bare gets file-<fingerprint>; the same results fetched later as
+    msgbatch_... (here re-serialized, so another fingerprint, with an errored line) rename that
+    batch in place: one batch, each line once, errored lines not duplicated either."""
+    lines = [_succeeded("a", "msg_01A", write=2000), _succeeded("b", "msg_01B", read=2000),
+             {"custom_id": "c", "result": {"type": "errored", "error": {"type": "error", "error": {
+                 "type": "overloaded_error", "message": "Overloaded"}}}}]
+    bare = tmp_path / "results.jsonl"
+    bare.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    first = ingest.ingest_paths(db, [bare], progress=False)[0]
+    assert first.batch_id.startswith("file-") and first.ingested == 3
+    before = audit.summary(db)
+    fetched = tmp_path / "fetched.jsonl"
+    fetched.write_text("".join(json.dumps(x, indent=None, separators=(",", ":")) + "\n" for x in reversed(lines)))
+    later = ingest.ingest_paths(db, [fetched], batch_id="msgbatch_01Real", progress=False,
+                                created_at="2026-11-02T10:00:00Z", created_at_source="api")[0]
+    assert (later.batch_id, later.renamed_from, later.ingested, later.duplicates) == (
+        "msgbatch_01Real", first.batch_id, 0, 3)
+    assert "now has its real id msgbatch_01Real" in later.summary()
+    assert one(db, "SELECT list(batch_id), list(created_at_source) FROM batches") == (["msgbatch_01Real"], ["api"])
+    assert one(db, "SELECT count(*), count(DISTINCT batch_id) FROM results") == (3, 1)
+    assert one(db, "SELECT list(DISTINCT batch_id) FROM ingests")[0] == ["msgbatch_01Real"]
+    after = audit.summary(db)
+    assert {k: after[k] for k in audit.CONTRACT_KEYS if k != "cost_usd"} == \
+        {k: before[k] for k in audit.CONTRACT_KEYS if k != "cost_usd"}
+    # ingesting it once more changes nothing, and a new inferred batch is not made
+    assert ingest.ingest_paths(db, [bare], progress=False)[0].batch_id == "msgbatch_01Real"
+    assert one(db, "SELECT count(*) FROM batches")[0] == 1
+
+
+def test_cache_miss_reason_is_flattened_when_present(db, tmp_path):
+    line = _succeeded("a", "msg_01Diag", write=2000)
+    line["result"]["message"]["diagnostics"] = {"cache_miss_reason": {"type": "system_changed",
+                                                                      "cache_missed_input_tokens": 1800}}
+    plain = _succeeded("b", "msg_02Diag", write=2000)
+    plain["result"]["message"]["diagnostics"] = {"cache_miss_reason": "previous_message_not_found"}
+    path = tmp_path / "diag.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in (line, plain, _succeeded("c", "msg_03"))))
+    ingest.ingest_paths(db, [path], batch_id="b1", progress=False)
+    rows = db.execute("SELECT custom_id, cache_miss_reason, cache_missed_input_tokens FROM results "
+                      "ORDER BY custom_id").fetchall()
+    assert rows == [("a", "system_changed", 1800), ("b", "previous_message_not_found", None), ("c", None, None)]
 
 
 # ------------------------------------------------------------------ damaged files

@@ -78,13 +78,13 @@ def _short_without_breakpoint(lines):
 
 def _short_everywhere(lines):
     for line in lines:
-        line["params"]["system"] = [{"type": "text", "text": "x" * 3600, "cache_control": EPH_1H}]
+        line["params"]["system"] = [{"type": "text", "text": "x" * 1200, "cache_control": EPH_1H}]  # ~390
     return lines[0]["custom_id"]
 
 
 def _near_minimum(lines):
     for line in lines:
-        line["params"]["system"] = [{"type": "text", "text": "x" * 4400, "cache_control": EPH_1H}]  # ~1,100
+        line["params"]["system"] = [{"type": "text", "text": "x" * 1720, "cache_control": EPH_1H}]  # ~559 of 512
     return lines[0]["custom_id"]
 
 
@@ -111,21 +111,62 @@ def _bad_ttl(lines):
     return lines[0]["custom_id"]
 
 
-def _thinking_with_temperature(lines):
+def _temperature(lines):
+    """Under 2026-10-21 (what SDK 2.x sends) any temperature is a 400, even the default 1.0."""
     for line in lines:
-        line["params"].update(thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2048, temperature=0.0)
+        line["params"]["temperature"] = 1.0
     return lines[0]["custom_id"]
 
 
-def _thinking_without_budget(lines):
-    lines[0]["params"].update(thinking={"type": "enabled"}, max_tokens=2048)
-    lines[0]["params"].pop("temperature")
+def _thinking_disabled_on_opus_5_5(lines):
+    for line in lines:
+        line["params"].update(model="claude-opus-5-5", thinking={"type": "disabled"})
     return lines[0]["custom_id"]
 
 
-def _fixed_sampling(lines):
+def _budget_thinking_on_sonnet_5_5(lines):
+    lines[0]["params"]["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+    return lines[0]["custom_id"]
+
+
+def _retired_model(lines):
     for line in lines:
-        line["params"]["model"] = "claude-opus-5"  # rejects any non-default temperature
+        line["params"]["model"] = "claude-sonnet-4-5"  # retired 2026-11-30
+    return lines[0]["custom_id"]
+
+
+def _deprecated_model(lines):
+    for line in lines:
+        line["params"]["model"] = "claude-opus-4-5"  # retires 2027-01-22; its minimum is 4,096
+        system(line)[0]["text"] = LONG_SYSTEM * 4
+    return lines[0]["custom_id"]
+
+
+def _geo_on_haiku_4_5(lines):
+    for line in lines:
+        line["params"].update(model="claude-haiku-4-5", inference_geo="us")
+        system(line)[0]["text"] = LONG_SYSTEM * 4  # ~6,000: clear of Haiku 4.5's 4,096-token minimum
+    return lines[0]["custom_id"]
+
+
+def _speed(lines):
+    lines[0]["params"]["speed"] = "fast"
+    return lines[0]["custom_id"]
+
+
+def _unknown_key(lines):
+    lines[0]["params"]["temprature"] = 0.5
+    return lines[0]["custom_id"]
+
+
+def _automatic_ttl_mismatch(lines):
+    lines[0]["params"]["cache_control"] = dict(EPH)  # 5m top-level after the 1h system breakpoint
+    return lines[0]["custom_id"]
+
+
+def _automatic_never_read(lines):
+    for line in lines:
+        line["params"]["cache_control"] = dict(EPH_1H)
     return lines[0]["custom_id"]
 
 
@@ -169,15 +210,22 @@ CASES = {
     "ttl-order": (_ttl_order, {("error", "ttl-order")}),
     "short-ttl": (_all_5m, {("warning", "short-ttl")}),
     "bad-cache-control": (_bad_ttl, {("error", "bad-cache-control"), ("error", "no-breakpoint")}),
-    "thinking-temperature": (_thinking_with_temperature, {("error", "thinking-temperature")}),
-    "thinking-budget": (_thinking_without_budget, {("error", "thinking-budget")}),
-    "fixed-sampling": (_fixed_sampling, {("error", "fixed-sampling")}),
+    "sampling-params": (_temperature, {("error", "sampling-params")}),
+    "thinking-disabled": (_thinking_disabled_on_opus_5_5, {("error", "thinking-shape")}),
+    "thinking-budget": (_budget_thinking_on_sonnet_5_5, {("error", "thinking-shape")}),
+    "retired-model": (_retired_model, {("error", "retired-model")}),
+    "deprecated-model": (_deprecated_model, {("warning", "deprecated-model")}),
+    "inference-geo": (_geo_on_haiku_4_5, {("error", "inference-geo")}),
+    "speed": (_speed, {("error", "speed-not-allowed")}),
+    "unknown-key": (_unknown_key, {("error", "invalid-params")}),
+    "automatic-never-read": (_automatic_never_read, {("warning", "automatic-never-read")}),
+    "automatic-ttl-mismatch": (_automatic_ttl_mismatch, {("error", "automatic-ttl-mismatch")}),
     "custom-id-pattern": (_bad_custom_id, {("error", "custom-id-pattern")}),
     "custom-id-too-long": (_long_custom_id, {("error", "custom-id-pattern")}),
     "custom-id-duplicate": (_duplicate_custom_id, {("error", "custom-id-duplicate")}),
     "max-tokens": (_max_tokens, {("error", "max-tokens")}),
     "stream": (_stream, {("error", "stream-not-allowed")}),
-    "unknown-model": (_unknown_model, {("warning", "unknown-model")}),
+    "unknown-model": (_unknown_model, {("error", "unknown-model")}),
 }
 
 
@@ -190,7 +238,21 @@ def test_each_problem_is_reported_alone(good, tmp_path, case):
     for level, code in expected:
         f = next(f for f in report.findings if f.code == code)
         assert f.fix and f.message and f.count >= 1
-        assert cid in f.custom_ids
+        assert cid in f.custom_ids or code in PER_MODEL  # lifecycle is one finding per model, not per request
+
+
+PER_MODEL = {"retired-model", "deprecated-model", "automatic-never-read"}
+
+
+def test_good_requests_of_the_planted_set_raise_no_error(good, tmp_path):
+    """Each 2026 rule fires on its planted request only: the untouched ones beside it stay clean."""
+    planted = [_temperature, _budget_thinking_on_sonnet_5_5, _speed, _unknown_key, _max_tokens, _stream]
+    for mutate, line in zip(planted, [json.loads(json.dumps(good[0])) for _ in planted]):
+        mutate([line])
+        good.append({**line, "custom_id": f"{line['custom_id']}_{mutate.__name__.strip('_')}"[:64]})
+    report = lint_path(write(tmp_path, good))
+    bad = {c for f in report.findings if f.level == "error" for c in f.custom_ids}
+    assert bad == {line["custom_id"] for line in good[6:]} and len(bad) == len(planted)
 
 
 def test_prefix_drift_shows_the_date_that_breaks_it(good, tmp_path):
@@ -199,7 +261,7 @@ def test_prefix_drift_shows_the_date_that_breaks_it(good, tmp_path):
     assert codes(report) == {("error", "prefix-drift")}
     f = finding(report, "prefix-drift")
     assert f.custom_ids == [good[4]["custom_id"]] and f.count == 1
-    assert "1 of 6 requests" in f.message and "claude-sonnet-4-5, breakpoint 1" in f.message
+    assert "1 of 6 requests" in f.message and "claude-sonnet-5-5, breakpoint 1" in f.message
     assert f"first difference at character {len(LONG_SYSTEM)}" in f.detail
     assert 'expected (end of prefix), this has "Today is 2026-11-26.\\n"' in f.detail
 
@@ -253,7 +315,9 @@ def test_drift_inside_one_treatment_is_not_mistaken_for_a_variant(project, tmp_p
 
 
 def test_shard_too_large(good, tmp_path, monkeypatch):
-    monkeypatch.setattr("cachecast.lint.MAX_REQUESTS", 5)
+    from cachecast.batches import LIMITS, ShardLimits
+
+    monkeypatch.setitem(LIMITS, "anthropic", ShardLimits(5, 256_000_000, 250_000_000))
     report = lint_path(write(tmp_path, good))
     f = finding(report, "shard-too-large")
     assert f.level == "error" and "requests-0001.jsonl: 6 requests" in f.detail
@@ -290,7 +354,7 @@ def test_openai_build_lints_clean_with_a_note(tmp_path, capsys):
 
 
 def test_short_prompt_build_lints_with_a_warning_only(project, tmp_path, capsys):
-    project.write("system.md", "x" * 3600)
+    project.write("system.md", "x" * 1200)  # ~390 tokens on Sonnet 5.5 (minimum 512)
     build(project.load(), tmp_path / "b", progress=False)
     assert main(["lint", str(tmp_path / "b"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -301,7 +365,7 @@ def test_short_prompt_build_lints_with_a_warning_only(project, tmp_path, capsys)
 # --- the CLI on a set with every problem ---------------------------------------------------------
 
 ALL_ERRORS = ["no-breakpoint", "prefix-below-minimum", "too-many-breakpoints", "ttl-order", "prefix-drift",
-              "thinking-temperature", "fixed-sampling", "custom-id-pattern", "custom-id-duplicate",
+              "thinking-shape", "sampling-params", "retired-model", "custom-id-pattern", "custom-id-duplicate",
               "shard-too-large", "invalid-json", "not-a-request", "max-tokens", "stream-not-allowed"]
 
 
@@ -317,12 +381,15 @@ def _everything_broken(project, tmp_path, monkeypatch) -> Path:
     _ttl_order(lines[6:])
     system(lines[8])[0]["text"] = LONG_SYSTEM + "Today is 2026-11-26."
     lines[10]["params"].update(thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2048)
-    lines[12]["params"].update(model="claude-opus-5", temperature=0.5)
+    lines[12]["params"].update(temperature=0.5)
+    lines[13]["params"].update(model="claude-sonnet-4-5")
     lines[14]["custom_id"] = "bad id!"
     lines[16]["custom_id"] = lines[18]["custom_id"]
     lines[20]["params"].update(max_tokens=0, stream=True)
     shutil.copy(tmp_path / "b" / "manifest.jsonl", write(tmp_path, lines, extra="{oops\n[1]\n") / "manifest.jsonl")
-    monkeypatch.setattr("cachecast.lint.MAX_REQUESTS", 20)
+    from cachecast.batches import LIMITS, ShardLimits
+
+    monkeypatch.setitem(LIMITS, "anthropic", ShardLimits(20, 256_000_000, 250_000_000))
     return tmp_path / "broken"
 
 

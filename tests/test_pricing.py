@@ -92,11 +92,14 @@ def test_unknown_model_names_it_and_suggests_close_ones():
     assert "'claude-sonet-4-5'" in msg and "claude-sonnet-4-5" in msg
 
 
-def test_no_batch_variant_is_an_error_not_standard_price():
-    # Opus 4.0 has no batch variant in the snapshot; silently using standard rates would
-    # double the projection, so it is refused.
-    with pytest.raises(PriceError, match="no Message Batches price"):
-        get_rates("claude-opus-4-0", batch=True, at=DAY)
+def test_no_batch_variant_is_priced_at_half_of_standard_not_refused():
+    # Changed by issue 11: Opus 4.0 has no batch variant in genai-prices 0.2.3, and this used
+    # to be a PriceError. Anthropic bills Message Batches at 50% of standard for every model,
+    # so the correction row batch-50pct prices it. Standard 15 / 18.75 / 30 / 1.50 / 75 ->
+    # batch 7.5 / 9.375 / 15 / 0.75 / 37.5, never the full standard rates.
+    r = get_rates("claude-opus-4-0", batch=True, at=DAY)
+    assert (r.input, r.write_5m, r.write_1h, r.read, r.output) == (D("7.5"), D("9.375"), D("15"), D("0.75"), D("37.5"))
+    assert r.corrections == ("batch-50pct",) and "corrections: batch-50pct" in r.source
 
 
 def test_missing_cache_prices_is_an_error_never_zero():
@@ -160,8 +163,10 @@ def test_rates_rows_one_per_model_and_batch():
         ("claude-haiku-4-5", False), ("claude-haiku-4-5", True)]
     assert set(rows[0]) == {f for f in Rates.__dataclass_fields__}
     assert rows[1]["read"] == D("0.15") and isinstance(rows[1]["source"], str)
-    # Opus 4.0: standard row only (no batch price known); unknown model: error
-    assert [r["batch"] for r in rates_rows(["claude-opus-4-0"])] == [False]
+    # Opus 4.0: both rows now (issue 11: batch = 50% of standard where genai-prices has no
+    # batch variant, 1.50 x 0.5 = 0.75 read); unknown model: error
+    assert [(r["batch"], r["read"]) for r in rates_rows(["claude-opus-4-0"], at=DAY)] == [
+        (False, D("1.5")), (True, D("0.75"))]
     with pytest.raises(PriceError):
         rates_rows(["claude-nope-1"])
 
@@ -174,3 +179,48 @@ def test_shipped_overrides_example_loads():
     # batch_multiplier 0.5: 2.70 x 0.5 = 1.35; long context 5.40 x 0.5 = 2.70 above 200,000
     assert r.input == D("1.35") and r.lc_input == D("2.70") and r.long_context_threshold == 200_000
     assert get_rates("claude-haiku-4-5", batch=True, overrides=path).input == D("0.40")  # explicit block wins
+
+
+# ------------------------------------------------------------------ overrides: dates, fast, matching
+
+
+def test_override_dates_fast_block_and_strict_id_matching(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text("""
+batch_multiplier: 0.5
+models:
+  claude-sonnet-5:
+    {input: 1.8, write_5m: 2.25, write_1h: 3.6, read: 0.18, output: 9, from: 2026-11-01, before: 2027-01-01}
+  claude-opus-5-5:
+    input: 3.6
+    write_5m: 4.5
+    write_1h: 7.2
+    read: 0.18
+    output: 18
+    fast: {input: 7.2, write_5m: 9, write_1h: 14.4, read: 0.36, output: 36}
+    web_search_per_1k: 8
+""")
+    # in effect on 2026-11-20: the negotiated 1.8 input; before 2026-11-01 genai-prices' 2
+    assert get_rates("claude-sonnet-5", batch=False, overrides=path, at=DAY).input == D("1.8")
+    assert get_rates("claude-sonnet-5", batch=False, overrides=path, at=date(2026, 10, 1)).input == D("2")
+    # claude-sonnet-5 must not price claude-sonnet-5-5 (a longer id, another model): 2 input, 0.1 read
+    other = get_rates("claude-sonnet-5-5", batch=False, overrides=path, at=DAY)
+    assert (other.input, other.read) == (D("2"), D("0.1")) and other.source.startswith("genai-prices")
+    # a dated id still matches its key
+    assert get_rates("claude-sonnet-5-20260301", batch=False, overrides=path, at=DAY).input == D("1.8")
+    fast = get_rates("claude-opus-5-5", batch=False, overrides=path, at=DAY, speed="fast")
+    assert (fast.input, fast.read, fast.output, fast.web_search_per_1k) == (D("7.2"), D("0.36"), D("36"), D("8"))
+    with pytest.raises(PriceError, match="no fast-mode rates"):
+        get_rates("claude-sonnet-5", batch=False, overrides=path, at=DAY, speed="fast")
+    with pytest.raises(PriceError, match="batches do not offer"):
+        get_rates("claude-opus-5-5", batch=True, overrides=path, at=DAY, speed="fast")
+
+
+def test_prices_env_is_read_when_no_file_is_given(tmp_path, monkeypatch):
+    path = tmp_path / "prices.yaml"
+    path.write_text(OVERRIDES)
+    monkeypatch.setenv("CACHECAST_PRICES", str(path))
+    # the file's Sonnet 4.5 input is 2.4 (genai-prices: 3)
+    assert get_rates("claude-sonnet-4-5", batch=False, at=DAY).input == D("2.4")
+    monkeypatch.delenv("CACHECAST_PRICES")
+    assert get_rates("claude-sonnet-4-5", batch=False, at=DAY).input == D("3")

@@ -13,7 +13,8 @@ from genai_prices import Usage, calc_price
 
 from cachecast import cli
 from cachecast.config import load_config
-from cachecast.pricing import get_rates
+from cachecast.models import model_facts
+from cachecast.pricing import get_rates, thinking_assumption
 from cachecast.projection import (TokenProfile, break_even_hit_rate, measured_tokens, measured_tokens_every_pair,
                                   observed_pilot, project_config, project_costs, to_json)
 from cachecast.tokens import TokenCounter
@@ -82,19 +83,23 @@ def test_below_minimum_every_scenario_is_no_cache():
     assert all(s.cost.total == p.no_cache.total and s.savings == 0 for s in p.scenarios)
 
 
-def test_900_token_system_prompt_cli(capsys):
-    code = cli.main(["project", str(FULL), "--system-tokens", "900", "--user-tokens", "350",
+def test_prefix_below_the_minimum_cli(capsys, tmp_path):
+    # Sonnet 5.5's minimum cacheable prefix is 512 tokens (the shipped configs moved from
+    # Sonnet 4.5's 1,024 to it, so the old 900-token case is cacheable now): 500 is below it
+    cfg = _tiny_config(tmp_path, model="claude-sonnet-5-5")
+    code = cli.main(["project", str(cfg.source), "--system-tokens", "500", "--user-tokens", "350",
                      "--output-tokens", "600", "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and out["cacheable"] is False and "1,024-token minimum" in out["reason"]
+    assert code == 0 and out["cacheable"] is False and "512-token minimum" in out["reason"]
     assert {s["total_usd"] for s in out["scenarios"]} == {out["no_cache_usd"]}
     assert all(s["savings_usd"] == 0 and s["savings_pct"] == 0 for s in out["scenarios"])
-    assert cli.main(["project", str(FULL), "--system-tokens", "900"]) == 0
+    assert out["worst_case_usd"] == out["no_cache_usd"]  # nothing is cached: the worst case is no cache
+    assert cli.main(["project", str(cfg.source), "--system-tokens", "500"]) == 0
     assert "NOT CACHEABLE" in capsys.readouterr().out
 
 
 def test_900_token_system_file_is_measured_not_cacheable(tmp_path):
-    cfg = _tiny_config(tmp_path, system="x" * 3600)  # 3600 / 4 = 900 estimated tokens
+    cfg = _tiny_config(tmp_path, system="x" * 3600)  # Sonnet 4.5 (classic tokenizer): 3600 / 4 = 900 tokens
     p = project_config(cfg)
     assert p.tokens.system == 900 and not p.cacheable
     assert all(s.cost.total == p.no_cache.total for s in p.scenarios)
@@ -115,19 +120,35 @@ def test_library_agrees_with_genai_calc_price_to_the_cent():
     assert round(p.no_cache.total, 2) == round(15_000 * none, 2)
 
 
-def test_cli_hand_worked_through_the_contract(capsys):
-    # full config: 3 treatments x 2 temperatures -> 2,500 items = 15,000 requests
-    code = cli.main(["project", str(FULL), "--items", "2500", "--system-tokens", "1400", "--user-tokens", "350",
-                     "--output-tokens", "600", "--ttl", "5m", "--hit-rate", "0.9", "--json"])
+def test_cli_hand_worked_through_the_contract(capsys, tmp_path):
+    # Sonnet 5.5 through the Batch API, 3 treatments x 2 repeats -> 2,500 items = 15,000 requests.
+    # Batch rates (genai-prices, 2026-12-01): 1 input / 1.25 5m write / 2 1h write / 0.05 read / 5 output.
+    # --output-tokens alone is the whole output (thinking included): O = 600, thinking 0.
+    cfg = _tiny_config(tmp_path, model="claude-sonnet-5-5", treatments=3, budget=524)
+    code = cli.main(["project", str(cfg.source), "--items", "2500", "--system-tokens", "1400", "--user-tokens",
+                     "350", "--output-tokens", "600", "--ttl", "5m", "--hit-rate", "0.9", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert (out["items"], out["requests"], out["batch"]) == (2500, 15_000, True)
-    assert out["tokens"] == {"system": 1400, "user_mean": 350.0, "output_mean": 600.0, "source": "override"}
-    assert out["no_cache_usd"] == 106.875
-    assert out["scenarios"] == [{"name": "hit 90%", "ttl": "5m", "hit_rate": 0.9, "total_usd": 82.1475,
-                                 "savings_usd": 24.7275, "savings_pct": pytest.approx(23.1368, abs=1e-4)}]
-    assert out["break_even_hit_rate"] == {"5m": 0.2174, "1h": 0.5263}
-    assert out["budget_usd"] == 524.0 and out["within_budget"] is True
+    # issue 11 adds thinking_mean after the contract keys; the contract's four are unchanged
+    assert out["tokens"] == {"system": 1400, "user_mean": 350.0, "output_mean": 600.0, "source": "override",
+                             "thinking_mean": 0.0}
+    # no cache per request: (1400 + 350) x 1 + 600 x 5 = 1750 + 3000 = 4750; x 15,000 / 1e6 = $71.25
+    assert out["no_cache_usd"] == 71.25
+    # 13,500 hits, 1,500 misses: reads 13,500 x 1400 x 0.05 = 945,000; writes 1,500 x 1400 x 1.25 = 2,625,000;
+    # input 15,000 x 350 x 1 = 5,250,000; output 15,000 x 600 x 5 = 45,000,000 -> $53.82; saved 71.25 - 53.82
+    # = $17.43 = 24.4632% of 71.25
+    assert out["scenarios"] == [{"name": "hit 90%", "ttl": "5m", "hit_rate": 0.9, "total_usd": 53.82,
+                                 "savings_usd": 17.43, "savings_pct": pytest.approx(24.4632, abs=1e-4)}]
+    # Sonnet 5.5's own rates: 5m (1.25 - 1) / (1.25 - 0.05) = 0.2083; 1h (2 - 1) / (2 - 0.05) = 0.5128
+    assert out["break_even_hit_rate"] == {"5m": 0.2083, "1h": 0.5128}
+    # the budget is judged at the config's TTL (1h), whatever --ttl shows: every request writes,
+    # none reads: 15,000 x (1400 x 2 + 350 x 1 + 600 x 5) = 15,000 x 6150 / 1e6 = $92.25 <= $524
+    assert out["worst_case_usd"] == 92.25 and out["budget_usd"] == 524.0 and out["within_budget"] is True
+    assert out["budget_basis"] == "every request writes the 1h cache, none reads"
+    # expected: 1h at the median given hit rate (0.9): 1400 x (0.9 x 0.05 + 0.1 x 2) = 343 + 350 + 3000
+    # = 3693 per request x 15,000 = $55.395
+    assert out["expected_usd"] == 55.395 and out["expected_hit_rate"] == 0.9
 
 
 CONTRACT = {"model": str, "items": int, "requests": int, "batch": bool, "tokens": dict, "cacheable": bool,
@@ -143,11 +164,20 @@ def test_full_config_json_contract_offline(capsys, monkeypatch):
     assert text.count("\n") == 1  # one JSON object, nothing else on stdout
     for key, typ in CONTRACT.items():
         assert isinstance(out[key], typ), key
-    assert set(out["tokens"]) == {"system", "user_mean", "output_mean", "source"}
+    # the contract's four token keys, plus thinking_mean (issue 11)
+    assert set(out["tokens"]) == {"system", "user_mean", "output_mean", "source", "thinking_mean"}
     assert out["tokens"]["source"] == "estimate" and isinstance(out["tokens"]["system"], int)
-    # output default = max_tokens 1024 x output_fill_ratio 0.35 = 358.4
-    assert out["tokens"]["output_mean"] == 358.4
-    assert out["requests"] == 5000 * 3 * 2
+    # from the config as shipped (the lead may change it): output = answer (max_tokens x
+    # output_fill_ratio) + the thinking assumption at the config's effort (else the model's
+    # default), at most max_tokens
+    cfg = load_config(FULL)
+    facts = model_facts(cfg.provider.model)
+    effort = getattr(cfg.thinking, "effort", None) or facts.default_effort
+    thinking = D(thinking_assumption().tokens_per_request[effort]) if facts.thinks_by_default else D(0)
+    answer = D(cfg.max_tokens) * D(str(cfg.output_fill_ratio))
+    assert out["tokens"]["thinking_mean"] == float(min(thinking, D(cfg.max_tokens)))
+    assert out["tokens"]["output_mean"] == float(min(answer + thinking, D(cfg.max_tokens)))
+    assert out["requests"] == 5000 * len(cfg.treatments) * len(cfg.temperatures) * cfg.repeats
     # default scenarios: 2 TTLs x pessimistic/expected/optimistic (0.30 / 0.80 / 0.98)
     assert [(s["ttl"], s["name"], s["hit_rate"]) for s in out["scenarios"]] == [
         (t, n, h) for t in ("5m", "1h") for n, h in (("pessimistic", 0.3), ("expected", 0.8), ("optimistic", 0.98))]
@@ -161,9 +191,10 @@ def test_full_config_json_contract_offline(capsys, monkeypatch):
 def test_items_override_and_budget_verdict(capsys):
     assert cli.main(["project", str(PILOT), "--items", "5000", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["items"] == 5000 and out["requests"] == 30_000
-    # pilot budget is $25: a 30,000-request run at > $90 cannot fit
-    assert out["budget_usd"] == 25.0 and out["within_budget"] is False
+    cfg = load_config(PILOT)
+    assert out["items"] == 5000 and out["requests"] == 5000 * len(cfg.treatments) * len(cfg.temperatures) * cfg.repeats
+    # pilot budget is $25: a run of tens of thousands of requests (each > $0.001 in the worst case) cannot fit
+    assert out["budget_usd"] == 25.0 and out["worst_case_usd"] > 25 and out["within_budget"] is False
 
 
 def test_bad_flags_are_one_sentence(capsys):
@@ -178,25 +209,35 @@ def test_shortcut_matches_rendering_every_pair():
     assert measured_tokens(cfg, items=50) == measured_tokens_every_pair(cfg, items=50)
 
 
-def _tiny_config(tmp_path, system="S" * 4400, n_items=3):
+def _tiny_config(tmp_path, system="S" * 4400, n_items=3, model="claude-sonnet-4-5", treatments=2, budget=1,
+                 thinking=None, max_tokens=500, fill=0.5):
+    """A run of `n_items` items x `treatments` arms x 2 repeats (the sampling axis under API
+    version 2026-10-21, which removed temperature), cached at 1h through the Batch API."""
     (tmp_path / "system.md").write_text(system)
     (tmp_path / "concise.md").write_text("Be brief.")
+    (tmp_path / "verify.md").write_text("Check it.")
     (tmp_path / "user.txt").write_text("{question}")
     with open(tmp_path / "items.jsonl", "w") as fh:
         for i, q in enumerate(["What is 2+2?", "Name a prime.", "Define entropy in one line."][:n_items]):
             fh.write(json.dumps({"id": f"q{i}", "question": q}) + "\n")
-    cfg = {"run_name": "t", "provider": {"name": "anthropic", "model": "claude-sonnet-4-5", "batch": True,
+    arms = [{"name": "control"}, {"name": "concise", "system_suffix_file": "concise.md"},
+            {"name": "verify", "system_suffix_file": "verify.md"}][:treatments]
+    cfg = {"run_name": "t", "provider": {"name": "anthropic", "model": model, "batch": True,
                                          "request_overrides": {"cache_control": {"ttl": "1h"}}},
            "prompts": {"system_file": "system.md", "user_template_file": "user.txt"},
            "items": {"file": "items.jsonl"},
-           "treatments": [{"name": "control"}, {"name": "concise", "system_suffix_file": "concise.md"}],
-           "temperatures": [0.0, 0.7], "max_tokens": 500, "output_fill_ratio": 0.5, "budget_usd": 1}
+           "treatments": arms, "repeats": 2, "max_tokens": max_tokens, "output_fill_ratio": fill,
+           "budget_usd": budget}
+    if thinking is not None:
+        cfg["thinking"] = thinking
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     return load_config(tmp_path / "c.yaml")
 
 
 def test_exact_counts_through_fake_api(fake_api, tmp_path):
-    cfg = _tiny_config(tmp_path)
+    # Sonnet 5.5 (the fake API refuses retired Sonnet 4.5), thinking between_tools: no tools, so
+    # no thinking, and the output stays max_tokens x output_fill_ratio
+    cfg = _tiny_config(tmp_path, model="claude-sonnet-5-5", thinking={"type": "between_tools"})
     counter = TokenCounter(client=fake_api.client(), db=tmp_path / "s.duckdb", progress=False)
     p = project_config(cfg, counter=counter)
     # parts: system+probe, probe, 3 questions, suffix = 6 calls
@@ -245,3 +286,90 @@ def test_calibration_joins_each_batch_to_its_own_manifest(tmp_path):
     con.close()
     # actual 100 + 900 = 1000 against the pilot manifest's 800 + 200 = 1000 -> ratio 1
     assert observed_pilot(db).prompt_ratio == D(1)
+
+
+# ------------------------------------------------------------------ thinking (issue 11)
+
+
+PINS = dict(system=1000, user=100)  # S and U pinned: only the output side is under test
+
+
+def test_thinking_is_its_own_component_from_the_model_default(tmp_path):
+    from cachecast.projection import Pins
+    from cachecast.projection_report import COMPONENT_LABELS
+
+    # Sonnet 5.5 thinks when `thinking` is omitted (adaptive, default effort high); the dated
+    # planning assumption puts high at 1,200 thinking tokens. Answer = 4000 x 0.1 = 400.
+    cfg = _tiny_config(tmp_path, model="claude-sonnet-5-5", max_tokens=4000, fill=0.1)
+    assert thinking_assumption().tokens_per_request["high"] == 1200
+    p = project_config(cfg, pins=Pins(**PINS))
+    assert (p.tokens.output_mean, p.tokens.thinking_mean, p.tokens.answer_mean) == (D(1600), D(1200), D(400))
+    assert p.tokens.sources["thinking"] == "assumption" and any("planning assumption" in n for n in p.tokens.notes)
+    # 3 items x 2 arms x 2 repeats = 12 requests; batch output rate 5:
+    # answer 12 x 400 x 5 / 1e6 = 0.024; thinking 12 x 1200 x 5 / 1e6 = 0.072 (same in every scenario)
+    assert (p.no_cache.output, p.no_cache.thinking) == (D("0.024"), D("0.072"))
+    assert all(s.cost.thinking == D("0.072") for s in p.scenarios)
+    out = to_json(p)
+    assert out["tokens"]["thinking_mean"] == 1200.0 and out["components_usd"]["no_cache"]["thinking"] == 0.072
+    assert COMPONENT_LABELS["thinking"] == "thinking"
+    # the config's effort wins over the model default: low = 200; Haiku 5.5's default is medium = 600
+    low = project_config(_tiny_config(tmp_path, model="claude-sonnet-5-5", max_tokens=4000, fill=0.1,
+                                      thinking={"type": "adaptive", "effort": "low"}), pins=Pins(**PINS))
+    assert low.tokens.thinking_mean == D(200)
+    haiku = project_config(_tiny_config(tmp_path, model="claude-haiku-5-5", max_tokens=4000, fill=0.1),
+                           pins=Pins(**PINS))
+    assert haiku.tokens.thinking_mean == D(600)
+    # Sonnet 4.5 does not think unless asked
+    assert project_config(_tiny_config(tmp_path), pins=Pins(**PINS)).tokens.thinking_mean == 0
+
+
+def test_thinking_is_capped_by_max_tokens(tmp_path):
+    from cachecast.projection import Pins
+
+    # answer 500 x 0.5 = 250 + thinking 1,200 = 1,450 > max_tokens 500: the output is at most 500
+    p = project_config(_tiny_config(tmp_path, model="claude-sonnet-5-5"), pins=Pins(**PINS))
+    assert (p.tokens.output_mean, p.tokens.thinking_mean) == (D(500), D(500))
+    assert any("capped at max_tokens" in n for n in p.tokens.notes)
+
+
+def test_thinking_tokens_pin_and_output_tokens_alone_cli(tmp_path, capsys):
+    cfg = _tiny_config(tmp_path, model="claude-sonnet-5-5", max_tokens=4000, fill=0.1)
+    base = ["project", str(cfg.source), "--system-tokens", "1000", "--user-tokens", "100", "--json"]
+
+    def tokens(*flags):
+        assert cli.main(base + list(flags)) == 0
+        return json.loads(capsys.readouterr().out)["tokens"]
+
+    # --output-tokens alone is the whole output, thinking included: a hand formula, 600 x rate
+    assert (tokens("--output-tokens", "600")["output_mean"], tokens("--output-tokens", "600")["thinking_mean"]) == (
+        600.0, 0.0)
+    # with --thinking-tokens, the output is the answer and thinking is added: 600 + 900 = 1500
+    both = tokens("--output-tokens", "600", "--thinking-tokens", "900")
+    assert (both["output_mean"], both["thinking_mean"]) == (1500.0, 900.0)
+    # --thinking-tokens alone: the config's answer 4000 x 0.1 = 400, + 900 = 1300
+    alone = tokens("--thinking-tokens", "900")
+    assert (alone["output_mean"], alone["thinking_mean"]) == (1300.0, 900.0)
+    assert cli.main(base + ["--thinking-tokens", "nan"]) == 2
+
+
+def test_thinking_calibrated_from_the_pilot(tmp_path):
+    db = tmp_path / "audit.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE results (custom_id TEXT, result_type TEXT, input_tokens INT, "
+                "cache_creation_input_tokens INT, cache_read_input_tokens INT, output_tokens INT, "
+                "thinking_tokens INT)")
+    con.execute("INSERT INTO results VALUES ('a', 'succeeded', 10, 0, 1000, 900, 700), "
+                "('b', 'succeeded', 10, 1000, 0, 1100, 500), ('c', 'errored', NULL, NULL, NULL, NULL, NULL)")
+    con.close()
+    pilot = observed_pilot(db)
+    # output mean (900 + 1100) / 2 = 1000, of which thinking (700 + 500) / 2 = 600
+    assert (pilot.output_mean, pilot.thinking_mean) == (D(1000), D(600))
+    from cachecast.projection import Pins
+
+    p = project_config(_tiny_config(tmp_path, model="claude-sonnet-5-5"), pins=Pins(**PINS), pilot=pilot)
+    assert (p.tokens.output_mean, p.tokens.thinking_mean) == (D(1000), D(600))
+    assert p.tokens.sources["thinking"] == "calibrated"
+    # pinning thinking on top of the pilot: its answer (1000 - 600 = 400) + 250 = 650
+    q = project_config(_tiny_config(tmp_path, model="claude-sonnet-5-5"), pins=Pins(**PINS, thinking=250),
+                       pilot=pilot)
+    assert (q.tokens.output_mean, q.tokens.thinking_mean) == (D(650), D(250))

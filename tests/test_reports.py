@@ -2,6 +2,8 @@
 (no code, no CDN), charts carry escaped data and render in headless Chromium offline."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import shutil
@@ -63,11 +65,20 @@ def test_unknown_parameter_is_one_sentence(tmp_path, capsys):
 def project_report(tmp_path_factory):
     """One papermill run on small parameters, shared by the checks below (it takes seconds)."""
     out = tmp_path_factory.mktemp("report") / "projection.html"
-    code = cli.main(["report", "project", "-p", "config", str(REPO / "config" / "eval_config.full.anthropic.yaml"),
-                     "-p", "pilot_items", "10", "-p", "full_items", "300", "-p", "hit_rates", "[0.3, 0.8, 0.98]",
-                     "-p", "budget_usd", "5", "--out", str(out)])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli.main(["report", "project", "-p", "config", str(REPO / "config" / "eval_config.full.anthropic.yaml"),
+                         "-p", "pilot_items", "10", "-p", "full_items", "300", "-p", "hit_rates", "[0.3, 0.8, 0.98]",
+                         "-p", "budget_usd", "5", "--out", str(out)])
     assert code == 0
+    out.with_suffix(".stderr").write_text(err.getvalue())
     return out
+
+
+def test_report_prints_progress_on_stderr(project_report):
+    steps = project_report.with_suffix(".stderr").read_text().splitlines()
+    mine = [line for line in steps if line.startswith("cachecast report: ")]
+    assert [m.split(":", 1)[1].split()[0] for m in mine] == ["executing", "exporting", "done"], steps
 
 
 def test_report_html_is_self_contained(project_report):
@@ -75,7 +86,11 @@ def test_report_html_is_self_contained(project_report):
     assert '<script src="http' not in html and not re.search(r'<(script|link)[^>]+(src|href)="https?://', html)
     assert "cdnjs" not in html and "jsdelivr" not in html and "unpkg" not in html
     assert html.count("window.vegaEmbed=") == 1  # the JS bundle is inlined once
-    assert html.count("window.vegaEmbed(el") == 4  # components, sensitivity, TTL comparison, what-if
+    assert html.count('class="cachecast-spec"') == 4  # components, sensitivity, TTL comparison, what-if
+    assert len(re.findall(r'<img alt="chart \(static\)" src="data:image/svg\+xml;base64,', html)) == 4  # static fallbacks
+    assert "MathJax" not in html and "mathjax.js" not in html.lower()  # nothing typesets `$...$`
+    assert "Provenance" in html and "sha256:" in html and "anthropic-version" in html
+    assert "Recommendation" in html and "full run: use the" in html and "Break-even for" in html
     assert "pr.plan(" not in html and "show_table(" not in html  # no code cells (--no-input)
     assert re.search(r'"input":\s*"range"', html)  # the what-if slider (vega-lite bind)
     # summary table with the verdict in words; 300 items x 6 = 1,800 requests at ~$9 > $5 budget

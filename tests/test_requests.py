@@ -10,7 +10,7 @@ from _fixtures import LONG_SYSTEM, SHORT_SYSTEM, read_jsonl
 from cachecast.batches import build
 from cachecast.errors import CacheRuleError, ConfigError
 from cachecast.prompts import iter_items, render_payload
-from cachecast.requests import build_request, check_sampling, params_blocks, ttl_order_ok
+from cachecast.requests import build_request, params_blocks, ttl_order_ok
 
 EPH = {"type": "ephemeral"}
 EPH_1H = {"type": "ephemeral", "ttl": "1h"}
@@ -49,11 +49,11 @@ def test_blocks_are_forwarded_unchanged(project):
 
 def test_system_moves_to_top_level_and_keeps_its_breakpoint(project):
     sys_blocks = [text(LONG_SYSTEM, EPH), text("Arm-specific line.")]
-    built = build_request(project.load(TTL_5M), payload(system=sys_blocks), 0.0)
+    built = build_request(project.load(TTL_5M), payload(system=sys_blocks), None)
     assert built.params["system"] == sys_blocks
     assert all(m["role"] != "system" for m in built.params["messages"])
-    assert built.params["model"] == "claude-sonnet-4-5" and built.params["max_tokens"] == 256
-    assert built.params["temperature"] == 0.0
+    assert built.params["model"] == "claude-sonnet-5-5" and built.params["max_tokens"] == 4096
+    assert "temperature" not in built.params  # 2026-10-21: no sampling params at all
     assert built.breakpoints == 1 and built.cacheable and built.skip_reason is None
 
 
@@ -118,11 +118,11 @@ def test_ttl_order_rule():
 
 
 def test_short_prompt_skips_the_breakpoint_and_says_why(project):
-    """~900 estimated tokens on Sonnet 4.5 (minimum 1,024): no breakpoint, reason recorded."""
+    """~390 estimated tokens on Sonnet 5.5 (minimum 512): no breakpoint, reason recorded."""
     built = build_request(project.load(), payload(system=[text(SHORT_SYSTEM, EPH)]), None)
     assert "cache_control" not in json.dumps(built.params)
     assert not built.cacheable and built.breakpoints == 0 and built.prefix_hash is None
-    assert "~900 tokens" in built.skip_reason and "1024-token minimum for claude-sonnet-4-5" in built.skip_reason
+    assert "~390 tokens" in built.skip_reason and "512-token minimum for claude-sonnet-5-5" in built.skip_reason
 
 
 def test_short_prompt_skip_reaches_the_manifest(project, tmp_path):
@@ -130,13 +130,13 @@ def test_short_prompt_skip_reaches_the_manifest(project, tmp_path):
     result = build(project.load(), tmp_path / "out", progress=False)
     rows = read_jsonl(tmp_path / "out" / "manifest.jsonl")
     assert result.skipped_cache == len(rows) == 6
-    assert all(not r["cacheable"] and r["breakpoints"] == 0 and "below the 1024-token minimum" in r["skip_reason"]
+    assert all(not r["cacheable"] and r["breakpoints"] == 0 and "below the 512-token minimum" in r["skip_reason"]
                for r in rows)
 
 
 def test_long_prompt_passes_the_minimum(project):
     built = build_request(project.load(), payload(), None)
-    assert built.cacheable and built.prefix_tokens >= 1024 and len(built.prefix_hash) == 16
+    assert built.cacheable and built.prefix_tokens >= 512 and len(built.prefix_hash) == 16
 
 
 def test_prefix_below_minimum_on_tools_only_keeps_the_system_breakpoint(project):
@@ -150,8 +150,8 @@ def test_prefix_below_minimum_on_tools_only_keeps_the_system_breakpoint(project)
 def test_builder_does_not_mutate_the_payload(project):
     p = payload(system=[text(LONG_SYSTEM)])
     before = copy.deepcopy(p)
-    build_request(project.load(), p, 0.0)
-    build_request(project.load(CACHE_OFF), p, 0.0)
+    build_request(project.load(), p, None)
+    build_request(project.load(CACHE_OFF), p, None)
     assert p == before
 
 
@@ -170,58 +170,113 @@ def test_params_blocks_reads_built_params_in_prefix_order():
     assert params_blocks(params) == [{"name": "a"}, text("S"), text("U"), text("A")]
 
 
-# --- thinking and sampling rules (checked per config, naming the config key) ----------------
+# --- thinking and sampling rules (checked when the config loads, naming the config key) -----
 
-THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 4096}
+SONNET_46_2023 = {"provider": {"model": "claude-sonnet-4-6", "api_version": "2023-06-01"}}
+BUDGET = {"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 4096}
 
 
-def test_thinking_with_non_default_temperature_names_the_keys(project):
+def test_temperature_under_2026_10_21_is_a_config_error_with_the_ways_out(project):
+    """The old builder sent it; the API (2026-10-21) rejects it at any value, even 1.0."""
     with pytest.raises(ConfigError) as exc:
-        check_sampling(project.load({**THINK, "temperatures": [0.0]}))
+        project.load({"temperatures": [1.0]})
     msg = str(exc.value)
-    assert "cfg.yaml" in msg and "'temperatures' has 0.0" in msg and "'thinking'" in msg and "1.0" in msg
+    assert "cfg.yaml" in msg and "'temperatures'" in msg and "2026-10-21" in msg
+    assert "repeats" in msg and '"2023-06-01"' in msg and "claude-sonnet-4-6" in msg
 
 
-def test_thinking_with_default_temperature_is_built(project):
-    cfg = project.load({**THINK, "temperatures": [1.0, None]})
-    check_sampling(cfg)
-    params = build_request(cfg, payload(), 1.0).params
-    assert params["thinking"] == {"type": "enabled", "budget_tokens": 2048} and params["temperature"] == 1.0
-    assert "temperature" not in build_request(cfg, payload(), None).params
+def test_temperature_on_2023_06_01_is_built_where_the_model_takes_it(project):
+    cfg = project.load({**SONNET_46_2023, "temperatures": [0.0, 0.7]})
+    params = build_request(cfg, payload(), 0.7).params
+    assert params["temperature"] == 0.7 and "temperature" not in build_request(cfg, payload(), None).params
 
 
-@pytest.mark.parametrize("thinking, max_tokens, key", [
-    ({"type": "enabled"}, 4096, "'thinking.budget_tokens' is required"),
-    ({"type": "enabled", "budget_tokens": 4096}, 4096, "'thinking.budget_tokens' (4096) must be below 'max_tokens'"),
-    ({"type": "adaptive", "budget_tokens": 2048}, 4096, "'thinking.budget_tokens' is only accepted with"),
+def test_temperature_on_2023_06_01_is_refused_on_a_model_that_rejects_it(project):
+    with pytest.raises(ConfigError, match="claude-sonnet-5-5 rejects any non-default temperature"):
+        project.load({"provider": {"api_version": "2023-06-01"}, "temperatures": [0.5]})
+
+
+def test_temperature_with_thinking_on_2023_06_01_must_stay_default(project):
+    with pytest.raises(ConfigError, match="with thinking on the temperature must stay at its default 1.0"):
+        project.load({**SONNET_46_2023, **BUDGET, "temperatures": [0.0]})
+
+
+def test_budget_thinking_is_built_where_allowed(project):
+    params = build_request(project.load({**SONNET_46_2023, **BUDGET}), payload(), None).params
+    assert params["thinking"] == {"type": "enabled", "budget_tokens": 2048} and "output_config" not in params
+
+
+def test_adaptive_thinking_with_effort_goes_to_output_config(project):
+    params = build_request(project.load({"thinking": {"type": "adaptive", "effort": "low"}}), payload(), None).params
+    assert params["thinking"] == {"type": "adaptive"} and params["output_config"] == {"effort": "low"}
+
+
+@pytest.mark.parametrize("model, thinking, expected", [
+    ("claude-opus-5-5", {"type": "disabled"}, "thinking.type.disabled\" is not supported"),
+    ("claude-sonnet-5-5", {"type": "disabled"}, "between_tools"),
+    ("claude-sonnet-5-5", {"type": "between_tools", "effort": "max"}, "only accepted at effort high or lower"),
+    ("claude-haiku-5-5", {"type": "disabled", "effort": "xhigh"}, "only accepted at effort high or lower"),
+    ("claude-opus-4-8", {"type": "enabled", "budget_tokens": 2048}, "thinking.type.enabled\" is not supported"),
+    ("claude-haiku-4-5", {"type": "adaptive"}, "adaptive thinking is not supported"),
+    ("claude-haiku-4-5", {"type": "enabled", "budget_tokens": 2048, "effort": "low"}, "does not accept effort"),
+    ("claude-sonnet-4-6", {"type": "enabled", "budget_tokens": 4096}, "must be less than max_tokens"),
+    ("claude-sonnet-4-6", {"type": "adaptive", "budget_tokens": 2048}, "budget_tokens: Extra inputs"),
 ])
-def test_thinking_budget_rules(project, thinking, max_tokens, key):
+def test_thinking_shapes_the_model_rejects_are_config_errors(project, model, thinking, expected):
     with pytest.raises(ConfigError) as exc:
-        check_sampling(project.load({"thinking": thinking, "max_tokens": max_tokens, "temperatures": [None]}))
-    assert key in str(exc.value)
+        project.load({"provider": {"model": model}, "thinking": thinking, "max_tokens": 4096})
+    assert "'thinking'" in str(exc.value) and expected in str(exc.value)
 
 
-OPUS_47 = {"provider": {"model": "claude-opus-4-7"}}
+@pytest.mark.parametrize("model, thinking", [
+    ("claude-sonnet-5-5", {"type": "between_tools", "effort": "high"}),
+    ("claude-haiku-5-5", {"type": "disabled"}),  # its default effort, medium, allows it
+    ("claude-opus-5", {"type": "disabled", "effort": "low"}),
+    ("claude-opus-4-8", {"type": "adaptive", "effort": "max"}),
+])
+def test_thinking_shapes_the_model_takes_load(project, model, thinking):
+    cfg = project.load({"provider": {"model": model}, "thinking": thinking, "max_tokens": 4096})
+    assert build_request(cfg, payload(), None).params["thinking"] == {"type": thinking["type"]}
 
 
-def test_opus_4_7_rejects_non_default_temperature(project):
-    with pytest.raises(ConfigError) as exc:
-        check_sampling(project.load({**OPUS_47, "temperatures": [0.5]}))
-    assert "'temperatures' has 0.5" in str(exc.value) and "claude-opus-4-7" in str(exc.value)
-    assert "temperatures: [null]" in str(exc.value)
+def test_little_room_for_thinking_is_a_warning_with_numbers(project):
+    from cachecast.config import config_warnings
+
+    cfg = project.load({"thinking": {"type": "adaptive", "effort": "high"}, "max_tokens": 1024,
+                        "output_fill_ratio": 0.5})
+    (warning,) = config_warnings(cfg)
+    assert "max_tokens 1,024 leaves ~512 tokens for thinking after a ~512-token answer" in warning
+    assert "effort high" in warning
+    assert config_warnings(project.load({"thinking": {"type": "adaptive", "effort": "high"},
+                                         "max_tokens": 8192})) == ()
 
 
-def test_opus_4_7_rejects_budget_thinking_and_takes_adaptive(project):
-    with pytest.raises(ConfigError, match="'thinking.type' is 'enabled'.*only takes adaptive"):
-        check_sampling(project.load({**OPUS_47, **THINK, "temperatures": [None]}))
-    cfg = project.load({**OPUS_47, "thinking": {"type": "adaptive"}, "temperatures": [None, 1.0]})
-    check_sampling(cfg)
-    params = build_request(cfg, payload(), 1.0).params
-    assert params["thinking"] == {"type": "adaptive"} and "temperature" not in params  # default is sent as absent
+def test_max_tokens_above_the_models_maximum_is_refused(project):
+    with pytest.raises(ConfigError, match="above claude-haiku-4-5's 64,000-token maximum"):
+        project.load({"provider": {"model": "claude-haiku-4-5"}, "max_tokens": 100_000})
+
+
+def test_unknown_model_lists_close_matches(project):
+    with pytest.raises(ConfigError, match="close matches: claude-sonnet-5-5"):
+        project.load({"provider": {"model": "claude-sonnet-5.5"}})
 
 
 def test_sampling_rules_do_not_apply_to_openai(project):
-    check_sampling(project.load({"provider": {"name": "openai", "model": "gpt-4.1"}, **THINK, "temperatures": [0.0]}))
+    project.load({"provider": {"name": "openai", "model": "gpt-4.1"}, **BUDGET, "temperatures": [0.0]})
+
+
+def test_automatic_caching_adds_a_top_level_marker_that_takes_a_slot(project):
+    cfg = project.load({"provider": {"request_overrides": {"cache_control": {"automatic": True}}}})
+    built = build_request(cfg, payload(), None)
+    assert built.params["cache_control"] == EPH_1H and built.params["system"][0]["cache_control"] == EPH_1H
+    assert built.breakpoints == 2 and built.ttl == "1h"
+
+
+def test_automatic_caching_is_refused_as_a_fifth_breakpoint(project):
+    cfg = project.load({"provider": {"request_overrides": {"cache_control": {"automatic": True}}}})
+    blocks = [text(LONG_SYSTEM + str(i), EPH) for i in range(4)]
+    with pytest.raises(CacheRuleError, match="5 cache_control breakpoints"):
+        build_request(cfg, payload(system=blocks), None)
 
 
 def test_prefix_hash_can_be_recomputed_from_the_request_file(pilot_build):

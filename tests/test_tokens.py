@@ -10,35 +10,36 @@ from cachecast import cli
 from cachecast.errors import ApiError
 from cachecast.tokens import (PROBE, TokenCounter, calibrate, count_path, estimate_tokens, split_params)
 
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-5-5"
 SYSTEM = "x" * 4000
 SUFFIX = "Be brief."          # 9 characters
 QUESTIONS = ["What is 2+2?", "Name a prime.", "Define entropy in one line."]  # 12, 13, 27 characters
 COUNT_PATH = ("POST", "/v1/messages/count_tokens")
 
 
-def _params(question: str, suffix: bool, temperature: float) -> dict:
+def _params(question: str, suffix: bool, sample: int) -> dict:
+    """`sample` does not change the params: two samples are two identical requests."""
     system = [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
     if suffix:
         system.append({"type": "text", "text": SUFFIX})
-    return {"model": MODEL, "max_tokens": 100, "temperature": temperature, "system": system,
+    return {"model": MODEL, "max_tokens": 100, "system": system,
             "messages": [{"role": "user", "content": [{"type": "text", "text": question}]}]}
 
 
 @pytest.fixture
 def request_file(tmp_path):
-    """3 items x 2 treatments (one with a system suffix) x 2 temperatures = 12 requests."""
+    """3 items x 2 treatments (one with a system suffix) x 2 samples = 12 requests."""
     path = tmp_path / "requests-0001.jsonl"
     with open(path, "w") as fh:
         for qi, q in enumerate(QUESTIONS):
             for suffix in (False, True):
-                for t in (0.0, 0.7):
-                    fh.write(json.dumps({"custom_id": f"q{qi}_{int(suffix)}_{t}", "params": _params(q, suffix, t)}) + "\n")
+                for n in (1, 2):
+                    fh.write(json.dumps({"custom_id": f"q{qi}_{int(suffix)}_s{n}", "params": _params(q, suffix, n)}) + "\n")
     return path
 
 
 def test_split_at_last_breakpoint_system_prefix_needs_probe():
-    s = split_params(_params("hi", True, 0.0))
+    s = split_params(_params("hi", True, 1))
     assert s.prefix.probe and s.prefix.body["messages"] == [{"role": "user", "content": PROBE}]
     assert s.prefix.body["system"] == [{"type": "text", "text": SYSTEM}]  # cache_control stripped
     assert [p.text for p in s.rest] == [SUFFIX, "hi"]
@@ -66,7 +67,7 @@ def test_exact_counts_each_distinct_part_once_then_zero_calls(fake_api, request_
     # fake server: ceil(chars / 4). prefix 4000 + 1 (probe) = 4001 -> 1001; probe 1 -> 1; S = 1000
     assert set(counts.prefix) == {1000}
     # rest per request: question ceil(12/4)=3, ceil(13/4)=4, ceil(27/4)=7; suffix ceil(9/4)=3
-    # q0: 3, 3+3; q1: 4, 4+3; q2: 7, 7+3; each twice (two temperatures)
+    # q0: 3, 3+3; q1: 4, 4+3; q2: 7, 7+3; each twice (two samples)
     assert counts.rest == [3, 3, 6, 6, 4, 4, 7, 7, 7, 7, 10, 10]
     again = count_path(request_file, TokenCounter(client=fake_api.client(), db=db, progress=False))
     assert fake_api.calls == [COUNT_PATH] * 6  # zero new calls: remembered in DuckDB
@@ -104,9 +105,9 @@ def test_count_cli_estimate_without_key(request_file, monkeypatch, capsys):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     assert cli.main(["count", str(request_file), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    # estimate = ceil(chars / 4.0 x 1.0): system 4000 -> 1000 per request
+    # estimate = ceil(chars / 4.0 x 1.3) on Sonnet 5.5's 2026 tokenizer: system 4000 -> 1300 per request
     assert out["source"] == "estimate" and out["error_band"] == 0.2 and out["api_calls"] == 0
-    assert out["prefix_tokens"]["mean"] == 1000.0 and out["requests"] == 12
+    assert out["prefix_tokens"]["mean"] == 1300.0 and out["requests"] == 12
     assert cli.main(["count", str(request_file)]) == 0
     assert "ESTIMATE" in capsys.readouterr().out
     assert cli.main(["count", str(request_file), "--exact"]) == 2
@@ -115,7 +116,7 @@ def test_count_cli_estimate_without_key(request_file, monkeypatch, capsys):
 
 def test_count_cli_bad_input(tmp_path, capsys):
     bad = tmp_path / "r.jsonl"
-    bad.write_text('{"custom_id": "a", "params": {"model": "claude-sonnet-4-5"}}\nnot json\n')
+    bad.write_text('{"custom_id": "a", "params": {"model": "claude-sonnet-5-5"}}\nnot json\n')
     assert cli.main(["count", str(bad)]) == 2
     assert "r.jsonl:2: not valid JSON" in capsys.readouterr().err
 
@@ -123,7 +124,8 @@ def test_count_cli_bad_input(tmp_path, capsys):
 def test_estimate_uses_tokenizer_factor():
     # Opus 4.7 tokenizer factor 1.3: 400 chars / 4 = 100 x 1.3 = 130
     assert estimate_tokens("a" * 400, "claude-opus-4-7") == 130
-    assert estimate_tokens("a" * 400, MODEL) == 100
+    assert estimate_tokens("a" * 400, MODEL) == 130  # Sonnet 5.5: the 2026 tokenizer too
+    assert estimate_tokens("a" * 400, "claude-sonnet-4-6") == 100  # classic: 400 / 4 = 100 x 1.0
 
 
 def test_calibrate_ratio_and_residuals():

@@ -8,8 +8,10 @@ Why the pieces look the way they do:
   every message passes through `redact`.
 - Results are streamed to `FILE.part` line by line (never the whole file in memory) and
   renamed when complete. An interrupted download resumes: lines already in the .part file
-  are kept (a torn last line is dropped) and the custom_ids they hold are skipped when the
-  stream is read again; results files of an ended batch do not change, so this is exact.
+  are kept (a torn last line is dropped) and as many lines of each custom_id as it holds
+  are skipped when the stream is read again; results files of an ended batch do not change,
+  so this is exact. Every line is kept, a repeated custom_id too (both lines were billed;
+  ingest stores both and reports the conflict).
 """
 from __future__ import annotations
 
@@ -17,18 +19,26 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import ApiError, InputError, redact
+from .models import API_VERSIONS, DEFAULT_API_VERSION
 
 RECORD_FILE = "batches.json"
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_POLL_SECONDS = 30.0
+# A silent server once held submit for ~50 minutes (600 s x 5 attempts): each wait is bounded.
+DEFAULT_TIMEOUT = 120.0  # seconds to wait for each read/write of a request (the SDK's default is 600)
+DEFAULT_CONNECT_TIMEOUT = 10.0
+# a batch id becomes a file name (DIR/results/<id>.jsonl): only what the API's own ids look like
+BATCH_ID_RE = re.compile(r"^msgbatch_[A-Za-z0-9_-]{1,200}$")
 
 
 # -- client and errors ----------------------------------------------------------------------------
@@ -40,12 +50,37 @@ def api_key() -> str:
     return key
 
 
-def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES, timeout: float = 600.0):
-    """An SDK client; base_url (or ANTHROPIC_BASE_URL) points it at another server, e.g. a test fake."""
+def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
+                timeout: float = DEFAULT_TIMEOUT, api_version: str = DEFAULT_API_VERSION,
+                connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+    """The one place cachecast makes an SDK client (count, submit, status, fetch, models), so every
+    call sends the config's anthropic-version; base_url (or ANTHROPIC_BASE_URL) points it at another
+    server, e.g. the local test server."""
     import anthropic
 
+    if api_version not in API_VERSIONS:
+        raise InputError(f"anthropic-version {api_version!r} is not one cachecast knows ({', '.join(API_VERSIONS)})")
     return anthropic.Anthropic(api_key=api_key(), base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
-                               max_retries=max_retries, timeout=timeout)
+                               max_retries=max_retries,
+                               timeout=anthropic.Timeout(timeout, connect=min(connect_timeout, timeout)),
+                               default_headers={"anthropic-version": api_version})
+
+
+def check_batch_id(batch_id: Any, where: str = "the API") -> str:
+    """An id that will name a file must look like the API's own ids; anything else stops here."""
+    if not isinstance(batch_id, str) or not BATCH_ID_RE.match(batch_id):
+        shown = json.dumps(batch_id)[:80] if not isinstance(batch_id, str) else repr(batch_id[:80])
+        raise ApiError(f"{where} returned the batch id {shown}, which is not a Message Batches id "
+                       "(msgbatch_ followed by letters, digits, '_' or '-'); nothing was written for it")
+    return batch_id
+
+
+def build_api_version(build_dir: Path) -> str:
+    """The anthropic-version a build was made for (build.json), so submit sends what lint checked."""
+    from .build_files import build_info
+
+    version = build_info(build_dir).get("api_version")
+    return version if version in API_VERSIONS else DEFAULT_API_VERSION
 
 
 @contextlib.contextmanager
@@ -67,11 +102,17 @@ def api_errors(action: str) -> Iterator[None]:
         raise ApiError(f"{action}: not found (404): {_message(exc)}") from None
     except anthropic.BadRequestError as exc:
         raise ApiError(f"{action}: the API rejected the request (400): {_message(exc)}") from None
+
     except anthropic.APIStatusError as exc:
+        if exc.status_code == 413:
+            raise ApiError(f"{action}: the request is too large for the API (413 request_too_large); a batch "
+                           "takes at most 256,000,000 bytes and 100,000 requests: rebuild with a smaller "
+                           "--shard-size") from None
         raise ApiError(f"{action}: the API failed with HTTP {exc.status_code} after the SDK's retries "
                        f"({_message(exc)}); try again later") from None
     except anthropic.APITimeoutError:
-        raise ApiError(f"{action}: the API did not answer in time; check the network and run it again") from None
+        raise ApiError(f"{action}: the API did not answer in time (after the SDK's retries; --timeout and "
+                       "--connect-timeout set the waits); check the network and run it again") from None
     except anthropic.APIConnectionError as exc:
         raise ApiError(f"{action}: could not reach the API ({redact(str(exc.__cause__ or exc))}); "
                        "check the network or --base-url") from None
@@ -96,6 +137,8 @@ class BatchRecord:
     submitted_at: str
     processing_status: str = "in_progress"
     results: str | None = None  # results file, relative to the build dir, once downloaded
+    created_at: str | None = None  # the API's, so results are priced at the batch's own date
+    api_version: str | None = None  # the anthropic-version the batch was created with
 
 
 @dataclass
@@ -142,7 +185,7 @@ def _read_requests(path: Path) -> list[dict]:
 # -- submit ---------------------------------------------------------------------------------------
 def submit(client, build_dir: Path, log: Callable[[str], None] = print) -> Submission:
     """Create one batch per shard not yet recorded; record each batch id as soon as it exists."""
-    from .batches import request_files
+    from .build_files import request_files
 
     build_dir = Path(build_dir)
     if not (build_dir / "manifest.jsonl").exists():
@@ -161,20 +204,34 @@ def submit(client, build_dir: Path, log: Callable[[str], None] = print) -> Submi
         requests = _read_requests(shard)
         with api_errors(f"submitting {shard.name}"):
             batch = client.messages.batches.create(requests=requests)
-        record = BatchRecord(shard=shard.name, batch_id=batch.id, requests=len(requests), sha256=sha,
+        batch_id = check_batch_id(getattr(batch, "id", None), f"submitting {shard.name}: the API")
+        record = BatchRecord(shard=shard.name, batch_id=batch_id, requests=len(requests), sha256=sha,
                              submitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             processing_status=batch.processing_status)
+                             processing_status=str(getattr(batch, "processing_status", "in_progress")),
+                             created_at=_iso(getattr(batch, "created_at", None)),
+                             api_version=_client_version(client))
         records.append(record)
         write_records(build_dir, records)
-        result.new.append(batch.id)
-        log(f"{shard.name}: submitted {len(requests)} requests as {batch.id}")
+        result.new.append(batch_id)
+        log(f"{shard.name}: submitted {len(requests)} requests as {batch_id}")
     return result
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
+
+
+def _client_version(client: Any) -> str | None:
+    headers = getattr(client, "default_headers", None) or {}
+    return headers.get("anthropic-version") if isinstance(headers, dict) else None
 
 
 # -- poll -----------------------------------------------------------------------------------------
 def wait(client, batch_ids: list[str], *, poll_seconds: float = DEFAULT_POLL_SECONDS, progress: bool | None = None,
-         sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """Poll `retrieve` until every batch has ended; a tqdm bar shows the request counts."""
+         sleep: Callable[[float], None] = time.sleep, deadline: float | None = None) -> dict[str, Any]:
+    """Poll `retrieve` until every batch has ended (or `deadline` seconds have passed: the
+    batches keep running, nothing is lost); a tqdm bar shows the request counts."""
+    started = time.monotonic()
     from tqdm import tqdm
 
     state: dict[str, Any] = {}
@@ -194,6 +251,9 @@ def wait(client, batch_ids: list[str], *, poll_seconds: float = DEFAULT_POLL_SEC
             bar.set_postfix(counts, refresh=True)
             if all(b.processing_status == "ended" for b in state.values()):
                 return state
+            if deadline is not None and time.monotonic() - started >= deadline:
+                raise ApiError(f"batches still processing after {deadline:g} s (--deadline): {counts['processing']:,} "
+                               "request(s) left; they keep running, so run the same command again later")
             sleep(poll_seconds)
     finally:
         if bar is not None:
@@ -219,6 +279,8 @@ class ResultSummary:
     cache_read_input_tokens: int = 0
     output_tokens: int = 0
     resumed_lines: int = 0
+    created_at: str | None = None
+    errors: dict[str, int] = field(default_factory=dict)  # "type: message" -> lines, for errored lines
 
     @property
     def token_hit_rate(self) -> float:
@@ -231,10 +293,24 @@ class ResultSummary:
         kind = result.get("type")
         if kind in ("succeeded", "errored", "canceled", "expired"):
             setattr(self, kind, getattr(self, kind) + 1)
+        if kind == "errored":
+            self._count_error(result)
         if kind == "succeeded":
             usage = (result.get("message") or {}).get("usage") or {}
             for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens"):
                 setattr(self, name, getattr(self, name) + int(usage.get(name) or 0))
+
+    def _count_error(self, result: dict) -> None:
+        """Errored lines grouped by the API's error type and message (30,000 identical ones are one row)."""
+        outer = result.get("error") if isinstance(result.get("error"), dict) else {}
+        inner = outer.get("error") if isinstance(outer.get("error"), dict) else outer
+        key = f"{inner.get('type', 'unknown')}: {redact(str(inner.get('message', '')))[:300]}"
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+    def error_summary(self) -> str:
+        """What went wrong, most common first: one line per error type and message."""
+        rows = sorted(self.errors.items(), key=lambda kv: -kv[1])
+        return "\n".join(f"  {n:,} line(s) errored with {key}" for key, n in rows)
 
     def line(self) -> str:
         """The one log line per batch the plan asks for."""
@@ -257,9 +333,13 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _resume_part(part: Path, summary: ResultSummary) -> set[str]:
-    """Keep the complete lines of an interrupted download; drop a torn last line."""
-    seen: set[str] = set()
+def _resume_part(part: Path, summary: ResultSummary) -> Counter:
+    """Keep the complete lines of an interrupted download; drop a torn last line. Returns how
+    many lines of each custom_id the part holds: the results stream is replayed from its
+    start, and the first that many lines of a custom_id are the ones already written. A
+    custom_id the API returns twice (both lines billed) is kept twice, never merged: ingest
+    stores both and reports the conflict (issue 14, class 6; docs/reliability.md)."""
+    seen: Counter = Counter()
     if not part.exists():
         return seen
     good = 0
@@ -271,13 +351,29 @@ def _resume_part(part: Path, summary: ResultSummary) -> set[str]:
                 line = json.loads(raw)
             except ValueError:
                 break
-            seen.add(line["custom_id"])
+            seen[line["custom_id"]] += 1
             summary.add(line)
             good += len(raw)
     with open(part, "r+b") as fh:
         fh.truncate(good)
-    summary.resumed_lines = len(seen)
+    summary.resumed_lines = sum(seen.values())
     return seen
+
+
+def _summarize_existing(out: Path, summary: ResultSummary) -> ResultSummary:
+    """A finished download is not fetched again; a file that is not one is never overwritten."""
+    try:
+        with open(out, encoding="utf-8") as fh:
+            for raw in fh:
+                if raw.strip():
+                    line = json.loads(raw)
+                    if not isinstance(line, dict) or "custom_id" not in line:
+                        raise ValueError("not a result line")
+                    summary.add(line)
+    except (ValueError, UnicodeDecodeError, OSError):
+        raise InputError(f"{out}: already exists and is not a Message Batches results file; choose another "
+                         "--out (cachecast never overwrites it)") from None
+    return summary
 
 
 def fetch(client, batch_id: str, out: Path, *, progress: bool | None = None) -> ResultSummary:
@@ -288,11 +384,7 @@ def fetch(client, batch_id: str, out: Path, *, progress: bool | None = None) -> 
     out = Path(out)
     summary = ResultSummary(batch_id)
     if out.exists():
-        with open(out, encoding="utf-8") as fh:
-            for raw in fh:
-                if raw.strip():
-                    summary.add(json.loads(raw))
-        return summary
+        return _summarize_existing(out, summary)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     seen = _resume_part(part, summary)
@@ -301,21 +393,26 @@ def fetch(client, batch_id: str, out: Path, *, progress: bool | None = None) -> 
     if batch.processing_status != "ended":
         raise ApiError(f"batch {batch_id} is still {batch.processing_status}; results exist only once it has "
                        "ended (use cachecast status, or submit --wait)")
+    if not getattr(batch, "results_url", None):
+        when = f" on {_iso(batch.archived_at)}" if getattr(batch, "archived_at", None) else ""
+        raise ApiError(f"batch {batch_id} was archived{when}: results can be downloaded for 29 days from the "
+                       f"batch's creation ({_iso(batch.created_at)}), and these are gone")
+    summary.created_at = _iso(getattr(batch, "created_at", None))
     total = sum(getattr(batch.request_counts, k) for k in ("succeeded", "errored", "canceled", "expired"))
     show = sys.stderr.isatty() if progress is None else progress
     try:
         with api_errors(f"downloading results of {batch_id}"), \
                 client.messages.batches.with_streaming_response.results(batch_id) as resp, \
                 open(part, "a", encoding="utf-8") as fh, \
-                tqdm(total=total, initial=len(seen), unit="line", desc="fetch", file=sys.stderr,
+                tqdm(total=total, initial=summary.resumed_lines, unit="line", desc="fetch", file=sys.stderr,
                      disable=not show or total < 1000) as bar:
             for text in resp.iter_lines():
                 if not text.strip():
                     continue
                 line = json.loads(text)
-                if line["custom_id"] in seen:
+                if seen[line["custom_id"]] > 0:  # written before the interruption
+                    seen[line["custom_id"]] -= 1
                     continue
-                seen.add(line["custom_id"])
                 fh.write(text.rstrip("\r\n") + "\n")
                 summary.add(line)
                 bar.update()

@@ -1,6 +1,7 @@
 """The audit of ingested batches: did the cache hit, what did it really cost, why the misses.
 
-`summary()` gives the `cachecast audit --json` contract (DESIGN.md); the other functions
+`summary()` gives the `cachecast audit --json` contract (DESIGN.md), then extra keys after
+it (price sources and dates, thinking tokens, web searches); the other functions
 return pandas DataFrames for the notebook: per treatment, per batch, hit rate over
 completion order, anomalies with a reason each, errors by type, and projected vs actual.
 
@@ -47,6 +48,8 @@ class Totals:
     write_1h_tokens: int
     cache_read_input_tokens: int
     output_tokens: int
+    thinking_tokens: int  # the part of output_tokens that is thinking (output_tokens_details)
+    web_search_requests: int
     requests_reading: int
     cost_usd: Decimal
     no_cache_cost_usd: Decimal
@@ -55,12 +58,17 @@ class Totals:
     write_1h_cost_usd: Decimal
     read_cost_usd: Decimal
     output_cost_usd: Decimal
+    thinking_cost_usd: Decimal  # part of output_cost_usd
+    web_search_cost_usd: Decimal
     no_cache_input_cost_usd: Decimal
     simulated_requests: int
     ttl_assumed_requests: int
     long_context_requests: int
+    us_only_requests: int
+    fast_requests: int
     quarantined_lines: int
     price_sources: str | None
+    priced_on: str | None  # the batch days prices were taken for, comma separated
 
     @property
     def prompt_tokens(self) -> int:
@@ -102,6 +110,15 @@ class Totals:
             "savings_usd": usd(self.savings_usd),
             "savings_pct": self.savings_pct,
             "quarantined_lines": self.quarantined_lines,
+            # not in the contract, after it: what the prices are and what else was billed
+            "price_source": self.price_sources,
+            "priced_on": self.priced_on,
+            "thinking_tokens": self.thinking_tokens,
+            "thinking_cost_usd": usd(self.thinking_cost_usd),
+            "web_search_requests": self.web_search_requests,
+            "web_search_cost_usd": usd(self.web_search_cost_usd),
+            "us_only_requests": self.us_only_requests,
+            "fast_requests": self.fast_requests,
         }
 
 
@@ -120,13 +137,27 @@ def totals(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> Tota
     names = [d[0] for d in cur.description]
     row = dict(zip(names, cur.fetchone()))
     if row.pop("unpriced"):
-        model, batch = conn.execute(store.query(FILE, "unpriced_models"), p).fetchone()
-        raise PriceError(f"no {'Message Batches' if batch else 'standard'} price stored for model '{model}'; "
-                         "re-ingest its results to snapshot prices")
+        model, batch, day, speed, geo = conn.execute(store.query(FILE, "unpriced_models"), p).fetchone()
+        raise PriceError(f"no {'Message Batches' if batch else 'standard'} price stored for model '{model}' on {day} "
+                         f"(speed {speed}, inference geo {geo}); run the audit with --prices FILE, or re-ingest "
+                         "its results, to snapshot prices")
     row["quarantined_lines"] = conn.execute(store.query(FILE, "quarantined"), p).fetchone()[0]
-    sources = row.pop("price_sources")
+    sources, days = row.pop("price_sources"), row.pop("priced_on")
     values = {k: (v if isinstance(v, Decimal) else int(v)) for k, v in row.items()}
-    return Totals(**values, price_sources=sources)
+    return Totals(**values, price_sources=sources, priced_on=days)
+
+
+def reprice(conn: duckdb.DuckDBPyConnection, overrides: Path | None) -> int:
+    """`audit --prices FILE`: snapshot the store's missing prices and re-price the models the
+    file covers (recorded with the file as their source); returns the rows written."""
+    from .ingest import snapshot_prices
+    from .pricing import overrides_path
+
+    path = overrides_path(overrides)
+    if path is None:
+        return 0
+    with store.transaction(conn):
+        return snapshot_prices(conn, overrides=path, replace=True)
 
 
 def summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:
@@ -181,6 +212,60 @@ def anomaly_counts(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None)
     return _df(conn, "anomaly_counts", batch_id=batch_id)
 
 
+DEFAULT_CONCURRENCY = 100  # requests of a batch assumed in flight at once (the first wave)
+MISS_KINDS = {
+    "first_wave": ("unavoidable", "sent before any write of their prefix could be read: a cache entry is readable "
+                   "only once the response that wrote it has begun, so the first wave of identical requests "
+                   "all write (the first write of each prefix is the price of caching and loses nothing; the "
+                   "others in the wave lose write minus read). The wave is assumed to be {concurrency} "
+                   "concurrent requests per prefix"),
+    "repeat_write": ("avoidable", "wrote a prefix again beyond the first {concurrency} writes of it, although "
+                     "it was read in this batch: the entry had expired or was evicted (a 1h TTL or pre-warming "
+                     "helps); lost: write minus read"),
+    "write_never_read": ("avoidable", "wrote a prefix no request of this batch read: the write premium over "
+                         "sending those tokens uncached bought nothing (a prefix used once should not be cached)"),
+    "prefix_drift": ("avoidable", "its prefix differs from the one most requests of its treatment use: something "
+                     "before the breakpoint varies per request (a date, an id, key order); lost: write minus read"),
+    "ttl_mismatch": ("avoidable", "wrote at a TTL other than the one requested (the same write is also counted in "
+                     "its kind above; the dollars here are only the 1h premium paid for a 5m request)"),
+}
+MISS_ORDER = ("the results file's order is not completion order, so no total uses it: which writes of a prefix "
+              "are its first wave is decided by custom_id, and as every write of one prefix writes the same "
+              "tokens the totals do not depend on that choice")
+
+
+def miss_causes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                concurrency: int = DEFAULT_CONCURRENCY):
+    """Cache misses explained by cause (issue 12): (summary, rows) DataFrames.
+
+    summary: one row per batch and kind (first_wave, repeat_write, write_never_read,
+    prefix_drift, ttl_mismatch) with requests, tokens written, dollars lost, whether it was
+    avoidable, one explanation per kind and the API's own reasons (diagnostics.
+    cache_miss_reason) where the lines carried them. rows: one per write (and per TTL
+    mismatch), with cachecast's reason beside the API's; the batch column only when there is
+    more than one batch. `concurrency` is the assumed first wave (see MISS_KINDS); totals do
+    not depend on the order of the results file (MISS_ORDER)."""
+    check_batch(conn, batch_id)
+    if not 1 <= int(concurrency) <= 100_000:
+        raise InputError("concurrency must be between 1 and 100,000 (a batch holds at most 100,000 requests)")
+    import pandas as pd
+
+    cur = conn.cursor()  # the temp table lives on this cursor's connection only for this call
+    try:
+        cur.execute(store.query(FILE, "miss_causes_table"), {"batch_id": batch_id, "concurrency": int(concurrency)})
+        rows = cur.execute(store.query(FILE, "miss_causes_rows")).df()
+        result = cur.execute(store.query(FILE, "miss_causes_summary"))
+        names = [d[0] for d in result.description]
+        summary = pd.DataFrame(result.fetchall(), columns=names, dtype=object)  # usd_lost: exact Decimal
+        cur.execute(store.query(FILE, "miss_causes_drop"))
+    finally:
+        cur.close()
+    summary.insert(2, "explanation", [MISS_KINDS[k][1].format(concurrency=int(concurrency)) for k in summary["kind"]])
+    if rows["batch_id"].nunique() <= 1:
+        rows = rows.drop(columns=["batch_id"])
+    return summary, rows
+
+
 def errors_by_type(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
     check_batch(conn, batch_id)
     return _df(conn, "errors_by_type", batch_id=batch_id)
@@ -200,10 +285,13 @@ def cost_components(t: Totals):
     """Cost by component, actual vs the same requests without caching (long format)."""
     import pandas as pd
 
+    answer = t.output_cost_usd - t.thinking_cost_usd
     rows = [("actual", "uncached input", t.input_cost_usd), ("actual", "cache write 5m", t.write_5m_cost_usd),
             ("actual", "cache write 1h", t.write_1h_cost_usd), ("actual", "cache read", t.read_cost_usd),
-            ("actual", "output", t.output_cost_usd),
-            ("no cache", "uncached input", t.no_cache_input_cost_usd), ("no cache", "output", t.output_cost_usd)]
+            ("actual", "output", answer), ("actual", "thinking", t.thinking_cost_usd),
+            ("actual", "web search", t.web_search_cost_usd),
+            ("no cache", "uncached input", t.no_cache_input_cost_usd), ("no cache", "output", answer),
+            ("no cache", "thinking", t.thinking_cost_usd), ("no cache", "web search", t.web_search_cost_usd)]
     return pd.DataFrame([{"scenario": s, "component": c, "usd": float(v)} for s, c, v in rows])
 
 
@@ -336,8 +424,17 @@ class AuditRun:
         if self.totals.long_context_requests:
             lines.append(f"{self.totals.long_context_requests:,} requests exceeded the long-context threshold and "
                          "were priced at the long-context rates.")
+        if self.totals.us_only_requests or self.totals.fast_requests:
+            lines.append(f"{self.totals.us_only_requests:,} US-only (inference_geo us) and "
+                         f"{self.totals.fast_requests:,} fast-mode requests were priced at their own rates.")
+        if self.totals.web_search_requests:
+            lines.append(f"{self.totals.web_search_requests:,} web searches cost {money(self.totals.web_search_cost_usd)}.")
+        if self.totals.thinking_tokens:
+            lines.append(f"{self.totals.thinking_tokens:,} of {self.totals.output_tokens:,} output tokens were thinking "
+                         f"({money(self.totals.thinking_cost_usd)} of the output cost).")
         if self.totals.price_sources:
-            lines.append(f"Prices: {self.totals.price_sources}.")
+            lines.append(f"Prices as of {self.totals.priced_on} (each batch at its own date): "
+                         f"{self.totals.price_sources}.")
         return lines
 
     def treatments(self):
@@ -354,6 +451,10 @@ class AuditRun:
 
     def anomaly_counts(self):
         return anomaly_counts(self.conn, self.batch_id)
+
+    def miss_causes(self, concurrency: int = DEFAULT_CONCURRENCY):
+        """(summary, rows) of the misses by cause (module function miss_causes)."""
+        return miss_causes(self.conn, self.batch_id, concurrency)
 
     def anomalies(self, limit: int = 200):
         return anomalies(self.conn, self.batch_id).head(limit)
@@ -389,7 +490,8 @@ def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_d
     """Open the store, ingest `results_glob` first when given, and total the batch.
 
     With no batch_id: the batches the ingested files went to when exactly one, else every
-    batch in the store."""
+    batch in the store. overrides (else CACHECAST_PRICES, which `cachecast report --prices`
+    sets) re-prices the models it covers, as `audit --prices` does."""
     from . import ingest
 
     db = Path(db_path)
@@ -402,6 +504,7 @@ def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_d
                                       progress=False, overrides=overrides)
         if batch_id is None and len({r.batch_id for r in reports}) == 1:
             batch_id = reports[0].batch_id
+    reprice(conn, overrides)
     return AuditRun(conn=conn, db=db, batch_id=batch_id, ingested=reports, totals=totals(conn, batch_id))
 
 
@@ -454,3 +557,108 @@ def _cell(col: str, value: Any) -> str:
         number = float(value)
         return f"{number:,.0f}" if number.is_integer() else f"{number:,.4g}" if abs(number) < 1000 else f"{number:,.2f}"
     return str(value)
+
+
+# ------------------------------------------------------------------ probes and pre-warming (issue 15)
+# The synchronous probes sent before a batch (cachecast.probe, table `probes`) are billed at
+# standard rates; their cost sits beside the contract as probe_cost_usd. Whether a cache
+# entry written by a synchronous call is read by batch requests is not documented, so the
+# pre-warm verdict is measured from the stored results, never assumed.
+
+PROBE_FILE = "probe.sql"
+MIN_FIRST_WAVE_LINES = 2  # fewer first-wave lines of a prefix than this: "not enough data"
+
+
+@dataclass(frozen=True)
+class PrewarmVerdict:
+    """One (batch, cached prefix) whose build sent a pre-warm probe for that prefix."""
+
+    batch_id: str
+    prefix_hash: str
+    first_wave: int  # the first-wave size assumed (lines of this prefix, in completion order)
+    first_wave_lines: int  # succeeded lines of the prefix among them
+    first_wave_reads: int
+    first_wave_writes: int
+    saved_usd: Decimal  # each first-wave read priced as the write it replaced, minus the read
+    probe_cost_usd: Decimal  # this batch's share of the pre-warm probes of the prefix
+    simulated: bool
+
+    @property
+    def net_usd(self) -> Decimal:
+        return self.saved_usd - self.probe_cost_usd
+
+    @property
+    def verdict(self) -> str:
+        if self.first_wave_lines < MIN_FIRST_WAVE_LINES:
+            return "not enough data"
+        if self.first_wave_reads == 0:
+            return "pre-warm was not read"
+        if self.net_usd > 0:
+            return f"pre-warm paid {money(self.net_usd)}"
+        return f"pre-warm was read but cost {money(-self.net_usd)} more than it saved"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "prefix_hash": self.prefix_hash, "first_wave": self.first_wave,
+                "first_wave_lines": self.first_wave_lines, "first_wave_reads": self.first_wave_reads,
+                "first_wave_writes": self.first_wave_writes, "saved_usd": usd(self.saved_usd),
+                "probe_cost_usd": usd(self.probe_cost_usd), "net_saved_usd": usd(self.net_usd),
+                "verdict": self.verdict, "simulated": self.simulated}
+
+
+def probe_cost(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:
+    """Probes of the builds the batch came from (every probe without batch_id), exact Decimal
+    at the standard rates they were billed at."""
+    row = conn.execute(store.query(PROBE_FILE, "probe_cost"), {"batch_id": batch_id}).fetchone()
+    probes, warm, cost, warm_cost = row
+    return {"probes": int(probes), "prewarm_probes": int(warm), "probe_cost_usd": Decimal(cost),
+            "prewarm_cost_usd": Decimal(warm_cost)}
+
+
+def default_first_wave() -> int:
+    """The concurrency assumption (cachecast.sim), used as the first wave's size."""
+    from .sim import DEFAULTS
+
+    return int(DEFAULTS["concurrency"])
+
+
+def prewarm_verdicts(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                     first_wave: int | None = None) -> list[PrewarmVerdict]:
+    """Per batch and pre-warmed prefix: the first `first_wave` lines' reads against writes,
+    the money the reads saved (each read would have been a write without the pre-warm,
+    as the whole first wave writes), and that net of the pre-warm probe's cost."""
+    n = int(first_wave or default_first_wave())
+    if n < 1:
+        raise InputError(f"the first wave must be at least 1 request, not {n}")
+    rows = conn.execute(store.query(PROBE_FILE, "prewarm_first_wave"), {"batch_id": batch_id, "first_wave": n}).fetchall()
+    return [PrewarmVerdict(b, h, n, int(lines), int(reads), int(writes), Decimal(saved), Decimal(cost or 0), bool(sim))
+            for b, h, lines, reads, writes, saved, cost, sim in rows]
+
+
+def probe_summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                  first_wave: int | None = None) -> dict[str, Any]:
+    """The keys that go beside the audit contract: probe_cost_usd, probes and the pre-warm verdicts."""
+    cost = probe_cost(conn, batch_id)
+    verdicts = prewarm_verdicts(conn, batch_id, first_wave)
+    return {"probe_cost_usd": usd(cost["probe_cost_usd"]), "probes": cost["probes"],
+            "prewarm_probes": cost["prewarm_probes"], "prewarm_cost_usd": usd(cost["prewarm_cost_usd"]),
+            "prewarm": [v.as_json() for v in verdicts] or None}
+
+
+def summary_with_probes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                        first_wave: int | None = None) -> dict[str, Any]:
+    """summary() (the contract keys, unchanged, first) followed by the probe keys."""
+    return {**summary(conn, batch_id), **probe_summary(conn, batch_id, first_wave)}
+
+
+def prewarm_lines(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                  first_wave: int | None = None) -> list[str]:
+    """One line per batch and prefix for the log; 'not enough data' when nothing was measured."""
+    verdicts = prewarm_verdicts(conn, batch_id, first_wave)
+    if not verdicts:
+        cost = probe_cost(conn, batch_id)
+        what = f"; probes cost {money(cost['probe_cost_usd'])}" if cost["probes"] else ""
+        return [f"pre-warm {batch_id or '(all batches)'}: not enough data (no ingested first-wave lines of a "
+                f"pre-warmed prefix){what}"]
+    return [f"pre-warm {v.batch_id} prefix {v.prefix_hash}{' (SIMULATED)' if v.simulated else ''}: first "
+            f"{v.first_wave_lines:,} line(s) {v.first_wave_reads:,} read, {v.first_wave_writes:,} wrote; saved "
+            f"{money(v.saved_usd)} against writing, probe {money(v.probe_cost_usd)}: {v.verdict}" for v in verdicts]

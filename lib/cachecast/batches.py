@@ -22,14 +22,28 @@ from tqdm import tqdm
 
 from ._atomic import atomic_dir
 from .config import RunConfig
+from .build_files import request_files  # noqa: F401  (re-exported: older callers import it from here)
 from .errors import InputError
 from .jsonl import loads, strict_lines
+from .models import source as model_source
 from .prompts import iter_items, renderer
-from .requests import BuiltRequest, build_requests, check_sampling
+from .requests import BuiltRequest, build_requests
 
-MAX_REQUESTS = 100_000
-MAX_BYTES = 256 * 1024 * 1024
-SHARD_BYTES = 250 * 1024 * 1024  # margin under the hard limit
+@dataclass(frozen=True)
+class ShardLimits:
+    """A provider's batch envelope: requests and bytes per batch, and where we cut shards."""
+
+    requests: int
+    bytes: int  # the hard limit (the API answers 413 above it)
+    shard_bytes: int  # where the builder cuts, with margin for the create call's JSON envelope
+
+
+# Anthropic: 100,000 requests or 256 MB ("stay under 256,000,000 bytes", FACTS.md);
+# OpenAI Batch: 50,000 requests and 200 MB per input file.
+LIMITS = {"anthropic": ShardLimits(100_000, 256_000_000, 250_000_000),
+          "openai": ShardLimits(50_000, 200_000_000, 195_000_000)}
+MAX_REQUESTS = LIMITS["anthropic"].requests
+MAX_BYTES = LIMITS["anthropic"].bytes
 CUSTOM_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -49,14 +63,15 @@ class BuildResult:
     skipped_cache: int = 0  # requests whose breakpoint was dropped (prefix below minimum)
 
 
-def custom_id(item_id: str, treatment: str, temperature: float | None, repeat: int) -> str:
-    """Readable and reversible through the manifest; unsafe or long item ids get a hash suffix."""
-    rest = f"__{treatment}__{_temp_label(temperature)}__r{repeat}"
+def custom_id(item_id: str, treatment: str, temperature: float | None, sample: int) -> str:
+    """item__treatment__s<sample> (with __t<temperature> before the sample only on the 2023-06-01
+    axis): readable, and reversible through the manifest; unsafe or long item ids get a hash."""
+    rest = f"__{treatment}{_temp_label(temperature)}__s{sample}"
     return _safe_item_id(item_id, 64 - len(rest)) + rest
 
 
 def _temp_label(temperature: float | None) -> str:
-    return "tdef" if temperature is None else "t" + f"{temperature:g}".replace(".", "p").replace("-", "m")
+    return "" if temperature is None else "__t" + f"{temperature:g}".replace(".", "p").replace("-", "m")
 
 
 @lru_cache(maxsize=4096)  # an item id recurs for each treatment x temperature x repeat, in a row
@@ -69,8 +84,8 @@ def _safe_item_id(item_id: str, budget: int) -> str:
 
 
 def iter_requests(cfg: RunConfig, limit: int | None = None) -> Iterator[tuple[dict, dict]]:
-    """(batch request line, manifest row) for every item x treatment x temperature x repeat."""
-    check_sampling(cfg)
+    """(batch request line, manifest row) for every item x treatment x sample (x temperature
+    on the 2023-06-01 axis). The model rules were checked when the config loaded."""
     # islice stops without pulling one more: with --limit, items past the limit are never read
     yield from islice(_all_requests(cfg), limit)
 
@@ -84,14 +99,16 @@ def _all_requests(cfg: RunConfig) -> Iterator[tuple[dict, dict]]:
             # the prefix work does not depend on the temperature: done once per (item, treatment)
             built = build_requests(cfg, payload, cfg.temperatures) if anthropic else [None] * len(cfg.temperatures)
             for temperature, req in zip(cfg.temperatures, built):
-                for repeat in range(1, cfg.repeats + 1):
-                    cid = custom_id(item.id, treatment.name, temperature, repeat)
-                    yield _lines(cfg, payload, req, cid, item.id, treatment.name, temperature, repeat)
+                # every sample shares the request (and so the cached prefix) byte for byte
+                for sample in range(1, cfg.repeats + 1):
+                    cid = custom_id(item.id, treatment.name, temperature, sample)
+                    yield _lines(cfg, payload, req, cid, item.id, treatment.name, temperature, sample)
 
 
 def _lines(cfg: RunConfig, payload: dict, built: BuiltRequest | None, cid: str, item_id: str, treatment: str,
            temperature: float | None, repeat: int) -> tuple[dict, dict]:
     model = cfg.provider.model
+    # `repeat` is the sample index (1..repeats): the store's column name since the first version
     row: dict[str, Any] = {"custom_id": cid, "item_id": item_id, "treatment": treatment,
                            "temperature": temperature, "repeat": repeat, "model": model}
     if built is not None:
@@ -107,10 +124,11 @@ def _lines(cfg: RunConfig, payload: dict, built: BuiltRequest | None, cid: str, 
     return {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": body}, row
 
 
-def build(cfg: RunConfig, out: Path, limit: int | None = None, shard_size: int = MAX_REQUESTS,
+def build(cfg: RunConfig, out: Path, limit: int | None = None, shard_size: int | None = None,
           progress: bool = True) -> BuildResult:
+    limits = LIMITS[cfg.provider.name]
     with atomic_dir(out, "build.json", "cachecast build") as tmp:
-        result = _write(cfg, tmp, limit, min(shard_size, MAX_REQUESTS), progress)
+        result = _write(cfg, tmp, limit, min(shard_size or limits.requests, limits.requests), progress)
         _write_build_json(cfg, tmp, result)
     result.out = out
     return result
@@ -118,6 +136,7 @@ def build(cfg: RunConfig, out: Path, limit: int | None = None, shard_size: int =
 
 def _write(cfg: RunConfig, tmp: Path, limit: int | None, shard_size: int, progress: bool) -> BuildResult:
     result = BuildResult(out=tmp, requests=0)
+    shard_bytes = LIMITS[cfg.provider.name].shard_bytes
     seen: set[str] = set()
     shard: Shard | None = None
     fh: IO[bytes] | None = None
@@ -134,7 +153,7 @@ def _write(cfg: RunConfig, tmp: Path, limit: int | None, shard_size: int, progre
             # encoded once: the bytes give the shard size and are what gets written
             data = (request_json(line, memo) + "\n").encode()
             size = len(data)
-            if shard is None or shard.requests >= shard_size or shard.bytes + size > SHARD_BYTES:
+            if shard is None or shard.requests >= shard_size or shard.bytes + size > shard_bytes:
                 if fh:
                     fh.close()
                 shard = Shard(file=f"requests-{len(result.shards) + 1:04d}.jsonl")
@@ -221,6 +240,10 @@ def _write_build_json(cfg: RunConfig, tmp: Path, result: BuildResult) -> None:
         "run_name": cfg.run_name,
         "provider": cfg.provider.name,
         "model": cfg.provider.model,
+        "api_version": cfg.provider.api_version if cfg.provider.name == "anthropic" else None,
+        "config_fingerprint": config_fingerprint(cfg),
+        "budget_usd": cfg.budget_usd,  # the run's budget as built: the ledger judges the run against it
+        "model_facts": model_source() if cfg.provider.name == "anthropic" else None,
         "format": "anthropic-message-batches" if cfg.provider.name == "anthropic" else "openai-batch",
         "requests": result.requests,
         "skipped_cache": result.skipped_cache,
@@ -228,6 +251,13 @@ def _write_build_json(cfg: RunConfig, tmp: Path, result: BuildResult) -> None:
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (tmp / "build.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def config_fingerprint(cfg: RunConfig) -> str | None:
+    """16 hex of sha256 over the config file's bytes: with run_name it says which builds are one run."""
+    if not cfg.source:
+        return None
+    return hashlib.sha256(Path(cfg.source).read_bytes()).hexdigest()[:16]
 
 
 def read_manifest(path: Path) -> list[dict]:
@@ -243,15 +273,3 @@ def read_manifest(path: Path) -> list[dict]:
                              "rebuild with cachecast build")
         rows.append(row)
     return rows
-
-
-def request_files(path: Path) -> list[Path]:
-    """Request shards in a build directory, or the single file given."""
-    if path.is_dir():
-        files = sorted(path.glob("requests-*.jsonl"))
-        if not files:
-            raise InputError(f"{path}: no requests-*.jsonl files in this directory")
-        return files
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    return [path]

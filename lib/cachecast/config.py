@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from . import _yaml as bounded_yaml
+from ._config_raw import check_raw_types
+from ._paths import describe_mode, folder_root, open_regular, outside_root, repository_root, warn_once
 from .errors import ConfigError
 
 
@@ -35,6 +39,10 @@ class CacheControl(_Strict):
     ttl: Literal["5m", "1h"] = "5m"
     tools: bool = False  # breakpoint on the last tool definition
     context: ContextBlock | None = None
+    # top-level cache_control (automatic caching): the API puts it on the last cacheable
+    # block, so it caches the whole prompt; it pays only when the same prompt comes again
+    # (repeats, multi-turn), and takes one of the 4 breakpoint slots
+    automatic: bool = False
 
 
 class RequestOverrides(_Strict):
@@ -45,6 +53,8 @@ class Provider(_Strict):
     name: Literal["anthropic", "openai"]
     model: str = Field(min_length=1)
     batch: bool = True
+    # the anthropic-version header every SDK client sends; 2026-10-21 is what SDK 2.x sends
+    api_version: Literal["2026-10-21", "2023-06-01"] = "2026-10-21"
     request_overrides: RequestOverrides = RequestOverrides()
 
     @property
@@ -80,8 +90,12 @@ class Treatment(_Strict):
 
 
 class Thinking(_Strict):
-    type: Literal["enabled", "adaptive"]
+    """`effort` becomes output_config.effort; None leaves the model's default effort."""
+
+    type: Literal["enabled", "adaptive", "disabled", "between_tools"] = "adaptive"
     budget_tokens: int | None = Field(default=None, ge=1024)
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    display: Literal["summarized", "omitted"] | None = None
 
 
 class RunConfig(_Strict):
@@ -90,13 +104,16 @@ class RunConfig(_Strict):
     prompts: Prompts
     items: Items
     treatments: list[Treatment] = Field(min_length=1)
-    temperatures: list[float | None] = Field(default=[None], min_length=1)
+    # the sampling axis: each (item, treatment) is sent `repeats` times with one cached prefix
     repeats: int = Field(default=1, ge=1, le=100)
+    # only under api_version 2023-06-01, on a model that still takes a temperature
+    temperatures: list[float | None] = Field(default=[None], min_length=1)
     max_tokens: int = Field(ge=1)
     thinking: Thinking | None = None
     budget_usd: float | None = Field(default=None, gt=0)
     output_fill_ratio: float = Field(default=0.6, gt=0, le=1)
     source: Path | None = Field(default=None, exclude=True)
+    _warnings: tuple[str, ...] = PrivateAttr(default=())  # model-rule warnings (rules.py), for commands to print
 
     @field_validator("temperatures")
     @classmethod
@@ -126,32 +143,59 @@ class RunConfig(_Strict):
 def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     raw = _read_yaml(path)
+    check_raw_types(path, raw, RunConfig)  # bools in int fields, NaN/inf budgets: lax pydantic takes them
     try:
         cfg = RunConfig.model_validate({**raw, "source": path})
     except ValidationError as exc:
         raise ConfigError(_explain(path, exc, raw)) from None
     _check_files(cfg, path)
+    _check_model_rules(cfg, path)
     return cfg
 
 
+def _check_model_rules(cfg: RunConfig, path: Path) -> None:
+    """The per-model rules (rules.py); warnings are kept on the config for commands to print."""
+    if cfg.provider.name != "anthropic":
+        return
+    from .rules import check_run  # rules -> models only; imported here to keep config's import light
+
+    thinking = cfg.thinking.model_dump(exclude_none=True, exclude={"effort"}) if cfg.thinking else None
+    report = check_run(cfg.provider.model, cfg.provider.api_version, cfg.temperatures, thinking,
+                       cfg.thinking.effort if cfg.thinking else None, cfg.max_tokens, cfg.output_fill_ratio)
+    if report.errors:
+        key, sentence = report.errors[0]
+        raise ConfigError(f"{path}: '{key}' {sentence}" if key != "provider.model" else f"{path}: {sentence}")
+    cfg._warnings = tuple(report.warnings)
+
+
+def config_warnings(cfg: RunConfig) -> tuple[str, ...]:
+    return cfg._warnings
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """The config's top-level mapping. Refused before parsing: a directory, a FIFO or device
+    (it would hang or never end), more than MAX_CONFIG_BYTES. Parsed by cachecast._yaml:
+    aliases bounded, a key given twice is an error, too-deep nesting is an error."""
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
-    size = path.stat().st_size
+    with open_regular(path, "YAML config", ConfigError) as fh:
+        data = fh.read(MAX_CONFIG_BYTES + 1)
+        size = max(len(data), os.fstat(fh.fileno()).st_size)
     if size > MAX_CONFIG_BYTES:  # YAML parsing is slow; megabytes here are a wrong file, not a config
         raise ConfigError(f"{path}: is {size / 2**20:.1f} MB, too large for a run config (a few KB); "
                           "was a data file passed as the config?")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        raw = bounded_yaml.load(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{where} malformed YAML: {problem}") from None
+        kind = (":" if where else "") if isinstance(exc, bounded_yaml.BoundedYAMLError) else " malformed YAML:"
+        raise ConfigError(f"{path}:{where}{kind} {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(raw).__name__}")
     return raw
@@ -242,3 +286,19 @@ def _check_files(cfg: RunConfig, path: Path) -> None:
             raise ConfigError(f"{path}: '{key}' points to {ref}, which does not exist (looked in {full.parent})")
         if full.is_dir():
             raise ConfigError(f"{path}: '{key}' points to {ref}, which is a directory, not a file")
+        kind = describe_mode(full.stat().st_mode)
+        if kind:  # a FIFO would hang the build, /dev/zero would fill memory
+            raise ConfigError(f"{path}: '{key}' points to {ref}, which is {kind}, not a regular file")
+        if key != "items.file":
+            _warn_if_outside(path, key, full)
+
+
+def _warn_if_outside(path: Path, key: str, full: Path) -> None:
+    """A shared config can point a prompt at ~/.ssh/id_ed25519 and send it to the API in
+    every request: say so when a prompt file lies outside both the config's repository and
+    the one being worked in (the current directory's), which is where one's own prompts are."""
+    root = repository_root(path)
+    target = outside_root(full, root, folder_root(Path.cwd()))
+    if target is not None:
+        warn_once(f"{path}: '{key}' reads {target}, outside the config's repository ({root}); "
+                  "its text goes into every request, so check that a shared config is not pulling in private files")

@@ -1,7 +1,8 @@
 """The one-command demo: the whole pipeline on the shipped sample data, offline.
 
 build the pilot -> lint -> count (estimate) -> project pilot and full run -> simulate the
-pilot batch -> ingest -> audit -> projection and audit reports. Nothing calls the API, even
+pilot batch -> ingest -> audit -> the same pilot pre-warmed (probe + batch, simulated, with
+the measured pre-warm verdict) -> projection and audit reports. Nothing calls the API, even
 when ANTHROPIC_API_KEY is set: counts are estimates and the batch is simulated, and both
 say so (simulated rows carry msg_sim_ ids and the store's `simulated` flag).
 """
@@ -22,6 +23,7 @@ FULL_CONFIG = REPO / "config" / "eval_config.full.anthropic.yaml"
 # minutes apart), best-effort hit probability 0.95, fixed seed so the demo is reproducible.
 SIM_OPTIONS = {"concurrency": 100, "duration_minutes": 60.0, "hit_probability": 0.95, "seed": 20260101}
 SIM_BATCH_ID = "msgbatch_sim_demo_pilot"
+PREWARM_BATCH_ID = "msgbatch_sim_demo_pilot_prewarm"  # the same pilot, pre-warmed (simulated)
 
 
 @dataclass
@@ -79,7 +81,8 @@ def run_demo(out: Path, log: Callable[[str], None] = print) -> DemoResult:
     projection_json = work / "projection-pilot.json"  # the audit compares the pilot against it
     projection_json.write_text(json.dumps(to_json(p.pilot), indent=2) + "\n")
 
-    summary = sim.simulate_build(build_dir, results, **SIM_OPTIONS)
+    # the simulated answers are as long as the config expects, so projection and audit compare
+    summary = sim.simulate_build(build_dir, results, **{**SIM_OPTIONS, "output_fill_ratio": cfg.output_fill_ratio})
     log(f"simulate {summary.succeeded:,} succeeded (SIMULATED, no API call); token hit rate "
         f"{summary.token_hit_rate:.1%} -> {results}")
 
@@ -91,6 +94,9 @@ def run_demo(out: Path, log: Callable[[str], None] = print) -> DemoResult:
         f"request hit rate {audit['request_hit_rate']:.1%}; cost ${audit['cost_usd']:,.2f} vs "
         f"${audit['no_cache_cost_usd']:,.2f} without caching (saved {audit['savings_pct']:.1f}%, simulated)")
 
+    for line in prewarmed_pilot(build_dir, work, cfg.output_fill_ratio):
+        log(line)
+
     projection_html = reports.run_report("project", {"config": str(full_cfg_path), "exact": False,
                                                      "pilot_budget_usd": cfg.budget_usd},
                                          reports_dir / "projection.html")
@@ -100,6 +106,64 @@ def run_demo(out: Path, log: Callable[[str], None] = print) -> DemoResult:
                                     reports_dir / "audit.html")
     result = DemoResult(out, projection_html, audit_html, seconds=time.monotonic() - started)
     return result
+
+
+# -- the pre-warmed path (issue 15), SIMULATED ------------------------------------------------------
+class _SimUsage(dict):
+    def model_dump(self) -> dict:
+        return dict(self)
+
+
+class _SimMessages:
+    """messages.create answered by cachecast.sim on one cache: what `cachecast probe` would get
+    from the API, without calling it (every id is msg_sim_...)."""
+
+    def __init__(self, cache, now: float):
+        self.cache, self.now, self.sent = cache, now, 0
+
+    def create(self, **params):
+        from types import SimpleNamespace
+
+        from . import sim
+
+        params = {**params, **params.pop("extra_body", {})}
+        self.sent += 1
+        message = sim.simulate_message(params, cache=self.cache, now=self.now,
+                                       message_id=f"{sim.SIM_ID_PREFIX}probe{self.sent:06d}")
+        return SimpleNamespace(id=message["id"], usage=_SimUsage(message["usage"]))
+
+
+class _SimClient:
+    def __init__(self, cache, now: float):
+        self.messages = _SimMessages(cache, now)
+
+
+def prewarmed_pilot(build_dir: Path, work: Path, output_fill_ratio: float = 0.35) -> list[str]:
+    """The pilot again, the way `submit --prewarm` runs it, SIMULATED: the real probe code sends
+    one max_tokens-0 call per shape to the simulator (prefix and TTL kept), the batch runs on
+    the same cache, and the audit's pre-warm verdict is measured from its stored results.
+    Its own store, so the cold demo batch is not judged against this probe."""
+    from . import audit, probe, sim, store
+    from .api import build_api_version
+    from .ingest_bridge import ingest_results
+
+    db, results = work / "cachecast-prewarm.duckdb", work / "results" / "pilot-prewarmed-simulated.jsonl"
+    for stale in (db, db.with_name(db.name + ".wal"), results):
+        stale.unlink(missing_ok=True)
+    cache = sim.Cache()
+    plan = probe.plan(build_dir, build_api_version(build_dir), prewarm=True)
+    probe.execute(_SimClient(cache, -sim.PREWARM_LEAD_SECONDS), plan, build_dir, db, log=lambda _: None)
+    summary = sim.simulate_build(build_dir, results, cache=cache,
+                                 **{**SIM_OPTIONS, "output_fill_ratio": output_fill_ratio})
+    ingest_results([results], db, manifest=build_dir, batch_id=PREWARM_BATCH_ID)
+    conn = store.connect(db)
+    try:
+        verdicts = audit.prewarm_lines(conn, PREWARM_BATCH_ID, SIM_OPTIONS["concurrency"])
+    finally:
+        conn.close()
+    return [f"prewarm  {len(plan.results)} probe(s) (SIMULATED, no API call): projected ${plan.projected_usd:.4f}, "
+            f"cost ${plan.cost_usd:.4f} at standard rates; pre-warmed batch token hit rate "
+            f"{summary.token_hit_rate:.1%}", *(f"prewarm  {line}" for line in verdicts)]
 
 
 def _projection_line(run) -> str:

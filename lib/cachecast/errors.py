@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Iterable, Iterator
 
 
 class CachecastError(Exception):
@@ -30,11 +31,62 @@ class ApiError(CachecastError):
     """The Anthropic API (or a server speaking it) refused or failed."""
 
 
-def redact(text: str) -> str:
-    """Remove the API key from any text before it is shown, logged or stored. The stripped
-    form too: a key read from a CRLF file carries a '\r' that error messages do not echo."""
+REDACTED = "[redacted]"
+MIN_SECRET = 8  # shorter "keys" (a test's "x") would redact ordinary words
+
+
+def secret_values() -> tuple[str, ...]:
+    """The forms of ANTHROPIC_API_KEY to remove: as set, and stripped (a key read from a CRLF
+    file carries a '\r' that servers and messages do not echo). Empty when no key is set."""
     raw = os.environ.get("ANTHROPIC_API_KEY", "")
-    for key in dict.fromkeys((raw, raw.strip())):
-        if len(key) >= 8 and key in text:
-            text = text.replace(key, "[redacted]")
+    return tuple(k for k in dict.fromkeys((raw, raw.strip())) if len(k) >= MIN_SECRET)
+
+
+def redact(text: str) -> str:
+    """Remove the API key from any text before it is shown, logged or stored."""
+    for key in secret_values():
+        if key in text:
+            text = text.replace(key, REDACTED)
     return text
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """`redact` for bytes (a result line as read from a file). Line by line is enough: the
+    key has no newline, so it never spans two lines."""
+    for key in secret_values():
+        raw = key.encode()
+        if raw in data:
+            data = data.replace(raw, REDACTED.encode())
+    return data
+
+
+def redact_obj(obj: Any) -> Any:
+    """A copy of a JSON-like value with the key removed from every string in it, keys of
+    mappings included (a proxy may echo the key anywhere in a result line). Values without
+    the key come back as they are; non-string scalars are never changed."""
+    if not secret_values():
+        return obj
+    return _redact_value(obj)
+
+
+def _redact_value(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {_redact_value(k): _redact_value(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_redact_value(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_redact_value(v) for v in obj)
+    return obj
+
+
+def redact_lines(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """Stream `lines` (bytes, as iterating a binary file gives them) with the key removed:
+    for a file copied through Python on its way to the store (a sanitized or decompressed
+    results file). With no key set the lines pass through untouched."""
+    if not secret_values():
+        yield from lines
+        return
+    for line in lines:
+        yield redact_bytes(line)

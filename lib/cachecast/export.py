@@ -19,9 +19,13 @@ import duckdb
 
 from . import store
 from ._atomic import atomic_dir
+from .errors import InputError
 
 FILE = "export.sql"
 MARKER = "export.json"
+# A batch id becomes a folder name (batch_id=<id>): letters, digits and _ . : - only, starting
+# with a letter or digit (the ingest's rule), so no id can be `..`, hold a `/` or start with `-`.
+SAFE_BATCH_ID = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
 
 
 @dataclass
@@ -34,6 +38,7 @@ class ExportReport:
 
 def export(conn: duckdb.DuckDBPyConnection, out: str | Path) -> ExportReport:
     out = Path(out)
+    check_batch_ids(conn)
     with atomic_dir(out, MARKER, "cachecast export") as tmp:
         results, quarantine, batches = conn.execute(store.query(FILE, "counts")).fetchone()
         q = store.queries(FILE)
@@ -49,3 +54,14 @@ def export(conn: duckdb.DuckDBPyConnection, out: str | Path) -> ExportReport:
                 "layout": "hive, partitioned by batch_id"}
         (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n")
     return report
+
+
+def check_batch_ids(conn: duckdb.DuckDBPyConnection) -> None:
+    """Refuse a store holding a batch id that is not a safe path component (issue 14, class 2):
+    ids came from data (a file name, --batch-id, an older cachecast or a hand-edited store),
+    and each one names a folder of the export. Checked before anything is written."""
+    row = conn.execute(store.query(FILE, "unsafe_batch_ids"), {"pattern": SAFE_BATCH_ID}).fetchone()
+    if row:
+        shown = "NULL" if row[0] is None else repr(row[0][:80])
+        raise InputError(f"batch id {shown} cannot name an export folder (it must be 1-128 letters, digits or "
+                         "_ . : -, starting with a letter or digit); nothing was exported")

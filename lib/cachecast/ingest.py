@@ -20,29 +20,53 @@ Why it is built this way:
 * Every line is accounted for: lines read = ingested + duplicates + quarantined (blank
   lines are reported apart). A bad line is quarantined with its line number and a reason;
   the rest of its file still loads. One transaction per file: a failure leaves nothing.
-* Idempotent. Each stored line has a dedupe key:
-    - a real message (succeeded, or a sync Message): `msg:<message id>`. Anthropic message
-      ids are unique, so the same response is stored once whatever file or batch it comes
-      in (a re-download, a renamed or gzipped copy, an overlapping export);
-    - anything else (errored/canceled/expired lines, and simulator output, whose msg_sim_
-      ids repeat across simulations): `cid:<batch id>:<custom_id>`, custom_ids being
-      unique within a batch; `line:<batch id>:<md5 of the line>` when there is no custom_id.
-  Quarantined lines are keyed by batch + text + occurrence. So the same lines ingested
-  again add nothing, provided they land in the same batch: the batch id is --batch-id,
-  else the batch of an earlier ingest of the same content (fingerprint: size + first and
-  last MiB), else the msgbatch_... id in the file name, else `file-<fingerprint>`.
+* Idempotent, and never counts a result twice (issues 12 and 14). Each stored line has ONE
+  identity, the same in whatever file, line ending, batch id or --batch-id it arrives:
+    - a succeeded line (or a sync Message) with a message id: `msg:<custom_id>:<message id>`
+      (`msg:<id>` with no custom_id), simulated msg_sim_ ids included. The custom_id is part
+      of the key so that one id repeated on distinct requests (a proxy's constant id) does
+      not merge them;
+    - every other line (errored, canceled, expired, a succeeded line with an empty message
+      id, a line without custom_id): `r:<result type>:<custom_id>:<md5 of the canonical
+      JSON of its parsed columns>` (sql/ingest.sql key_lines). Canonical: DuckDB's to_json of
+      the typed columns, so whitespace, key order and CRLF do not change it, and the fast and
+      the staged paths agree;
+    - a quarantined line: `q:<md5 of its text>:<occurrence in its file>`.
+  Before schema v5 the last two carried the batch id, which can come from the file's
+  fingerprint: one more line, CRLF endings or another --batch-id stored the same lines again
+  (an audit once reported 14 requests for 9). Ingest names the batch repeated lines were
+  already stored under (FileReport.stored_elsewhere) and counts them as duplicates; a batch
+  first stored under an inferred id (file-<fingerprint>) takes its real msgbatch_ id when
+  results arrive under it (renamed in place): one batch. The batch id is --batch-id, else
+  the batch of an earlier ingest of the same content (fingerprint: size + first and last
+  MiB), else the msgbatch_... id in the file name, else `file-<fingerprint>`.
+* Priced at the batch's own date. Each batch records created_at: the API's creation time
+  when submit/fetch pass it, `--priced-at DATE` for a bare file, else the first ingest
+  (batches.created_at_source says which). Rates for every kind of line the batch holds
+  (model, day, batch or standard tier, speed, inference geo) are snapshotted into
+  price_snapshot in the same transaction, from cachecast.pricing (genai-prices, the
+  correction rows, a --prices overrides file); a line with no known price stops the
+  file (rolled back) with a ready-to-edit overrides snippet: costing it at $0 would hide
+  real spend.
 * On the staged path a malformed line only makes the parse run again in lenient mode
   (try()) to quarantine it. A file with blank
   lines, CRLF endings, NUL bytes, invalid UTF-8 or over-long lines is first copied through
   a sanitizer (per block; only damaged blocks are split into lines), which keeps physical
-  line numbers and marks the damaged lines for quarantine. Gzip files are decompressed
-  through the same sanitizer; a gzip stream cut short loads every complete line and
-  quarantines the cut.
+  line numbers and marks the damaged lines for quarantine. A clean .gz is read by DuckDB as
+  a stream (no temporary copy, issue 14); a damaged one is decompressed through the same
+  sanitizer, and a gzip stream cut short loads every complete line and quarantines the cut.
+  Decompression is bounded (GZIP_MAX_RATIO, GZIP_MAX_BYTES); zstd, bzip2, xz, zip and
+  UTF-16/32 files are named in one sentence (OTHER_FORMATS).
+* A line with a repeated JSON key is quarantined (DuckDB keeps one value silently); two lines
+  of one custom_id with different content in a batch are reported with their line numbers
+  (FileReport.conflicts, ingests.conflicts), see _conflicts.
 """
 from __future__ import annotations
 
+import codecs
 import glob
 import hashlib
+import json
 import re
 import sys
 import tempfile
@@ -52,13 +76,15 @@ import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime, time as day_time, timezone
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 import duckdb
 
 from . import store
-from .errors import InputError, PriceError
+from ._paths import regular_file
+from .errors import InputError, secret_values
 
 FILE = "ingest.sql"
 BLOCK = 4 << 20  # sanitizer block; only a damaged block is split into lines
@@ -68,7 +94,34 @@ PROGRESS_MIN_BYTES = 64 << 20
 BATCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 MSGBATCH_RE = re.compile(r"msgbatch_[A-Za-z0-9]+")
 GZIP_MAGIC = b"\x1f\x8b"
+# Formats ingest does not read, named in one sentence (they used to be read as text and every
+# line quarantined as "NUL bytes"): (magic at offset 0, what it is, what to do)
+OTHER_FORMATS = (
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "decompress it first (zstd -d) or gzip it"),
+    (b"BZh", "bzip2-compressed", "decompress it first (bunzip2) or gzip it"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "decompress it first (unxz) or gzip it"),
+    (b"PK\x03\x04", "a zip archive", "extract the .jsonl file(s) from it"),
+    (b"\xff\xfe\x00\x00", "UTF-32 text", "convert it to UTF-8 (iconv -f UTF-32 -t UTF-8)"),
+    (b"\xff\xfe", "UTF-16 text", "convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)"),
+    (b"\xfe\xff", "UTF-16 text", "convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)"),
+    (b"{\x00", "UTF-16 text", "convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8)"),
+    (b"\x00{", "UTF-16 text", "convert it to UTF-8 (iconv -f UTF-16BE -t UTF-8)"),
+)
+# A decompression bomb stops with one sentence (issue 14, class 8: a 6 MB gzip of newlines
+# used 10.6 GB of memory, then filled the disk). Results JSON compresses about 5-20x; past
+# GZIP_RATIO_FROM decompressed bytes a ratio above GZIP_MAX_RATIO, or more than
+# GZIP_MAX_BYTES in all, is refused before anything is stored.
+GZIP_MAX_RATIO = 200
+GZIP_RATIO_FROM = 64 << 20
+GZIP_MAX_BYTES = 64 << 30
+# Keys whose repetition in a line would make DuckDB keep one value silently (issue 14, class
+# 6): a valid result line has each at most once, and usage's three counts as often as usage.
+DUP_KEYS = (b'"custom_id"', b'"result"', b'"usage"', b'"input_tokens"', b'"output_tokens"',
+            b'"cache_read_input_tokens"', b'"cache_creation_input_tokens"', b'"message"')
 PLACEHOLDER = b"{}"  # stands in for a damaged line; its reason comes from `replaced`
+CREATED_SOURCES = ("api", "priced-at", "ingest")
+INFERRED_PREFIX = "file-"  # a batch id made from the file's fingerprint (no --batch-id, no msgbatch_ in the name)
+REAL_BATCH_RE = re.compile(r"^msgbatch_[A-Za-z0-9_]+$")  # where batches.created_at came from, best first
 
 
 @dataclass
@@ -85,13 +138,37 @@ class FileReport:
     seconds: float = 0.0
     path_taken: str = "fast"  # 'fast' (one read_json pass), 'staged' (line reader) or 'sanitized'
     reasons: dict[str, int] = field(default_factory=dict)  # quarantine reason -> lines (this ingest)
+    # lines already stored under another batch id (batch -> lines): duplicates, not counted again
+    stored_elsewhere: dict[str, int] = field(default_factory=dict)
+    renamed_from: str | None = None  # the inferred (file-...) id this batch had before its msgbatch_ id
+    # custom_ids on two lines of the batch with different content: custom_id -> (line numbers
+    # in this file, "file:line" of earlier ingests); see _conflicts
+    conflicts: dict[str, tuple[list[int], list[str]]] = field(default_factory=dict)
 
     def summary(self) -> str:
         text = (f"{self.source_file}: {_n(self.lines_read, 'line')} read = {self.ingested:,} ingested + "
                 f"{self.duplicates:,} duplicates + {self.quarantined:,} quarantined (batch {self.batch_id})")
         if self.blank_lines:
             text += f"; {_n(self.blank_lines, 'blank line')} skipped"
+        if self.renamed_from:
+            text += (f"; batch {self.renamed_from} (an id inferred from the file) now has its real id "
+                     f"{self.batch_id}, one batch, nothing counted twice")
+        elif self.stored_elsewhere:
+            where = ", ".join(f"{b} ({n:,})" for b, n in list(self.stored_elsewhere.items())[:3])
+            more = f" and {len(self.stored_elsewhere) - 3} more" if len(self.stored_elsewhere) > 3 else ""
+            text += (f"; {_n(sum(self.stored_elsewhere.values()), 'line')} already stored under batch {where}{more} "
+                     "are counted as duplicates, not again")
+        if self.conflicts:
+            shown = "; ".join(_conflict_text(cid, here, before) for cid, (here, before) in list(self.conflicts.items())[:3])
+            more = f"; and {len(self.conflicts) - 3} more" if len(self.conflicts) > 3 else ""
+            text += (f"; {_n(len(self.conflicts), 'conflict')} (one custom_id, different content; succeeded lines "
+                     f"are all kept, being billed, else the first line): {shown}{more}")
         return text
+
+
+def _conflict_text(custom_id: str, here: list[int], before: list[str]) -> str:
+    where = [f"line {n}" for n in here[:5]] + before[:3]
+    return f"custom_id {custom_id[:60]!r} on {', '.join(where)}"
 
 
 def _n(count: int, noun: str) -> str:
@@ -108,6 +185,7 @@ class _Source:
     ends_with_newline: bool
     sanitized: bool = False
     bom: bool = False  # starts with a UTF-8 byte-order mark (DuckDB would keep it in line 1)
+    gzip: bool = False  # `path` is a clean .gz DuckDB reads (and Python re-reads) as a stream
     lines: int | None = None  # physical lines, known once sanitized
     replaced: list[tuple[int, str, str]] = field(default_factory=list)  # (line_no, reason, text)
 
@@ -117,20 +195,46 @@ class _Source:
 
 def ingest_paths(conn: duckdb.DuckDBPyConnection, paths: Iterable[str | Path], *, batch_id: str | None = None,
                  manifest: str | Path | None = None, progress: bool | None = None,
-                 overrides: Path | None = None, keep_raw: bool = False) -> list[FileReport]:
+                 overrides: Path | None = None, keep_raw: bool = False,
+                 created_at: datetime | date | str | None = None, created_at_source: str | None = None
+                 ) -> list[FileReport]:
     """Ingest every file (globs expanded, e.g. "results/*.jsonl*"), each in its own transaction.
-    keep_raw: also store the raw text of ordinary succeeded lines (see the module docstring)."""
+    keep_raw: also store the raw text of ordinary succeeded lines (see the module docstring).
+    created_at: when the batch was created (its prices' date); created_at_source 'api' when
+    the API said so, else 'priced-at' (a date given by the user). None: the ingest time."""
     files = expand(paths)
     manifest_id = load_manifest(conn, Path(manifest)) if manifest else None
     return [ingest_file(conn, f, batch_id=batch_id, manifest_id=manifest_id, progress=progress,
-                        overrides=overrides, keep_raw=keep_raw) for f in files]
+                        overrides=overrides, keep_raw=keep_raw, created_at=created_at,
+                        created_at_source=created_at_source) for f in files]
+
+
+def batch_time(value: datetime | date | str | None) -> datetime | None:
+    """A batch creation time as a naive UTC timestamp (DuckDB TIMESTAMP); a date is its
+    midnight UTC. Text is ISO 8601 (2026-10-06 or 2026-10-06T14:03:00Z)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value or " " in value.strip() \
+                else date.fromisoformat(value.strip())
+        except ValueError:
+            raise InputError(f"'{value}' is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, day_time(0))
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    if value > store.utcnow().replace(hour=23, minute=59, second=59):
+        raise InputError(f"batch date {value.date().isoformat()} is in the future; give the day the batch was created")
+    return value
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for item in paths:
         text = str(item)
-        matches = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+        # a path that exists is taken literally: r47[1].jsonl is that file, not a pattern for r471.jsonl
+        matches = [text] if Path(text).exists() or not glob.has_magic(text) else sorted(glob.glob(text))
         if not matches:
             raise InputError(f"{text}: no file matches")
         out.extend(Path(m) for m in matches)
@@ -141,7 +245,8 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
 
 def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: str | None = None,
                 manifest_id: str | None = None, progress: bool | None = None,
-                overrides: Path | None = None, keep_raw: bool = False) -> FileReport:
+                overrides: Path | None = None, keep_raw: bool = False,
+                created_at: datetime | date | str | None = None, created_at_source: str | None = None) -> FileReport:
     path = Path(path)
     _check_file(path)
     if batch_id is not None and not BATCH_ID_RE.match(batch_id):
@@ -150,11 +255,16 @@ def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: 
     show = _progress_wanted(progress, path.stat().st_size)
     threading.Thread(target=_warm_prices, daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="cachecast-ingest-", dir=_temp_dir(conn)) as tmp:
-        src = _gunzip(path, Path(tmp), show) if _is_gzip(path) else _plain(path)
+        src = (_gzip_stream(path) or _gunzip(path, Path(tmp), show)) if _is_gzip(path) else _plain(path)
         report = FileReport(source_file=str(path), batch_id=resolve_batch_id(conn, batch_id, path, src.fingerprint))
         if src.size == 0:
             return report
-        opts = _Opts(manifest_id=manifest_id, overrides=overrides, show=show, started=started, keep_raw=keep_raw)
+        when = batch_time(created_at)
+        source = (created_at_source or "priced-at") if when is not None else "ingest"
+        if source not in CREATED_SOURCES:
+            raise InputError(f"created_at_source '{source}' must be one of {', '.join(CREATED_SOURCES)}")
+        opts = _Opts(manifest_id=manifest_id, overrides=overrides, show=show, started=started, keep_raw=keep_raw,
+                     created_at=when, created_at_source=source)
         try:
             if keep_raw or src.sanitized or not _load_fast(conn, src, report, opts):
                 _load_staged(conn, src, path, Path(tmp), report, opts)
@@ -170,6 +280,8 @@ class _Opts:
     show: bool
     started: float
     keep_raw: bool
+    created_at: datetime | None = None
+    created_at_source: str = "ingest"
 
 
 class _NotFast(Exception):
@@ -192,13 +304,13 @@ def _load_fast(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport
 
 
 def _warm_prices() -> None:
-    """Import the pricing tables while DuckDB parses (0.3 s of imports that _ensure_prices
+    """Import the pricing tables while DuckDB parses (0.3 s of imports that snapshot_prices
     would otherwise wait for; DuckDB releases the GIL while it runs)."""
     try:
         from .pricing import known_models
 
         known_models()
-    except Exception:  # noqa: BLE001 - _ensure_prices reports any real problem
+    except Exception:  # noqa: BLE001 - snapshot_prices reports any real problem
         pass
 
 
@@ -232,15 +344,15 @@ def _stage(conn: duckdb.DuckDBPyConnection, src: _Source, path: Path, tmp: Path,
             return src
         if src.sanitized:
             raise InputError(f"{path}: cannot read as JSON lines ({problem})")
-        with open(path, "rb") as fh:
-            src = _sanitize(_blocks(fh), tmp / "sanitized.jsonl", src, show, path.name)
+        src = _sanitize(_read_blocks(path, src.gzip), tmp / "sanitized.jsonl", src, show, path.name)
 
 
 def _check_file(path: Path) -> None:
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give the results file(s) inside it")
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path}: file not found")
+    regular_file(path, "results (.jsonl)")  # a FIFO would hang the ingest, /dev/zero fill the memory
 
 
 def resolve_batch_id(conn: duckdb.DuckDBPyConnection, given: str | None, path: Path, fingerprint: str) -> str:
@@ -249,12 +361,12 @@ def resolve_batch_id(conn: duckdb.DuckDBPyConnection, given: str | None, path: P
     if given:
         return given
     row = conn.execute(store.query(FILE, "previous_batch_for_fingerprint"), {"fingerprint": fingerprint}).fetchone()
-    if row:
-        return row[0]
     found = MSGBATCH_RE.search(path.name)
+    if row and not (found and row[0].startswith(INFERRED_PREFIX)):  # a real id replaces an inferred one
+        return row[0]
     if found:
         return found.group(0)
-    return f"file-{fingerprint[:12]}"
+    return f"{INFERRED_PREFIX}{fingerprint[:12]}"
 
 
 def load_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
@@ -265,6 +377,7 @@ def load_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
         raise InputError(f"{path}: no manifest.jsonl (give the directory `cachecast build` wrote)")
     manifest_id = "m-" + _content_id(path)[:16]
     if conn.execute(store.query(FILE, "manifest_known"), {"manifest_id": manifest_id}).fetchone()[0]:
+        _link_run(conn, manifest_id, path.parent)
         return manifest_id
     try:
         with store.transaction(conn):
@@ -277,7 +390,17 @@ def load_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
         raise InputError(f"{path}: a custom_id appears twice; this is not a manifest from cachecast build") from None
     except duckdb.Error as exc:
         raise InputError(f"{path}: not a cachecast build manifest ({_first_line(exc)})") from None
+    _link_run(conn, manifest_id, path.parent)
     return manifest_id
+
+
+def _link_run(conn: duckdb.DuckDBPyConnection, manifest_id: str, build_dir: Path) -> None:
+    """Record the run the build belongs to (build.json beside manifest.jsonl), also for a
+    manifest loaded before runs existed; a manifest that failed to load links nothing."""
+    if not conn.execute(store.query(FILE, "manifest_known"), {"manifest_id": manifest_id}).fetchone()[0]:
+        return
+    with store.transaction(conn):
+        store.record_run(conn, manifest_id, build_dir)
 
 
 def _content_id(path: Path) -> str:
@@ -304,7 +427,7 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
     q = store.queries(FILE)
     path = Path(report.source_file)
     manifest_id, started = opts.manifest_id, opts.started
-    for name in ("macro_token_problem", "macro_token_ok", "macro_unusual", "macro_parse_raising",
+    for name in ("macro_token_problem", "macro_token_ok", "macro_unusual", "macro_parse_raising", "macro_source_rank",
                  "macro_parse_lenient" if lenient else "macro_parse_strict"):
         conn.execute(q[name])
     conn.execute(q["view_parsed_rows" if fast else "view_staged_rows"])  # after the macros it uses
@@ -315,16 +438,21 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
         scan = _start_scan(conn, src) if fast else None
         with _query_progress(conn, opts.show and not fast, f"ingest {path.name}"):
             conn.execute(q["insert_lines"], {**ids, "source_file": str(path), "keep_raw": opts.keep_raw})
-        if scan:
-            _complete_fast(conn, scan, ingest_id)
+        # lines with a repeated JSON key are quarantined like the sanitizer's replaced lines
+        replaced = src.replaced + (_complete_fast(conn, scan, ingest_id) if scan else _ambiguous_lines(src.path, src.gzip))
         rows, blank = conn.execute(q["line_stats"], {"ingest_id": ingest_id}).fetchone()
-        if src.replaced:
+        if replaced:
             conn.execute(q["create_sanitized_table"])
-            conn.executemany("INSERT INTO sanitized_lines VALUES (?, ?, ?)", src.replaced)
+            conn.executemany("INSERT INTO sanitized_lines VALUES (?, ?, ?)", replaced)
             conn.execute(q["apply_sanitized"], {"ingest_id": ingest_id})
-        quarantined = _count(conn.execute(q["quarantine_rejected"], ids))
+        for secret in secret_values():  # before the keys are made: a key holds no secret either
+            conn.execute(q["redact_secret"], {"ingest_id": ingest_id, "secret": secret})
+        conn.execute(q["key_lines"], {"ingest_id": ingest_id})
+        report.stored_elsewhere, report.renamed_from = _elsewhere(conn, ingest_id, report.batch_id)
+        quarantined = _count(conn.execute(q["quarantine_rejected"], {"ingest_id": ingest_id}))
         rejected = conn.execute(q["count_rejected"], {"ingest_id": ingest_id}).fetchone()[0]
         conn.execute(q["delete_rejected"], {"ingest_id": ingest_id})
+        report.conflicts = _conflicts(conn, ingest_id, report.batch_id)
         duplicates = _count(conn.execute(q["delete_duplicates"], {"ingest_id": ingest_id}))
         report.lines_read = rows - blank
         report.blank_lines = blank
@@ -333,19 +461,66 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
         report.ingested = report.lines_read - rejected - duplicates
         report.path_taken = "fast" if fast else "sanitized" if src.sanitized else "staged"
         report.reasons = _reasons(conn, ingest_id)
-        if report.ingested == 0 and report.quarantined == 0 and not _manifest_is_new(conn, report.batch_id,
-                                                                                     manifest_id):
+        if report.ingested == 0 and report.quarantined == 0 and (
+                not conn.execute(q["batch_known"], {"batch_id": report.batch_id}).fetchone()[0]
+                or not (_manifest_is_new(conn, report.batch_id, manifest_id) or _date_is_new(conn, report.batch_id, opts))):
+            # (a batch whose every line is stored under another id is not made: an empty
+            # second batch of the same results would show in every per-batch table)
             report.seconds = time.perf_counter() - started
             return  # nothing new (a re-ingest): leave the store exactly as it was
-        _ensure_prices(conn, ingest_id, opts.overrides)
         conn.execute(q["upsert_batch"], {"batch_id": report.batch_id, "manifest_id": manifest_id,
-                                         "now": started_at})
+                                         "now": started_at, "created_at": opts.created_at,
+                                         "created_at_source": opts.created_at_source})
+        conn.execute(q["link_batch_run"], {"batch_id": report.batch_id})
+        snapshot_prices(conn, batch_id=report.batch_id, overrides=opts.overrides)
         conn.execute(q["record_ingest"], {
             **ids, "source_file": str(path), "fingerprint": src.fingerprint, "bytes": src.size,
             "lines_read": report.lines_read, "ingested": report.ingested, "duplicates": report.duplicates,
-            "quarantined": report.quarantined, "blank_lines": report.blank_lines,
+            "quarantined": report.quarantined, "blank_lines": report.blank_lines, "conflicts": len(report.conflicts),
             "path_taken": report.path_taken, "started_at": started_at, "seconds": time.perf_counter() - started})
     report.seconds = time.perf_counter() - started
+
+
+def _elsewhere(conn: duckdb.DuckDBPyConnection, ingest_id: int, batch_id: str) -> tuple[dict[str, int], str | None]:
+    """Lines of this ingest already stored under other batch ids, and the inferred batch that
+    takes this batch's real id: when the batch is a msgbatch_ id not yet in the store and
+    the lines it repeats are all in one file-<fingerprint> batch, that batch is the same one
+    ingested before its id was known, so it is renamed (in this transaction) rather than
+    becoming a second batch with the same money."""
+    q = store.queries(FILE)
+    found = {b: int(n) for b, n in conn.execute(q["duplicates_elsewhere"],
+                                                  {"ingest_id": ingest_id, "batch_id": batch_id}).fetchall()}
+    if len(found) != 1:
+        return found, None
+    (old,) = found
+    if not REAL_BATCH_RE.match(batch_id) or not old.startswith(INFERRED_PREFIX) \
+            or conn.execute(q["batch_known"], {"batch_id": batch_id}).fetchone()[0]:
+        return found, None
+    ids = {"old_id": old, "new_id": batch_id}
+    for name in ("rename_batch_row", "rename_batch_drop", "rename_batch_results", "rename_batch_quarantine",
+                 "rename_batch_ingests"):
+        conn.execute(q[name], {k: v for k, v in ids.items() if f"${k}" in q[name]})
+    return {}, old
+
+
+def _conflicts(conn: duckdb.DuckDBPyConnection, ingest_id: int, batch_id: str) -> dict[str, tuple[list[int], list[str]]]:
+    """Two lines of one batch with the same custom_id and different content (issue 14, class
+    6): the API gives one result per custom_id, so this is a merged or tampered file. It is
+    said, with the line numbers, never settled silently: every succeeded line stays (each was
+    billed: dropping one would hide spend, and docs/reliability.md says both are stored); an
+    errored, canceled or expired one is counted as a duplicate of the line that stays (the
+    batch's succeeded line, else its first line of that custom_id)."""
+    q = store.queries(FILE)
+    ids = {"ingest_id": ingest_id, "batch_id": batch_id}
+    if not conn.execute(q["any_repeated_custom_id"], ids).fetchone()[0]:
+        return {}
+    conn.execute(q["find_conflicts"], ids)
+    found = {cid: (list(here or []), list(before or []))
+             for cid, here, before in conn.execute(q["conflict_lines"], {"ingest_id": ingest_id}).fetchall()}
+    if found:
+        conn.execute(q["drop_conflicting"], {"ingest_id": ingest_id})
+    conn.execute("DROP TABLE IF EXISTS cc_conflicts")
+    return found
 
 
 def _start_scan(conn: duckdb.DuckDBPyConnection, src: _Source) -> Future:
@@ -353,12 +528,12 @@ def _start_scan(conn: duckdb.DuckDBPyConnection, src: _Source) -> Future:
     while DuckDB inserts the rows (it releases the GIL)."""
     candidates = [row[0] for row in conn.execute(store.query(FILE, "raw_candidates")).fetchall()]
     pool = ThreadPoolExecutor(max_workers=1)
-    job = pool.submit(_scan_lines, src.path, candidates)
+    job = pool.submit(lambda: (_scan_lines(src.path, candidates, src.gzip), _ambiguous_lines(src.path, src.gzip)))
     pool.shutdown(wait=False)  # the job runs on; _complete_fast waits for its result
     return job
 
 
-def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: Future, ingest_id: int) -> None:
+def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: Future, ingest_id: int) -> list[tuple[int, str, str]]:
     """After the fast insert: give up (_NotFast) on a rejected line or when the rows are not
     exactly the file's physical lines; else copy in the text of the unusual lines."""
     q = store.queries(FILE)
@@ -367,7 +542,7 @@ def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: Future, ingest_id: int
     wanted = [row[0] for row in conn.execute(q["wanted_raw"], {"ingest_id": ingest_id}).fetchall()]
     rows = conn.execute("SELECT count(*) FROM cc_parsed").fetchone()[0]
     try:
-        lines, found = scan.result()
+        (lines, found), ambiguous = scan.result()
     except UnicodeDecodeError:
         raise _NotFast("invalid UTF-8") from None
     texts = dict(found)
@@ -377,27 +552,27 @@ def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: Future, ingest_id: int
         conn.execute(q["create_raw_table"])
         conn.execute(q["fill_raw"], {"line_nos": wanted, "texts": [texts[n] for n in wanted]})
         conn.execute(q["apply_raw"], {"ingest_id": ingest_id})
+    return ambiguous
 
 
-def _scan_lines(path: Path, wanted: list[int]) -> tuple[int | None, list[tuple[int, str]]]:
+def _scan_lines(path: Path, wanted: list[int], gz: bool = False) -> tuple[int | None, list[tuple[int, str]]]:
     """Count the physical lines (newlines) of a file DuckDB's JSON reader numbered as rows,
     and return the text of the `wanted` (sorted) line numbers. None for the count when the
     file has bytes the staged path must handle (CR, NUL, lines over MAX_LINE). An empty or
     blank line needs no check here: the reader skips it, so rows < lines."""
     texts: list[tuple[int, str]] = []
     lines, carry, pos = 0, b"", 0
-    with open(path, "rb") as fh:
-        for block in _blocks(fh):
-            if b"\r" in block or b"\x00" in block or len(carry) + _find(block, b"\n") > MAX_LINE:
-                return None, []
-            count = block.count(b"\n")
-            if not count:
-                carry += block
-                continue
-            if pos < len(wanted) and wanted[pos] <= lines + count:
-                pos = _pick(block, carry, lines, lines + count, wanted, pos, texts)
-            lines += count
-            carry = block[block.rfind(b"\n") + 1:]
+    for block in _read_blocks(path, gz):
+        if b"\r" in block or b"\x00" in block or len(carry) + _find(block, b"\n") > MAX_LINE:
+            return None, []
+        count = block.count(b"\n")
+        if not count:
+            carry += block
+            continue
+        if pos < len(wanted) and wanted[pos] <= lines + count:
+            pos = _pick(block, carry, lines, lines + count, wanted, pos, texts)
+        lines += count
+        carry = block[block.rfind(b"\n") + 1:]
     if len(carry) > MAX_LINE:
         return None, []
     if carry:
@@ -427,6 +602,69 @@ def _pick(block: bytes, carry: bytes, before: int, last: int, wanted: list[int],
     return pos
 
 
+def _ambiguous_lines(path: Path, gz: bool = False) -> list[tuple[int, str, str]]:
+    """(line_no, reason, text) of the lines with a repeated JSON key, which DuckDB's parser
+    settles by keeping one value silently: such a line is ambiguous and is quarantined.
+    The check is cheap on a clean file (a few bytes.count per 4 MiB block); only a block in
+    which a watched key appears more often than a clean one allows is split into lines, and
+    only a line that repeats one is parsed again (json.loads with object_pairs_hook)."""
+    found: list[tuple[int, str, str]] = []
+    before, carry = 0, b""
+    for block in _read_blocks(path, gz):
+        data = carry + block
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            found += _ambiguous_in(data[:cut], before)
+            before += data.count(b"\n", 0, cut)
+        carry = data[cut:]
+    if carry:
+        found += _ambiguous_in(carry + b"\n", before)
+    return found
+
+
+def _suspicious(data: bytes, lines: int) -> bool:
+    counts = [data.count(key) for key in DUP_KEYS]
+    cid, result, usage, inp, out, read, creation, message = counts
+    return (cid > lines or result > lines or usage > lines or message > lines or inp != usage or out != usage
+            or read > usage or creation > usage)
+
+
+def _ambiguous_in(block: bytes, before: int) -> list[tuple[int, str, str]]:
+    if not _suspicious(block, block.count(b"\n")):
+        return []
+    found = []
+    for offset, line in enumerate(block[:-1].split(b"\n")):
+        if any(line.count(key) > 1 for key in DUP_KEYS):
+            key = _duplicate_key(line)
+            if key is not None:
+                found.append((before + offset + 1, f'duplicate JSON key "{key[:40]}": the line is ambiguous',
+                              line.rstrip(b"\r")[:4000].decode("utf-8", "replace")))
+    return found
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _duplicate_key(line: bytes) -> str | None:
+    try:
+        json.loads(line, object_pairs_hook=_no_duplicates)
+    except _Duplicate as dup:
+        return str(dup.args[0])
+    except (ValueError, RecursionError):
+        return None  # not JSON: the parse quarantines it with its own reason
+    return None
+
+
 def _numbering_problem(src: _Source, rows: int, nbytes: int) -> str | None:
     """DuckDB's line reader skips empty lines and strips CR; either would shift line
     numbers. On the file as it is, the bytes it saw plus one newline per line must add up
@@ -453,26 +691,38 @@ def _reasons(conn: duckdb.DuckDBPyConnection, ingest_id: int) -> dict[str, int]:
     return {reason: int(n) for reason, n in rows}
 
 
-def _ensure_prices(conn: duckdb.DuckDBPyConnection, ingest_id: int, overrides: Path | None) -> None:
-    """Snapshot rates for models this file brought in; a model with no price stops the
-    ingest (rolled back): costing it at $0 would hide real spend."""
-    from .pricing import rates_rows
+def _date_is_new(conn: duckdb.DuckDBPyConnection, batch_id: str, opts: _Opts) -> bool:
+    """A re-ingest that brings a better batch date (the API's, or --priced-at) still counts."""
+    if opts.created_at is None:
+        return False
+    row = conn.execute(store.query(FILE, "batch_created"), {"batch_id": batch_id}).fetchone()
+    if row is None:
+        return True
+    rank = {s: len(CREATED_SOURCES) - i for i, s in enumerate(CREATED_SOURCES)}
+    return row[0] != opts.created_at and rank[opts.created_at_source] >= rank.get(row[1] or "ingest", 1)
 
-    missing = conn.execute(store.query(FILE, "unpriced_models"), {"ingest_id": ingest_id}).fetchall()
-    if not missing:
-        return
+
+def snapshot_prices(conn: duckdb.DuckDBPyConnection, *, batch_id: str | None = None, overrides: Path | None = None,
+                    replace: bool = False) -> int:
+    """Capture the rates for every kind of succeeded line (model, batch day, tier, speed,
+    geo) of one batch, or of the whole store, that price_snapshot cannot cost yet; returns
+    the rows written. With replace=True (audit --prices FILE) the kinds of line whose model
+    the overrides file prices on that day are re-priced from it too, and the new source is
+    recorded. A line with no known price raises PriceError: costing it at $0 would hide
+    real spend. Callers own the transaction (ingest runs it inside the file's)."""
+    from .pricing import covers, get_rates, snapshot_row
+
+    keys = conn.execute(store.query(FILE, "price_keys"), {"batch_id": batch_id}).fetchall()
     now = store.utcnow()
-    for row in rates_rows(sorted({model for model, _ in missing}), overrides):
-        conn.execute(store.query(FILE, "insert_price"), {
-            **{k: row[k] for k in ("model", "batch", "input", "write_5m", "write_1h", "read", "output",
-                                   "long_context_threshold", "lc_input", "lc_write_5m", "lc_write_1h",
-                                   "lc_read", "lc_output", "source")},
-            "captured_at": now})
-    still = conn.execute(store.query(FILE, "unpriced_models"), {"ingest_id": ingest_id}).fetchall()
-    if still:
-        model, batch = still[0]
-        raise PriceError(f"no {'Message Batches' if batch else 'standard'} price for model '{model}'; "
-                         "give its rates in a price overrides file")
+    written = 0
+    for model, day, batch, speed, geo, priced in keys:
+        redo = replace and covers(overrides, model, day)
+        if priced and not redo:
+            continue
+        rates = get_rates(model, batch, overrides, at=day, speed=speed, geo=geo)
+        conn.execute(store.query(FILE, "insert_price"), {**snapshot_row(rates), "captured_at": now, "replace": redo})
+        written += 1
+    return written
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:
@@ -485,10 +735,20 @@ def _count(result: duckdb.DuckDBPyConnection) -> int:
 
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
-        magic = fh.read(2)
+        magic = fh.read(8)
+    _refuse_other_format(path, magic)
+    magic = magic[:2]
     if path.suffix == ".gz" and magic != GZIP_MAGIC and magic:
         raise InputError(f"{path}: named .gz but is not a gzip file")
     return magic == GZIP_MAGIC
+
+
+def _refuse_other_format(path: Path, head: bytes) -> None:
+    """One sentence naming a compressed or non-UTF-8 format rather than a file of
+    quarantined lines."""
+    for magic, what, todo in OTHER_FORMATS:
+        if head.startswith(magic):
+            raise InputError(f"{path}: is {what}, which ingest does not read; {todo} (plain or .gz JSON lines)")
 
 
 def _plain(path: Path) -> _Source:
@@ -505,6 +765,58 @@ def _fingerprint(size: int, head: bytes, tail: bytes) -> str:
     return hashlib.sha256(f"{size}:".encode() + head + b":" + tail).hexdigest()[:32]
 
 
+def _read_blocks(path: Path, gz: bool) -> Iterator[bytes]:
+    """The file's bytes in blocks, decompressed when it is a streamed .gz."""
+    if gz:
+        yield from _gzip_blocks(path)
+        return
+    with open(path, "rb") as fh:
+        yield from _blocks(fh)
+
+
+def _gzip_stream(path: Path) -> _Source | None:
+    """A .gz whose content needs no sanitizing is read by DuckDB as it is (streamed, no
+    temporary copy: issue 14, class 8); one bounded pass here finds its size, fingerprint
+    and whether it is clean. None: it needs the sanitizer (CR, NUL, empty or over-long
+    lines, invalid UTF-8, a BOM, a cut or corrupt stream), which writes the copy."""
+    if path.suffix.lower() != ".gz":
+        return None  # DuckDB recognises gzip by the name
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    size, head, tail, last, line_len, clean = 0, b"", b"", b"\n", 0, True
+    try:
+        for block in _gzip_blocks(path):  # read to the end even when not clean: the bomb limits
+            clean = clean and _clean_gzip_block(block, size, last, line_len, utf8)
+            newline = block.rfind(b"\n")
+            line_len = line_len + len(block) if newline < 0 else len(block) - newline - 1
+            head += block[: max(0, SAMPLE - len(head))]
+            tail = (tail + block)[-SAMPLE:]
+            size += len(block)
+            last = block[-1:]
+        utf8.decode(b"", final=True)
+    except (_GzipCut, UnicodeDecodeError):
+        return None
+    if not clean:
+        return None
+    return _Source(path=path, fingerprint=_fingerprint(size, head, tail), size=size,
+                   ends_with_newline=last == b"\n", gzip=True)
+
+
+def _clean_gzip_block(block: bytes, size: int, last: bytes, line_len: int, utf8) -> bool:
+    """The sanitizer's checks, on a stream: no CR, NUL, empty line, BOM, invalid UTF-8
+    (decoded incrementally) or line over MAX_LINE (`line_len`: bytes since the last newline)."""
+    if (b"\r" in block or b"\x00" in block or b"\n\n" in block or (last == b"\n" and block[:1] == b"\n")
+            or (size == 0 and block.startswith(b"\xef\xbb\xbf"))):
+        return False
+    try:
+        utf8.decode(block)
+    except UnicodeDecodeError:
+        return False
+    first = block.find(b"\n")
+    if line_len + (len(block) if first < 0 else first) > MAX_LINE:
+        return False
+    return first < 0 or len(block) - block.rfind(b"\n") - 1 <= MAX_LINE
+
+
 def _gunzip(path: Path, tmp: Path, show: bool) -> _Source:
     """Decompress through the sanitizer; a stream cut short keeps its complete lines and
     quarantines the cut."""
@@ -519,30 +831,46 @@ class _GzipCut(Exception):
 
 
 def _gzip_blocks(path: Path) -> Iterator[bytes]:
-    """Decompressed blocks, yielding everything readable before a cut or a corrupt spot
-    (gzip.GzipFile.read would drop the tail it had already decompressed). Concatenated
-    gzip members are read one after the other, as gunzip does."""
+    """Decompressed blocks of at most BLOCK bytes, yielding everything readable before a cut
+    or a corrupt spot (gzip.GzipFile.read would drop the tail it had already decompressed).
+    Concatenated gzip members are read one after the other, as gunzip does. Output is bounded
+    per call and checked against the bomb limits (_check_bomb) as it grows."""
     decomp = zlib.decompressobj(wbits=31)
+    read = written = 0
     with open(path, "rb") as fh:
         while True:
             chunk = fh.read(1 << 20)
             if not chunk:
                 break
-            while chunk:
+            read += len(chunk)
+            while True:
                 try:
-                    out = decomp.decompress(chunk)
+                    out = decomp.decompress(chunk, BLOCK)
                 except zlib.error as exc:
                     raise _GzipCut(f"gzip data corrupt ({exc})") from None
+                chunk = decomp.unconsumed_tail
                 if out:
+                    written += len(out)
+                    _check_bomb(path, read, written)
                     yield out
-                chunk = b""
-                if decomp.eof:
-                    chunk = decomp.unused_data
-                    if not chunk:
-                        break
+                if chunk or len(out) == BLOCK:
+                    continue  # more output is waiting for this input
+                if decomp.eof and decomp.unused_data:
+                    chunk = decomp.unused_data  # the next gzip member
                     decomp = zlib.decompressobj(wbits=31)
+                    continue
+                break
     if not decomp.eof:
         raise _GzipCut("gzip stream cut short")
+
+
+def _check_bomb(path: Path, read: int, written: int) -> None:
+    if written > GZIP_MAX_BYTES:
+        raise InputError(f"{path}: decompresses to more than {GZIP_MAX_BYTES >> 30} GiB; refused as a decompression "
+                         "bomb (split the results into smaller files)")
+    if written >= GZIP_RATIO_FROM and written > GZIP_MAX_RATIO * read:
+        raise InputError(f"{path}: decompresses to more than {GZIP_MAX_RATIO}x its size ({read:,} bytes give over "
+                         f"{written:,}); refused as a decompression bomb (results JSON compresses about 10x)")
 
 
 def _blocks(fh: IO[bytes]) -> Iterator[bytes]:

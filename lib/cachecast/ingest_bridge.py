@@ -4,16 +4,23 @@ Kept separate so submit/fetch/demo depend on one small surface of the store's pu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
-def ingest_results(files: list[Path], db: Path, *, manifest: Path | None = None, batch_id: str | None = None) -> str:
-    """Ingest results files into the store; returns one line for the log."""
+def ingest_results(files: list[Path], db: Path, *, manifest: Path | None = None, batch_id: str | None = None,
+                   created_at: Any = None, overrides: Path | None = None) -> str:
+    """Ingest results files into the store; returns one line for the log. created_at is the
+    batch's creation time as the API reported it (ISO 8601): the day its results are priced
+    at. overrides: the --prices file (else CACHECAST_PRICES)."""
     from . import store
     from .ingest import ingest_paths
+    from .pricing import overrides_path
 
     conn = store.connect(Path(db))
     try:
-        reports = ingest_paths(conn, [Path(f) for f in files], batch_id=batch_id, manifest=manifest, progress=False)
+        reports = ingest_paths(conn, [Path(f) for f in files], batch_id=batch_id, manifest=manifest, progress=False,
+                               overrides=overrides_path(overrides), created_at=created_at,
+                               created_at_source="api" if created_at else None)
     finally:
         conn.close()
     return "; ".join(f"ingested {r.summary()}" for r in reports)

@@ -2,13 +2,15 @@
 
 Files are read as bytes and decoded per line, so a stray byte is reported on its own line
 instead of failing the whole file, and gzip is refused with a hint rather than parsed as
-garbage. (Results files have their own DuckDB reader in ingest.py.)"""
+garbage. A path that is not a regular file (a FIFO, /dev/zero) is refused before the first
+read: it would hang or never end. (Results files have their own DuckDB reader in ingest.py.)"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from ._paths import open_regular
 from .errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -22,7 +24,7 @@ def lines(path: Path, strip_bom: bool = False) -> Iterator[tuple[int, str, int |
     unless `strip_bom`: hand-edited inputs (items) may carry one, but a request file with one
     is not what the API would be sent."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, "JSON lines") as fh:
             if fh.read(2) == GZIP_MAGIC:
                 raise InputError(f"{path}: is gzip-compressed; decompress it first (gunzip -k {path.name})")
             fh.seek(0)
@@ -45,10 +47,23 @@ def strict_lines(path: Path, strip_bom: bool = False) -> Iterator[tuple[int, str
         yield lineno, text
 
 
+class _NotJsonNumber(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON (and the API) does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJsonNumber(name)
+
+
 def loads(text: str, where: str) -> Any:
-    """json.loads with one-sentence errors; `where` is "file:line"."""
+    """json.loads with one-sentence errors; `where` is "file:line".
+
+    NaN and Infinity are refused: Python's json accepts them, but they are not JSON, the
+    API rejects a request carrying one, and an item id NaN would become the text "nan"."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
+    except _NotJsonNumber as exc:
+        raise InputError(f"{where}: not valid JSON ({exc} is not a JSON number)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:

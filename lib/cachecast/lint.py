@@ -20,16 +20,22 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
-from .batches import CUSTOM_ID_RE, MAX_BYTES, MAX_REQUESTS, request_files
-from .errors import CachecastError, InputError
+from datetime import date
+
+from .api import build_api_version
+from .batches import CUSTOM_ID_RE, LIMITS, request_files
+from .errors import InputError
 from .jsonl import lines
 from .lint_prefix import PrefixTracker
-from .models import ModelFacts, model_facts
+from .models import (DEFAULT_API_VERSION, ModelFacts, RetiredModelError, check_lifecycle, find,
+                     geo_problem, sampling_problem, thinking_problem, today, unknown_model_message)
+from .sdk_types import message_params_problems as params_problems
 from .requests import MAX_BREAKPOINTS, block_text, params_blocks, prefix_digest, prefix_key, ttl_order_ok
 from .tokens import ESTIMATE_ERROR_BAND, estimate_tokens
 
 SHOW_IDS = 5  # custom_ids listed per finding; the count says how many in all
-_CID_SHAPE = re.compile(r"^(?P<item>.+)__(?P<treatment>[A-Za-z0-9_-]+?)__t[^_]+__r\d+$")
+# cachecast's ids: item__treatment__s1 (and item__treatment__t0p7__s1, or __tdef__r1 from older builds)
+_CID_SHAPE = re.compile(r"^(?P<item>.+?)__(?P<treatment>[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)*?)(?:__t[^_]+)?__[rs]\d+$")
 
 
 @dataclass
@@ -103,13 +109,17 @@ class _State:
     facts: dict[str, ModelFacts | None] = field(default_factory=dict)
     requests: int = 0
     openai: int = 0
+    api_version: str = DEFAULT_API_VERSION  # the build's provider.api_version (build.json), else the SDK's
+    day: date = field(default_factory=today)
+    automatic: dict[str, set[str]] = field(default_factory=dict)  # model -> whole-prompt hashes (automatic caching)
+    automatic_requests: int = 0
 
 
 def lint_path(path: str | Path, progress: bool = False) -> LintReport:
     """Lint a build directory (requests-*.jsonl, plus manifest.jsonl when present) or one file."""
     path = Path(path)
     files = request_files(path)
-    state = _State()
+    state = _State(api_version=build_api_version(path))
     manifest = path / "manifest.jsonl" if path.is_dir() else path.parent / "manifest.jsonl"
     if manifest.is_file() and manifest != path:
         state.treatments = _read_treatments(manifest, state.findings)
@@ -123,6 +133,7 @@ def lint_path(path: str | Path, progress: bool = False) -> LintReport:
         why = f" ({first.message}: {first.where[0]})" if first and first.where else ""
         raise InputError(f"{path}: no request lines to lint{why}")
     state.prefixes.report(state.findings)
+    _report_automatic(state)
     return LintReport(files=len(files), requests=state.requests, findings=state.findings.all(),
                       openai_requests=state.openai)
 
@@ -144,6 +155,7 @@ def _read_treatments(manifest: Path, findings: Findings) -> dict[str, str]:
 
 def _lint_file(file: Path, state: _State, bar: tqdm) -> None:
     count = 0
+    openai_before = state.openai
     for lineno, text, bad_byte in lines(file):
         bar.update(len(text.encode("utf-8", errors="replace")))
         where = f"{file.name}:{lineno}"
@@ -165,7 +177,7 @@ def _lint_file(file: Path, state: _State, bar: tqdm) -> None:
             _check_generic(cid, params, state.findings)
         elif _check_shape(cid, params, where, state.findings):
             _check_request(cid, params, state)
-    _check_shard(file, count, state.findings)
+    _check_shard(file, count, state.findings, "openai" if state.openai - openai_before == count > 0 else "anthropic")
 
 
 def _parse_line(text: str, where: str, findings: Findings) -> tuple[Any, dict, bool] | None:
@@ -254,95 +266,111 @@ def _content_ok(content: Any) -> bool:
 def _check_request(cid: str, params: dict, state: _State) -> None:
     facts = _facts(params["model"], cid, state)
     _check_generic(cid, params, state.findings)
-    _check_sampling(cid, params, facts, state.findings)
+    _check_types(cid, params, state)
+    if facts is not None:
+        _check_model_rules(cid, params, facts, state)
     _check_cache(cid, params, facts, state)
 
 
 def _facts(model: str, cid: str, state: _State) -> ModelFacts | None:
     if model not in state.facts:
-        try:
-            state.facts[model] = model_facts(model)
-        except CachecastError:
-            state.facts[model] = None
+        state.facts[model] = find(model)
+        if state.facts[model] is not None:
+            _check_lifecycle(model, state)
     if state.facts[model] is None:
-        state.findings.add("warning", "unknown-model", f"model '{model}' is not in cachecast's model table; "
-                           "minimum-length checks skipped",
-                           "check the model id, or add it to cachecast/data/models.yaml", cid=cid)
+        state.findings.add("error", "unknown-model", unknown_model_message(model),
+                           "fix the model id (the API answers 404 not_found_error for every request)", cid=cid)
     return state.facts[model]
 
 
+def _check_lifecycle(model: str, state: _State) -> None:
+    """Once per model: every request of a retired model would come back errored."""
+    try:
+        warning = check_lifecycle(model, state.day)
+    except RetiredModelError as exc:
+        state.findings.add("error", "retired-model", str(exc).split(" (cachecast model table")[0],
+                           "change provider.model in the config and rebuild", where=model)
+        return
+    if warning:
+        state.findings.add("warning", "deprecated-model", warning, "plan the move before the retirement date",
+                           where=model)
+
+
 def _check_generic(cid: str, params: dict, findings: Findings) -> None:
-    """Rules of the Batches API itself: max_tokens >= 1, no streaming."""
+    """Rules of the Batches API itself: max_tokens >= 1, no streaming, no fast mode."""
     mt = params.get("max_tokens")
     if isinstance(mt, bool) or not isinstance(mt, int) or mt < 1:
-        findings.add("error", "max-tokens", "max_tokens is missing or below 1", "set max_tokens to a positive "
-                     "integer (the config's max_tokens)", cid=cid)
-    if params.get("stream") is True:
-        findings.add("error", "stream-not-allowed", "stream is true; the Batches API rejects streaming requests",
-                     "remove 'stream' from the request params", cid=cid)
+        why = "is 0: pre-warming (max_tokens 0) is not allowed in a batch" if mt == 0 else "is missing or below 1"
+        findings.add("error", "max-tokens", f"max_tokens {why}", "set max_tokens to a positive integer "
+                     "(the config's max_tokens); pre-warm with cachecast probe --prewarm instead", cid=cid)
+    if params.get("stream") is not None:
+        findings.add("error", "stream-not-allowed", "stream is set; the Batches API does not take streaming "
+                     "requests", "remove 'stream' from the request params", cid=cid)
+    if params.get("speed") is not None:
+        findings.add("error", "speed-not-allowed", "speed is set; fast mode is not available in batches",
+                     "remove 'speed' from the request params", cid=cid)
 
 
-def _check_sampling(cid: str, params: dict, facts: ModelFacts | None, findings: Findings) -> None:
-    temp, top_p, top_k = params.get("temperature"), params.get("top_p"), params.get("top_k")
-    if not all(v is None or _is_number(v) for v in (temp, top_p, top_k)):
-        findings.add("error", "not-a-request", "temperature, top_p and top_k must be numbers",
-                     "rebuild the file with cachecast build", cid=cid)
-        return
-    thinking = params.get("thinking") if isinstance(params.get("thinking"), dict) else {}
-    model = params["model"]
-    if facts is not None and facts.fixed_sampling:
-        _check_fixed_sampling(cid, model, temp, top_p, top_k, thinking, findings)
-    if thinking.get("type") not in ("enabled", "adaptive"):
-        return
-    bad = ("temperature is not 1.0" if temp is not None and temp != 1.0 else
-           "top_k is set" if top_k is not None else
-           "top_p is outside 0.95-1" if top_p is not None and not 0.95 <= top_p <= 1 else None)
-    if bad:
-        findings.add("error", "thinking-temperature", f"{bad} while thinking is on; the API rejects this",
-                     "with thinking, leave temperature at 1.0 (temperatures: [1.0] or [null]) and drop top_k",
-                     cid=cid, detail=f"temperature={temp}, top_p={top_p}, top_k={top_k}")
-    budget = thinking.get("budget_tokens")
-    mt = params.get("max_tokens")
-    if thinking.get("type") == "enabled" and (not isinstance(budget, int) or budget < 1024
-                                              or (isinstance(mt, int) and budget >= mt)):
-        findings.add("error", "thinking-budget", "thinking.budget_tokens is missing, below 1024 or not below "
-                     "max_tokens", "set thinking.budget_tokens between 1024 and max_tokens - 1", cid=cid)
+def _check_types(cid: str, params: dict, state: _State) -> None:
+    """Keys and types against the installed SDK's own request TypedDicts (an SDK upgrade updates it)."""
+    problems = [p for p in params_problems(params, state.api_version) if not _covered(p)]
+    if problems:
+        state.findings.add("error", "invalid-params", f"params do not match the Messages API "
+                           f"({state.api_version}): {problems[0].split(':')[0]}",
+                           "rebuild with cachecast build, or remove the key the API does not take",
+                           cid=cid, detail="; ".join(problems[:3]))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+_COVERED = ("temperature", "top_p", "top_k", "stream")  # reported by their own, more specific checks
 
 
-def _check_fixed_sampling(cid: str, model: str, temp: Any, top_p: Any, top_k: Any, thinking: dict,
-                          findings: Findings) -> None:
-    if (temp is not None and temp != 1.0) or top_p is not None or top_k is not None:
-        findings.add("error", "fixed-sampling", f"{model} rejects non-default temperature, top_p and top_k",
-                     "remove temperature/top_p/top_k (temperatures: [null] in the config)", cid=cid)
-    if thinking.get("type") == "enabled" or "budget_tokens" in thinking:
-        findings.add("error", "fixed-sampling", f"{model} rejects budget_tokens thinking",
-                     "use thinking: {type: adaptive}", cid=cid)
+def _covered(problem: str) -> bool:
+    path = problem.split(":")[0]
+    return path.split(".")[0] in _COVERED or "cache_control" in path
+
+
+def _check_model_rules(cid: str, params: dict, facts: ModelFacts, state: _State) -> None:
+    f = state.findings
+    problem = sampling_problem(facts, state.api_version, params)
+    if problem:
+        f.add("error", "sampling-params", problem, "remove temperature/top_p/top_k and use repeats for samples "
+              "(or pin provider.api_version 2023-06-01 on a model that takes them)", cid=cid)
+    effort = params.get("output_config", {}).get("effort") if isinstance(params.get("output_config"), dict) else None
+    thinking = params.get("thinking") if isinstance(params.get("thinking"), dict) else None
+    mt = params.get("max_tokens") if isinstance(params.get("max_tokens"), int) else None
+    problem = thinking_problem(facts, thinking, effort, mt)
+    if problem:
+        f.add("error", "thinking-shape", problem, "set the config's thinking to a type this model accepts "
+              f"({', '.join(facts.thinking_modes)})", cid=cid)
+    problem = geo_problem(facts, params)
+    if problem:
+        f.add("error", "inference-geo", problem, "remove inference_geo, or use a 4.6-or-later model", cid=cid)
+    if facts.max_output and mt and mt > facts.max_output:
+        f.add("error", "max-tokens", f"max_tokens {mt:,} is above {facts.id}'s {facts.max_output:,}-token maximum",
+              "lower max_tokens in the config", cid=cid)
 
 
 @dataclass
 class _Breakpoint:
     index: int  # position in the tools -> system -> messages block list
     ttl: str
+    automatic: bool = False  # the top-level cache_control: the whole prompt, unique by design
 
 
 def _breakpoints(cid: str, params: dict, blocks: list[dict], findings: Findings) -> list[_Breakpoint]:
     """Breakpoints in prefix order; top-level (automatic) cache_control counts as one at the end."""
-    marks = [(i, b["cache_control"]) for i, b in enumerate(blocks) if b.get("cache_control") is not None]
+    marks = [(i, b["cache_control"], False) for i, b in enumerate(blocks) if b.get("cache_control") is not None]
     if params.get("cache_control") is not None:
-        marks.append((len(blocks) - 1, params["cache_control"]))
+        marks.append((len(blocks) - 1, params["cache_control"], True))
     out = []
-    for i, cc in marks:
+    for i, cc, automatic in marks:
         ttl = cc.get("ttl", "5m") if isinstance(cc, dict) else None
         if not isinstance(cc, dict) or cc.get("type") != "ephemeral" or ttl not in ("5m", "1h"):
             findings.add("error", "bad-cache-control", "cache_control must be {\"type\": \"ephemeral\"} with "
                          "optional ttl \"5m\" or \"1h\"", "fix the cache_control value", cid=cid,
                          detail=f"found {json.dumps(cc)[:80]}")
             continue
-        out.append(_Breakpoint(i, ttl))
+        out.append(_Breakpoint(i, ttl, automatic))
     return out
 
 
@@ -358,6 +386,11 @@ def _check_cache(cid: str, params: dict, facts: ModelFacts | None, state: _State
               "the API rejects the request", "keep at most 4 (system, plus tools and context if configured)",
               cid=cid, detail=f"{len(bps)} breakpoints")
     ttls = [b.ttl for b in bps]
+    explicit = [b.ttl for b in bps if not b.automatic]
+    if any(b.automatic for b in bps) and explicit and bps[-1].ttl != explicit[-1]:
+        f.add("error", "automatic-ttl-mismatch", "the top-level (automatic) cache_control TTL differs from the last "
+              "explicit breakpoint's; the API rejects the request", "use one ttl for both (the config's "
+              "cache_control.ttl sets them together)", cid=cid, detail=f"{explicit[-1]} then {bps[-1].ttl}")
     if not ttl_order_ok(ttls):
         f.add("error", "ttl-order", "a 1h breakpoint comes after a 5m one; longer TTLs must come first "
               "(tools -> system -> messages)", "use one ttl for all breakpoints, or put the 1h ones first",
@@ -367,6 +400,9 @@ def _check_cache(cid: str, params: dict, facts: ModelFacts | None, state: _State
               "minutes, so entries may expire between requests",
               "consider provider.request_overrides.cache_control.ttl: 1h", cid=cid)
     texts = tuple(block_text(b) for b in blocks)
+    if params.get("cache_control") is not None:
+        state.automatic_requests += 1
+        state.automatic.setdefault(params["model"], set()).add(prefix_digest(texts))
     tokens = _track_prefixes(cid, params["model"], texts, bps, state)
     if facts is not None:
         _check_minimum(cid, params["model"], tokens, facts, f)
@@ -381,9 +417,22 @@ def _track_prefixes(cid: str, model: str, texts: tuple[str, ...], bps: list[_Bre
     for k, bp in enumerate(bps):
         prefix = texts[: bp.index + 1]
         digest, tokens = prefix_key(prefix, model) if known else (prefix_digest(prefix), 0)
-        state.prefixes.add(model, k, digest, prefix, cid, treatment)
+        if not bp.automatic:  # the whole prompt differs per request by design: not drift
+            state.prefixes.add(model, k, digest, prefix, cid, treatment)
         sizes.append(tokens)
     return sizes
+
+
+def _report_automatic(state: _State) -> None:
+    """Automatic caching caches the whole prompt; it pays only when a whole prompt comes again."""
+    distinct = sum(len(h) for h in state.automatic.values())
+    if state.automatic_requests > 1 and distinct == state.automatic_requests:
+        state.findings.add(
+            "warning", "automatic-never-read", "automatic caching (top-level cache_control) writes each "
+            "request's whole prompt, and no two requests here share one: every request pays the write premium "
+            "and none can read it", "turn cache_control.automatic off for single-turn evaluations, or draw "
+            "repeats so the same prompt is sent more than once", count=state.automatic_requests,
+            detail=f"{distinct:,} distinct whole prompts in {state.automatic_requests:,} requests")
 
 
 def _treatment_from_id(cid: str) -> str | None:
@@ -429,11 +478,12 @@ def _no_breakpoint(cid: str, params: dict, blocks: list[dict], facts: ModelFacts
           "(or add cache_control to the last shared system block)", cid=cid)
 
 
-def _check_shard(file: Path, count: int, findings: Findings) -> None:
+def _check_shard(file: Path, count: int, findings: Findings, provider: str = "anthropic") -> None:
     size = file.stat().st_size
-    if count > MAX_REQUESTS or size > MAX_BYTES:
-        findings.add("error", "shard-too-large", f"a batch holds at most {MAX_REQUESTS:,} requests and "
-                     f"{MAX_BYTES // 2**20} MB", "rebuild with a smaller --shard-size (cachecast build splits "
+    limits = LIMITS[provider]
+    if count > limits.requests or size > limits.bytes:
+        findings.add("error", "shard-too-large", f"a {provider} batch holds at most {limits.requests:,} requests "
+                     f"and {limits.bytes:,} bytes", "rebuild with a smaller --shard-size (cachecast build splits "
                      "shards automatically)", where=file.name,
                      detail=f"{file.name}: {count:,} requests, {size / 2**20:.1f} MB")
 

@@ -1,6 +1,11 @@
-"""A human-readable preview of a build: a few requests, long texts elided, breakpoints marked."""
+"""A human-readable preview of a build: a few requests, long texts elided, breakpoints marked.
+
+preview.md is Markdown, and Markdown passes raw HTML through: a prompt or item holding
+`<script>` or `<img onerror=...>` could run in a viewer that renders raw HTML (some IDE
+previews and review pages do). Every text taken from the data is HTML-escaped (`_text`)."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +14,16 @@ from .config import RunConfig
 ELIDE = 160
 
 
+def _text(value: Any) -> str:
+    """Data as inert Markdown text: &, < and > escaped, so no tag survives."""
+    return html.escape(str(value), quote=False)
+
+
 def _elide(text: str) -> str:
     text = text.replace("\n", " ")
     if len(text) <= ELIDE:
-        return text
-    return f"{text[:70]} [... {len(text) - 140} chars ...] {text[-70:]}"
+        return _text(text)
+    return f"{_text(text[:70])} [... {len(text) - 140} chars ...] {_text(text[-70:])}"
 
 
 def _block_lines(where: str, block: Any) -> list[str]:
@@ -43,14 +53,15 @@ def describe(line: dict) -> list[str]:
 
 
 def write_preview(path: Path, samples: list[tuple[dict, dict]], cfg: RunConfig) -> None:
-    lines = [f"# Build preview: {cfg.run_name} ({cfg.provider.name} {cfg.provider.model})", ""]
+    lines = [f"# Build preview: {_text(cfg.run_name)} ({cfg.provider.name} {_text(cfg.provider.model)})", ""]
     for line, row in samples:
-        lines.append(f"## {row['custom_id']}")
-        lines.append(f"item {row['item_id']}, treatment {row['treatment']}, temperature {row['temperature']}, "
+        lines.append(f"## {_text(row['custom_id'])}")
+        lines.append(f"item {_text(row['item_id'])}, treatment {_text(row['treatment'])}, "
+                     f"temperature {row['temperature']}, "
                      f"repeat {row['repeat']}; cached prefix ~{row['est_prefix_tokens']} tokens, "
                      f"ttl {row['ttl'] or '-'}, prefix hash {row['prefix_hash'] or '-'}")
         if row.get("skip_reason") and cfg.provider.name == "anthropic":
-            lines.append(f"NOTE: {row['skip_reason']}")
+            lines.append(f"NOTE: {_text(row['skip_reason'])}")
         lines.append("")
         lines += describe(line)
         lines.append("")

@@ -5,6 +5,7 @@ OpenAI (and any other provider) gets plain strings, exactly as before caching ex
 """
 from __future__ import annotations
 
+import io
 import json
 import string
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import RunConfig, Treatment
+from ._paths import describe_mode, open_regular
 from .errors import ConfigError, InputError
 from .jsonl import loads, strict_lines
 
@@ -39,23 +41,44 @@ class Template:
                 f"{items_path}:{item.line}: item '{item.id}' has no field '{missing[0]}' "
                 f"used by the template {self.path.name}"
             )
-        return self.text.format_map({n: item.fields[n] for n in self.names})
+        values = {n: item.fields[n] for n in self.names}
+        for name, value in values.items():
+            if value is None or isinstance(value, (dict, list)):
+                raise InputError(self._unrenderable(item, items_path, name, value))
+        return self.text.format_map(values)
+
+    def _unrenderable(self, item: Item, items_path: Path, name: str, value: Any) -> str:
+        """null, an object or a list would reach the prompt as Python's `None`, `{'a': 1}` or
+        `['x']`: text the model was never meant to see, in every request of the item."""
+        kind = "null" if value is None else "object" if isinstance(value, dict) else "list"
+        what, written = _UNRENDERABLE[kind]
+        return (f"{items_path}:{item.line}: item '{item.id}' field '{name}' is {what}; the template "
+                f"{self.path.name} would write it into the prompt as {written} (give text or a number)")
+
+
+_UNRENDERABLE = {"null": ("null", "None"), "object": ("an object", "a Python dict literal"),
+                 "list": ("a list", "a Python list literal")}
 
 
 def read_text(path: Path) -> str:
     """A prompt file's text. Cached by (path, mtime, size), not path alone: a notebook kernel
-    lives for hours, and a prompt edited between two runs must not be served stale."""
+    lives for hours, and a prompt edited between two runs must not be served stale. Only a
+    regular file: a FIFO would hang the build and /dev/zero would fill memory."""
     try:
         st = path.stat()
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    kind = describe_mode(st.st_mode)
+    if kind:
+        raise InputError(f"{path}: is {kind}, not a regular file; a prompt must be a text file")
     return _read_text(path, st.st_mtime_ns, st.st_size)
 
 
 @lru_cache(maxsize=64)
 def _read_text(path: Path, mtime_ns: int, size: int) -> str:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with io.TextIOWrapper(open_regular(path, "prompt text"), encoding="utf-8-sig") as fh:
+            text = fh.read()  # text mode, as read_text was: CRLF and CR become LF
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
     except OSError as exc:

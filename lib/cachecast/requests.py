@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .config import RunConfig
-from .errors import CacheRuleError, ConfigError
+from .errors import CacheRuleError
 from .models import model_facts
 from .tokens import estimate_tokens, estimate_tokens_for_chars
 
@@ -32,90 +32,81 @@ class BuiltRequest:
     skip_reason: str | None
 
 
-def check_sampling(cfg: RunConfig) -> None:
-    """Thinking and model sampling rules, checked once per config, naming the config key."""
-    model = cfg.provider.model
-    if cfg.provider.name != "anthropic":
-        return
-    facts = model_facts(model)
-    non_default = [t for t in cfg.temperatures if t is not None and t != 1.0]
-    if facts.fixed_sampling and non_default:
-        raise ConfigError(
-            f"{cfg.source}: 'temperatures' has {non_default[0]}, but {model} rejects any non-default "
-            "temperature; use temperatures: [null]"
-        )
-    if cfg.thinking is None:
-        return
-    if non_default:
-        raise ConfigError(
-            f"{cfg.source}: 'temperatures' has {non_default[0]}, but with 'thinking' on the temperature "
-            "must stay at its default 1.0; use temperatures: [1.0] or remove 'thinking'"
-        )
-    if facts.fixed_sampling and cfg.thinking.type == "enabled":
-        raise ConfigError(
-            f"{cfg.source}: 'thinking.type' is 'enabled' with budget_tokens, but {model} only takes "
-            "adaptive thinking; use thinking: {type: adaptive}"
-        )
-    if cfg.thinking.type == "adaptive" and cfg.thinking.budget_tokens is not None:
-        raise ConfigError(f"{cfg.source}: 'thinking.budget_tokens' is only accepted with thinking.type "
-                          "'enabled'; remove it for adaptive thinking")
-    if cfg.thinking.type == "enabled" and cfg.thinking.budget_tokens is None:
-        raise ConfigError(f"{cfg.source}: 'thinking.budget_tokens' is required when thinking.type is 'enabled'")
-    if cfg.thinking.budget_tokens and cfg.thinking.budget_tokens >= cfg.max_tokens:
-        raise ConfigError(
-            f"{cfg.source}: 'thinking.budget_tokens' ({cfg.thinking.budget_tokens}) must be below "
-            f"'max_tokens' ({cfg.max_tokens})"
-        )
-
-
-def build_request(cfg: RunConfig, payload: dict[str, Any], temperature: float | None) -> BuiltRequest:
+def build_request(cfg: RunConfig, payload: dict[str, Any], temperature: float | None = None) -> BuiltRequest:
     return build_requests(cfg, payload, (temperature,))[0]
 
 
 def build_requests(cfg: RunConfig, payload: dict[str, Any],
                    temperatures: Sequence[float | None]) -> list[BuiltRequest]:
-    """One BuiltRequest per temperature. Blocks, breakpoints and the cached prefix do not
-    depend on the temperature, so they are worked out once and the requests share them
-    (read-only): a run with two temperatures does half the work per (item, treatment)."""
+    """One BuiltRequest per temperature (under 2026-10-21 only None). Blocks, breakpoints and
+    the cached prefix do not depend on the temperature, so they are worked out once and the
+    requests share them (read-only). The model rules were checked when the config loaded
+    (rules.py), so what is built here is what the model accepts."""
     model = cfg.provider.model
     system, messages = _split_system(payload["messages"])
     tools = [dict(t) for t in payload.get("tools", [])]
     blocks = prefix_order(tools, system, messages)
-    caching = cfg.provider.caching_enabled
-    if not caching:
+    _place_breakpoints(cfg, blocks, system)
+    automatic = _automatic(cfg)
+    _check_breakpoints(blocks, automatic)
+    prefix_hash, prefix_tokens, total_tokens, skip = _cached_prefix(blocks, model, automatic)
+    if automatic and skip and prefix_hash is None:
+        automatic = None  # the whole prompt is below the minimum: the top-level marker caches nothing
+    bps = [b["cache_control"] for b in blocks if "cache_control" in b] + ([automatic] if automatic else [])
+    base = _base_params(cfg, system, messages, tools, automatic)
+    facts = model_facts(model)
+    built = []
+    for temperature in temperatures:
+        params = dict(base)
+        if temperature is not None and not (facts.fixed_sampling and temperature == 1.0):
+            params["temperature"] = temperature
+        built.append(BuiltRequest(
+            params=params, breakpoints=len(bps), ttl=(bps[-1].get("ttl", "5m") if bps else None),
+            prefix_hash=prefix_hash, prefix_tokens=prefix_tokens, rest_tokens=total_tokens - prefix_tokens,
+            cacheable=bool(bps), skip_reason=skip))
+    return built
+
+
+def _place_breakpoints(cfg: RunConfig, blocks: list[dict], system: list[dict]) -> None:
+    """Strip breakpoints when caching is off; inject one on the system prompt when none is set."""
+    if not cfg.provider.caching_enabled:
         for block in blocks:
             block.pop("cache_control", None)
     elif not any("cache_control" in b for b in blocks) and system:
         system[-1]["cache_control"] = {"type": "ephemeral"}
     _apply_ttl(blocks, cfg.provider.cache.ttl)
-    _check_breakpoints(blocks)
-    prefix_hash, prefix_tokens, total_tokens, skip = _cached_prefix(blocks, model)
-    bps = [b["cache_control"] for b in blocks if "cache_control" in b]
-    fixed_sampling = model_facts(model).fixed_sampling
-    thinking = cfg.thinking.model_dump(exclude_none=True) if cfg.thinking is not None else None
-    built = []
-    for temperature in temperatures:
-        params: dict[str, Any] = {"model": model, "max_tokens": cfg.max_tokens}
-        if system:
-            params["system"] = system
-        params["messages"] = messages
-        if tools:
-            params["tools"] = tools
-        if temperature is not None and not (fixed_sampling and temperature == 1.0):
-            params["temperature"] = temperature
-        if thinking is not None:
-            params["thinking"] = thinking
-        built.append(BuiltRequest(
-            params=params,
-            breakpoints=len(bps),
-            ttl=(bps[-1].get("ttl", "5m") if bps else None),
-            prefix_hash=prefix_hash,
-            prefix_tokens=prefix_tokens,
-            rest_tokens=total_tokens - prefix_tokens,
-            cacheable=bool(bps),
-            skip_reason=skip,
-        ))
-    return built
+
+
+def _automatic(cfg: RunConfig) -> dict | None:
+    """The top-level cache_control (automatic caching) at the configured TTL, or None.
+
+    The API applies it to the last cacheable block; a TTL that differs from the last
+    explicit breakpoint's is a 400, so it takes that TTL's value from the same setting."""
+    if not cfg.provider.cache.automatic or cfg.provider.name != "anthropic":
+        return None
+    return _ttl_marker(cfg.provider.cache.ttl)
+
+
+def _ttl_marker(ttl: str) -> dict:
+    return {"type": "ephemeral", "ttl": "1h"} if ttl == "1h" else {"type": "ephemeral"}
+
+
+def _base_params(cfg: RunConfig, system: list[dict], messages: list[dict], tools: list[dict],
+                 automatic: dict | None) -> dict[str, Any]:
+    """Messages params in the key order of the API reference; only keys the SDK types declare."""
+    params: dict[str, Any] = {"model": cfg.provider.model, "max_tokens": cfg.max_tokens}
+    if system:
+        params["system"] = system
+    params["messages"] = messages
+    if tools:
+        params["tools"] = tools
+    if cfg.thinking is not None:
+        params["thinking"] = cfg.thinking.model_dump(exclude_none=True, exclude={"effort"})
+        if cfg.thinking.effort is not None:
+            params["output_config"] = {"effort": cfg.thinking.effort}
+    if automatic is not None:
+        params["cache_control"] = automatic
+    return params
 
 
 def _split_system(messages: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
@@ -164,16 +155,20 @@ def _apply_ttl(blocks: list[dict], ttl: str) -> None:
         cc = block.get("cache_control")
         if cc is None:
             continue
-        block_ttl = cc.get("ttl", ttl)
-        block["cache_control"] = {"type": "ephemeral", "ttl": "1h"} if block_ttl == "1h" else {"type": "ephemeral"}
+        block["cache_control"] = _ttl_marker(cc.get("ttl", ttl))
 
 
-def _check_breakpoints(blocks: list[dict]) -> None:
+def _check_breakpoints(blocks: list[dict], automatic: dict | None = None) -> None:
     ttls = [b["cache_control"].get("ttl", "5m") for b in blocks if "cache_control" in b]
+    if automatic is not None:
+        if ttls and automatic.get("ttl", "5m") != ttls[-1]:
+            raise CacheRuleError("the top-level (automatic) cache_control TTL differs from the last explicit "
+                                 "breakpoint's; the API rejects that (use one ttl)")
+        ttls.append(automatic.get("ttl", "5m"))  # it takes one of the 4 slots
     if len(ttls) > MAX_BREAKPOINTS:
         raise CacheRuleError(
             f"request has {len(ttls)} cache_control breakpoints; Anthropic accepts at most {MAX_BREAKPOINTS} "
-            "(drop the tools or context breakpoint)"
+            "(drop the tools or context breakpoint, or automatic caching, which takes one slot)"
         )
     if not ttl_order_ok(ttls):
         raise CacheRuleError(
@@ -192,22 +187,24 @@ def block_text(block: dict) -> str:
     return json.dumps({k: v for k, v in block.items() if k != "cache_control"}, sort_keys=True)
 
 
-def _cached_prefix(blocks: list[dict], model: str) -> tuple[str | None, int, int, str | None]:
+def _cached_prefix(blocks: list[dict], model: str,
+                   automatic: dict | None = None) -> tuple[str | None, int, int, str | None]:
     """Drop breakpoints whose prefix is below the model minimum; hash and size the rest.
 
-    Memoised on the prefix texts: across a build the same system prompt repeats thousands
-    of times and identical strings hash in O(1) after the first time."""
+    With automatic caching the last block is a breakpoint too (the API puts the top-level
+    marker there). Memoised on the prefix texts: across a build the same system prompt
+    repeats thousands of times and identical strings hash in O(1) after the first time."""
     minimum = model_facts(model).min_cache_tokens
     texts = [block_text(b) for b in blocks]
     total = estimate_tokens_for_chars(sum(map(len, texts)), model)
     skip = None
     last = -1
     for i, block in enumerate(blocks):
-        if "cache_control" not in block:
+        if "cache_control" not in block and not (automatic is not None and i == len(blocks) - 1):
             continue
         _, tokens = prefix_key(tuple(texts[: i + 1]), model)
         if tokens < minimum:
-            del block["cache_control"]
+            block.pop("cache_control", None)
             skip = (f"cached prefix is ~{tokens} tokens (estimate), below the {minimum}-token minimum "
                     f"for {model}; breakpoint skipped because Anthropic would not cache this prefix")
         else:

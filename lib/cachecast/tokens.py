@@ -206,8 +206,8 @@ class TokenCounter:
     ANTHROPIC_BASE_URL if set); `db` is a DuckDB path (None: remember only in memory)."""
 
     def __init__(self, client: Any = None, db: Path | None = None, *, progress: bool | None = None,
-                 max_retries: int = DEFAULT_MAX_RETRIES) -> None:
-        self.client = client if client is not None else make_client(max_retries)
+                 max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None) -> None:
+        self.client = client if client is not None else make_client(max_retries, api_version)
         self.db = Path(db) if db is not None else None
         self.progress = progress
         self.api_calls = 0
@@ -250,7 +250,7 @@ class TokenCounter:
         body = dict(part.body)
         try:
             self.api_calls += 1
-            return int(self.client.messages.count_tokens(**body).input_tokens)
+            answer = self.client.messages.count_tokens(**body)
         except anthropic.RateLimitError:
             raise ApiError(
                 f"count_tokens stayed rate limited (429) after {self.client.max_retries} retries; counts so far "
@@ -262,15 +262,27 @@ class TokenCounter:
             raise ApiError(f"count_tokens failed with HTTP {exc.status_code}: {redact(str(exc.message))}") from None
         except anthropic.APIConnectionError as exc:
             raise ApiError(f"count_tokens could not reach the API: {redact(str(exc))}") from None
+        return _token_count(getattr(answer, "input_tokens", None))
 
 
-def make_client(max_retries: int = DEFAULT_MAX_RETRIES) -> Any:
-    import anthropic
+def _token_count(value: Any) -> int:
+    """count_tokens' input_tokens, only when it is one: int(-5) or int(3.7) stored as an
+    "exact" count would be wrong forever (counts are remembered by content hash)."""
+    if type(value) is not int or not 0 <= value <= 100_000_000:  # 100x the largest context window
+        shown = redact(repr(value))[:60]
+        raise ApiError(f"count_tokens answered input_tokens={shown}, which is not a token count; nothing "
+                       "was remembered for this request (is ANTHROPIC_BASE_URL a real Messages API?)")
+    return value
 
-    key = os.environ.get("ANTHROPIC_API_KEY", "").strip()  # a key pasted from a CRLF file ends in '\r'
-    if not key:
+
+def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None) -> Any:
+    """Through api.make_client, so count_tokens sends the run's anthropic-version too."""
+    from .api import make_client as api_client
+    from .models import DEFAULT_API_VERSION
+
+    if not os.environ.get("ANTHROPIC_API_KEY", "").strip():
         raise CachecastError("exact token counts need ANTHROPIC_API_KEY in the environment")
-    return anthropic.Anthropic(api_key=key, max_retries=max_retries)
+    return api_client(max_retries=max_retries, api_version=api_version or DEFAULT_API_VERSION)
 
 
 def has_api_key() -> bool:
@@ -399,7 +411,7 @@ def _estimate(part: Part, memo: dict[str, int]) -> int:
 
 def iter_request_params(path: Path) -> Iterator[dict]:
     """Messages params of every request line in a build directory or a request file."""
-    from .batches import request_files
+    from .build_files import request_files
 
     for file in request_files(path):
         for lineno, line in strict_lines(file):

@@ -29,9 +29,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..api import build_api_version
+    from ._preflight import check_build
+
+    check_build(args.path, "count")
     counter = None
     if args.exact or has_api_key():
-        counter = TokenCounter(db=args.db or default_db())
+        build_dir = args.path if args.path.is_dir() else args.path.parent
+        counter = TokenCounter(db=args.db or default_db(), api_version=build_api_version(build_dir))
     counts = count_path(args.path, counter)
     summary = {"path": str(args.path), **counts.summary()}
     if args.json:

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 
 from .. import api
-from .submit import add_connection_args
+from .submit import add_connection_args, client_for, report_errors
+from ._preflight import add_prices_arg
 
 
 def add_parser(sub) -> None:
@@ -20,25 +21,31 @@ def add_parser(sub) -> None:
     p.add_argument("--db", type=Path, help="ingest the results into this DuckDB store")
     p.add_argument("--manifest", type=Path, metavar="DIR", help="build directory whose manifest joins the results")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    add_connection_args(p)
+    add_connection_args(p, version_help="the --manifest build's provider.api_version")
+    add_prices_arg(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    client = api.make_client(args.base_url, args.max_retries)
+    client = client_for(args, args.manifest if args.manifest and args.manifest.is_dir() else None)
     summary = api.fetch(client, args.batch_id, args.out)
     ingested = None
     if args.db is not None:
         from ..ingest_bridge import ingest_results
 
-        ingested = ingest_results([args.out], args.db, manifest=args.manifest, batch_id=args.batch_id)
+        created = summary.created_at  # the API's creation time: the day the results are priced at
+        if created is None:  # the file was already downloaded: ask the API for the batch's date
+            with api.api_errors(f"checking batch {args.batch_id}"):
+                created = getattr(client.messages.batches.retrieve(args.batch_id), "created_at", None)
+        ingested = ingest_results([args.out], args.db, manifest=args.manifest, batch_id=args.batch_id,
+                                  created_at=created, overrides=args.prices)
     if args.json:
         print(json.dumps({**summary.as_json(), "out": str(args.out), "ingest": ingested}))
-        return 0
+        return 1 if summary.errored else 0
     if summary.resumed_lines:
         print(f"resumed: {summary.resumed_lines} lines were already downloaded")
     print(summary.line())
     print(f"wrote {summary.lines} lines to {args.out}")
     if ingested is not None:
         print(ingested)
-    return 0
+    return 1 if report_errors(summary) else 0

@@ -1,9 +1,13 @@
-"""cachecast ingest RESULTS.jsonl... --db DB [--manifest DIR] [--batch-id ID] [--keep-raw]
+"""cachecast ingest RESULTS.jsonl... --db DB [--manifest DIR] [--batch-id ID] [--priced-at DATE]
+                 [--prices FILE] [--keep-raw]
 
 Loads Message Batches results (or sync-run Message lines; .jsonl.gz too) into the DuckDB
 store, one transaction per file, and prints each file's line accounting:
-lines read = ingested + duplicates + quarantined."""
+lines read = ingested + duplicates + quarantined. Each batch is priced at its own date:
+--priced-at DATE for a bare file (default: the day it is first ingested, recorded as such;
+submit and fetch pass the API's creation time)."""
 from __future__ import annotations
+from ._preflight import add_prices_arg
 
 from pathlib import Path
 
@@ -19,6 +23,10 @@ def add_parser(sub) -> None:
     p.add_argument("--keep-raw", action="store_true",
                    help="also store the raw text of ordinary succeeded lines (always kept for errored, "
                         "canceled, expired, unusual and quarantined lines); slower, larger store")
+    p.add_argument("--priced-at", default=None, metavar="DATE",
+                   help="the day the batch was created (YYYY-MM-DD): its results are priced at that day's "
+                        "prices (default: the first ingest day)")
+    add_prices_arg(p)
     p.set_defaults(run=run)
 
 
@@ -26,10 +34,16 @@ def run(args) -> int:
     from .. import store
     from ..ingest import ingest_paths
 
+    from ..ingest import batch_time
+    from ..pricing import overrides_path
+
+    priced_at = batch_time(args.priced_at)  # a bad date is refused before the store is touched
     conn = store.connect(args.db)
     try:
         reports = ingest_paths(conn, args.results, batch_id=args.batch_id, manifest=args.manifest,
-                               progress=None, keep_raw=args.keep_raw)  # a bar on a terminal, for large files
+                               progress=None, keep_raw=args.keep_raw,  # a bar on a terminal, for large files
+                               overrides=overrides_path(args.prices), created_at=priced_at,
+                               created_at_source="priced-at" if priced_at else None)
     finally:
         conn.close()
     for report in reports:

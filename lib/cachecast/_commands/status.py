@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .. import api
-from .submit import add_connection_args
+from .submit import add_connection_args, client_for
 
 
 def add_parser(sub) -> None:
@@ -36,7 +36,8 @@ def _batch_ids(targets: list[str]) -> list[str]:
 
 def run(args) -> int:
     ids = _batch_ids(args.targets)
-    client = api.make_client(args.base_url, args.max_retries)
+    dirs = [Path(t) for t in args.targets if Path(t).is_dir()]
+    client = client_for(args, dirs[0] if dirs else None)
     rows = []
     with api.api_errors("checking batch status"):
         for bid in ids:

@@ -1,26 +1,40 @@
 """Audit charts: pure functions DataFrame -> Altair chart (frames from cachecast.audit).
 
-Display them with cachecast.charts.show so the exported HTML needs no network."""
+Colours come from cachecast.charts.PALETTE (the projection report uses the same ones); a
+legend lists only the components the batch has (thinking and web search only when billed).
+With more than one batch the hit-rate chart gets one column per batch. Display them with
+cachecast.charts.show (spec + static SVG)."""
 from __future__ import annotations
 
 import altair as alt
 import pandas as pd
 
-COMPONENTS = ["uncached input", "cache write 5m", "cache write 1h", "cache read", "output"]
-COMPONENT_COLORS = ["#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
-USD = alt.Axis(format="$,.4~f", tickCount=5)
+from . import COMPONENTS, PALETTE, color
+
+COMPONENT_COLORS = [PALETTE[c] for c in COMPONENTS]
+USD = alt.Axis(format="$,.2f", tickCount=5)
+
+
+def _spent(df: pd.DataFrame, key: str, value: str) -> pd.DataFrame:
+    """Rows of the `key` series that are nonzero somewhere (zero series would crowd the legend)."""
+    if not len(df):
+        return df
+    keep = df.groupby(key)[value].transform(lambda v: (v.abs() > 0).any())
+    return df[keep].reset_index(drop=True)
 
 
 def cost_components(df: pd.DataFrame) -> alt.Chart:
-    """Stacked bars: the actual cost and the no-cache cost split by component.
+    """Stacked bars: the actual cost and the no-cache cost split by component (output is the
+    answer; thinking, billed as output, is its own component).
     Columns: scenario ('actual' | 'no cache'), component, usd (audit.cost_components)."""
+    df = _spent(df, "component", "usd")
+    small = len(df) and float(df.groupby("scenario")["usd"].sum().max()) < 1
     return alt.Chart(df).mark_bar().encode(
         y=alt.Y("scenario:N", sort=["actual", "no cache"], title=None),
-        x=alt.X("sum(usd):Q", title="cost (USD)", axis=USD),
-        color=alt.Color("component:N", sort=COMPONENTS,
-                        scale=alt.Scale(domain=COMPONENTS, range=COMPONENT_COLORS), title="component"),
+        x=alt.X("sum(usd):Q", title="cost (USD)", axis=alt.Axis(format="$,.4~f" if small else "$,.2f", tickCount=5)),
+        color=color("component:N", df["component"], title="component", order=COMPONENTS),
         order=alt.Order("component_rank:Q"),
-        tooltip=["scenario:N", "component:N", alt.Tooltip("usd:Q", format="$,.6f")],
+        tooltip=["scenario:N", "component:N", alt.Tooltip("usd:Q", format="$,.4f")],
     ).transform_calculate(
         component_rank=f"indexof({COMPONENTS!r}, datum.component)"
     ).properties(width=560, height=alt.Step(36), title="Cost by component: actual vs without caching")
@@ -37,22 +51,27 @@ def hit_rate_over_order(df: pd.DataFrame) -> alt.LayerChart:
     line = alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("first_request:Q", title="completion order (request number, results-file order)"),
         y=alt.Y("rate:Q", title="hit rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("measure:N", title=None),
-        strokeDash=alt.StrokeDash("batch_id:N", title="batch"),
+        color=color("measure:N", long["measure"], title=None),
         tooltip=["batch_id:N", "measure:N", "first_request:Q", "last_request:Q", "requests:Q",
                  alt.Tooltip("rate:Q", format=".1%")],
     )
-    return alt.layer(line).properties(width=560, height=260, title="Cache hit rate over completion order")
+    title = "Cache hit rate over completion order"
+    batches = long["batch_id"].nunique()
+    if batches > 1:  # one column per batch: overlaid lines of several batches are unreadable
+        width = max(180, 560 // min(batches, 3))
+        return line.properties(width=width, height=220).facet(
+            facet=alt.Facet("batch_id:N", title="batch"), columns=3).properties(title=title)
+    return alt.layer(line).properties(width=560, height=260, title=title)
 
 
 def tokens_by_type(df: pd.DataFrame) -> alt.Chart:
     """Stacked bars of tokens per treatment by kind. Columns: treatment, kind, tokens
     (audit.tokens_by_type)."""
+    df = _spent(df, "kind", "tokens")
     return alt.Chart(df).mark_bar().encode(
         y=alt.Y("treatment:N", title=None),
         x=alt.X("sum(tokens):Q", title="tokens", axis=alt.Axis(format=",.0f")),
-        color=alt.Color("kind:N", sort=COMPONENTS, scale=alt.Scale(domain=COMPONENTS, range=COMPONENT_COLORS),
-                        title="tokens"),
+        color=color("kind:N", df["kind"], title="tokens", order=COMPONENTS),
         order=alt.Order("kind_rank:Q"),
         tooltip=["treatment:N", "kind:N", alt.Tooltip("tokens:Q", format=",.0f")],
     ).transform_calculate(

@@ -1,24 +1,41 @@
 """Projection charts: pure functions DataFrame -> Altair chart (frames from projection_report).
 
-Display them with cachecast.charts.show so the exported HTML needs no network."""
+Colours come from cachecast.charts.PALETTE (the audit report uses the same ones), and each
+legend lists only the series the data has: a 5m-only run shows no "cache 1h". Display
+them with cachecast.charts.show (spec + static SVG)."""
 from __future__ import annotations
 
 import altair as alt
 import pandas as pd
 
-COMPONENT_ORDER = ["uncached input", "cache writes", "cache reads", "output"]
-OPTION_COLORS = {"no cache": "#7f7f7f", "cache 5m": "#1f77b4", "cache 1h": "#ff7f0e"}
+from . import COMPONENTS, PALETTE, color
+
+COMPONENT_ORDER = COMPONENTS
+OPTION_COLORS = {k: PALETTE[k] for k in ("no cache", "cache 5m", "cache 1h")}
 USD = alt.Axis(format="$,.2f")
+# projection_report's labels -> the component names both reports' legends use
+_SAME_AS_AUDIT = {"cache reads": "cache read", "output (answer)": "output"}
+
+
+def audit_components(df: pd.DataFrame) -> pd.DataFrame:
+    """components_frame with the audit report's component names (writes split by TTL), and
+    without components that cost nothing anywhere (they would only crowd the legend)."""
+    df = df.copy()
+    writes = df["component"] == "cache writes"
+    df.loc[writes, "component"] = "cache write " + df.loc[writes, "ttl"].astype(str)
+    df["component"] = df["component"].replace(_SAME_AS_AUDIT)
+    spent = df.groupby("component")["usd"].transform(lambda v: (v.abs() > 0).any())
+    return df[spent].reset_index(drop=True)
 
 
 def cost_components(df: pd.DataFrame) -> alt.FacetChart:
-    """Stacked bars: each scenario's cost split into uncached input, writes, reads, output.
-    Columns: run, scenario, order, component, usd."""
+    """Stacked bars: each scenario's cost split into uncached input, writes, reads, the answer
+    and thinking (billed as output, shown apart). Columns: run, scenario, order, component, usd."""
+    df = audit_components(df)
     base = alt.Chart(df).mark_bar().encode(
         y=alt.Y("scenario:N", sort=alt.EncodingSortField("order"), title=None),
         x=alt.X("sum(usd):Q", title="cost (USD)", axis=USD),
-        color=alt.Color("component:N", sort=COMPONENT_ORDER, scale=alt.Scale(domain=COMPONENT_ORDER),
-                        title="component"),
+        color=color("component:N", df["component"], title="component", order=COMPONENT_ORDER),
         order=alt.Order("component_rank:Q"),
         tooltip=["run:N", "scenario:N", "component:N", alt.Tooltip("usd:Q", format="$,.2f")],
     ).transform_calculate(
@@ -32,19 +49,18 @@ def sensitivity(curve: pd.DataFrame, break_even: pd.DataFrame, budget_usd: float
                 title: str = "Total cost against cache hit rate") -> alt.LayerChart:
     """Cost lines for no cache / 5m / 1h against hit rate, break-even points, budget line.
     curve: option, hit_rate, usd; break_even: option, hit_rate, usd, label."""
-    color = alt.Color("option:N", scale=alt.Scale(domain=list(OPTION_COLORS), range=list(OPTION_COLORS.values())),
-                      title=None)
+    color_ = color("option:N", curve["option"], title=None)
     lines = alt.Chart(curve).mark_line().encode(
         x=alt.X("hit_rate:Q", title="hit rate (share of requests reading the cache)", axis=alt.Axis(format="%")),
         y=alt.Y("usd:Q", title="total cost (USD)", axis=USD),
-        color=color,
+        color=color_,
         tooltip=["option:N", alt.Tooltip("hit_rate:Q", format=".0%"), alt.Tooltip("usd:Q", format="$,.2f")],
     )
     layers: list[alt.Chart] = [lines]
     if len(break_even):
         points = alt.Chart(break_even).mark_point(filled=True, size=90, shape="diamond").encode(
-            x="hit_rate:Q", y="usd:Q", color=color, tooltip=["label:N"])
-        rules = alt.Chart(break_even).mark_rule(strokeDash=[2, 3]).encode(x="hit_rate:Q", color=color)
+            x="hit_rate:Q", y="usd:Q", color=color_, tooltip=["label:N"])
+        rules = alt.Chart(break_even).mark_rule(strokeDash=[2, 3]).encode(x="hit_rate:Q", color=color_)
         labels = alt.Chart(break_even).mark_text(align="left", dx=6, dy=-8).encode(
             x="hit_rate:Q", y="usd:Q", text="label:N")
         layers += [rules, points, labels]
@@ -67,7 +83,7 @@ def ttl_comparison(df: pd.DataFrame) -> alt.FacetChart:
         x=alt.X("scenario:N", sort=alt.EncodingSortField("order"), title=None, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("ttl:N", sort=["5m", "1h"]),
         y=alt.Y("usd:Q", title="total cost (USD)", axis=USD),
-        color=alt.Color("ttl:N", scale=alt.Scale(domain=["5m", "1h"], range=["#1f77b4", "#ff7f0e"]), title="TTL"),
+        color=color("ttl:N", df["ttl"], title="TTL"),
         tooltip=["run:N", "scenario:N", "ttl:N", alt.Tooltip("hit_rate:Q", format=".0%"),
                  alt.Tooltip("usd:Q", format="$,.2f")],
     )
@@ -91,9 +107,7 @@ def what_if(df: pd.DataFrame, initial_hit_rate: float = 0.8) -> alt.LayerChart:
     ).encode(y=alt.Y("label:N", title=None, sort=None))
     bars = base.mark_bar().encode(
         x=alt.X("total:Q", title="total cost (USD) at the chosen hit rate", axis=USD),
-        color=alt.condition("datum.over", alt.value("#d62728"), alt.Color(
-            "option:N", scale=alt.Scale(domain=list(OPTION_COLORS), range=list(OPTION_COLORS.values())),
-            title=None)),
+        color=alt.condition("datum.over", alt.value("#d62728"), color("option:N", df["option"], title=None)),
         tooltip=["label:N", alt.Tooltip("total:Q", format="$,.2f"), alt.Tooltip("budget:Q", format="$,.2f")],
     ).add_params(h)
     text = base.mark_text(align="left", dx=4).encode(x="total:Q", text="text:N")

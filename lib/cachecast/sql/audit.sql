@@ -17,6 +17,8 @@ SELECT
     coalesce(sum(cache_read_input_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT
         AS cache_read_input_tokens,
     coalesce(sum(output_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS output_tokens,
+    coalesce(sum(thinking_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS thinking_tokens,
+    coalesce(sum(web_search_requests) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS web_search_requests,
     count(*) FILTER (WHERE result_type = 'succeeded' AND cache_read_input_tokens > 0) AS requests_reading,
     coalesce(sum(cost_usd), 0) AS cost_usd,
     coalesce(sum(no_cache_cost_usd), 0) AS no_cache_cost_usd,
@@ -25,20 +27,26 @@ SELECT
     coalesce(sum(write_1h_cost_usd), 0) AS write_1h_cost_usd,
     coalesce(sum(read_cost_usd), 0) AS read_cost_usd,
     coalesce(sum(output_cost_usd), 0) AS output_cost_usd,
+    coalesce(sum(thinking_cost_usd), 0) AS thinking_cost_usd,
+    coalesce(sum(web_search_cost_usd), 0) AS web_search_cost_usd,
     coalesce(sum(no_cache_input_cost_usd), 0) AS no_cache_input_cost_usd,
     count(*) FILTER (WHERE result_type = 'succeeded' AND NOT priced) AS unpriced,
     count(*) FILTER (WHERE simulated) AS simulated_requests,
     count(*) FILTER (WHERE write_ttl_source = 'assumed_5m') AS ttl_assumed_requests,
     count(*) FILTER (WHERE long_context) AS long_context_requests,
+    count(*) FILTER (WHERE result_type = 'succeeded' AND price_geo = 'us') AS us_only_requests,
+    count(*) FILTER (WHERE result_type = 'succeeded' AND price_speed = 'fast') AS fast_requests,
     count(DISTINCT batch_id) AS batches,
-    string_agg(DISTINCT price_source, '; ') AS price_sources
+    string_agg(DISTINCT price_source, ' | ' ORDER BY price_source) AS price_sources,
+    string_agg(DISTINCT CAST(priced_on AS VARCHAR), ', ' ORDER BY CAST(priced_on AS VARCHAR))
+        FILTER (WHERE result_type = 'succeeded') AS priced_on
 FROM request_costs
 WHERE $batch_id IS NULL OR batch_id = $batch_id;
 
 -- name: unpriced_models
-SELECT DISTINCT model, is_batch FROM request_costs
+SELECT DISTINCT model, price_batch, priced_on, price_speed, price_geo FROM request_costs
 WHERE ($batch_id IS NULL OR batch_id = $batch_id) AND result_type = 'succeeded' AND NOT priced
-ORDER BY 1, 2;
+ORDER BY ALL;
 
 -- name: quarantined
 SELECT count(*) FROM quarantine WHERE $batch_id IS NULL OR batch_id = $batch_id;
@@ -118,9 +126,115 @@ SELECT coalesce(treatment, '(no manifest)') AS treatment, kind, tokens FROM (
         sum(write_5m_tokens) AS "cache write 5m",
         sum(write_1h_tokens) AS "cache write 1h",
         sum(cache_read_input_tokens) AS "cache read",
-        sum(output_tokens) AS "output"
+        sum(output_tokens - coalesce(thinking_tokens, 0)) AS "output",
+        sum(coalesce(thinking_tokens, 0)) AS "thinking"
     FROM request_costs
     WHERE ($batch_id IS NULL OR batch_id = $batch_id) AND result_type = 'succeeded'
     GROUP BY treatment
-) UNPIVOT (tokens FOR kind IN ("uncached input", "cache write 5m", "cache write 1h", "cache read", "output"))
+) UNPIVOT (tokens FOR kind IN ("uncached input", "cache write 5m", "cache write 1h", "cache read", "output", "thinking"))
 ORDER BY treatment, kind;
+
+-- name: miss_causes_table
+-- Every succeeded request that wrote to the cache, with the cause of its miss (issue 12) and
+-- the dollars that miss lost. One kind per write (the kinds partition the writes), plus
+-- ttl_mismatch as an extra row where the TTL written is not the one requested:
+--   prefix_drift      its prefix hash differs from the one most of its treatment uses (batch):
+--                     something before the breakpoint varies; lost = write - read cost
+--   write_never_read  no request of the batch read its prefix; lost = write premium over input
+--   first_wave        the first $concurrency writes of a prefix that was read: sent before any
+--                     write of it could be read (FACTS.md: concurrent identical requests all
+--                     write). The first write of each prefix is the price of caching (lost 0);
+--                     the others in the wave lose write - read, unavoidably
+--   repeat_write      writes of a read prefix beyond the assumed concurrency: avoidable
+--   ttl_mismatch      (extra row) wrote at a TTL other than requested; lost = the 1h premium
+--                     when 1h was written for a 5m request, else 0 (a 5m write for a 1h request
+--                     costs less now and shows up later as repeat writes)
+-- Order: the results file's order is not completion order, so no finding uses it. Which
+-- writes of a prefix count as its first wave is decided by custom_id; every write of one
+-- prefix writes the same tokens, so the totals depend neither on that choice nor on file order.
+-- Made as a temp table (cc_miss_rows) so the summary below aggregates the exact DECIMALs.
+CREATE OR REPLACE TEMP TABLE cc_miss_rows AS
+WITH base AS (
+    SELECT * FROM request_costs
+    WHERE ($batch_id IS NULL OR batch_id = $batch_id) AND result_type = 'succeeded'
+),
+readers AS (
+    SELECT batch_id, model, prefix_hash, count(*) FILTER (WHERE cache_read_input_tokens > 0) AS readers
+    FROM base GROUP BY ALL
+),
+prefix_counts AS (
+    SELECT batch_id, treatment, model, prefix_hash, count(*) AS n
+    FROM base WHERE prefix_hash IS NOT NULL GROUP BY ALL
+),
+usual AS (
+    SELECT batch_id, treatment, model, first(prefix_hash ORDER BY n DESC, prefix_hash) AS usual_prefix_hash
+    FROM prefix_counts GROUP BY ALL
+),
+writes AS (
+    SELECT b.batch_id, b.line_no, b.custom_id, b.treatment, b.model, b.prefix_hash, b.requested_ttl,
+        b.cache_creation_input_tokens AS written_tokens, b.cache_write_5m_tokens, b.cache_write_1h_tokens,
+        b.write_5m_cost_usd + b.write_1h_cost_usd AS write_cost,
+        CAST(b.cache_creation_input_tokens * b.rate_read * 0.000001 AS DECIMAL(38, 15)) AS read_cost,
+        CAST(b.cache_creation_input_tokens * b.rate_input * 0.000001 AS DECIMAL(38, 15)) AS input_cost,
+        CAST(coalesce(b.cache_write_1h_tokens, 0) * (b.rate_write_1h - b.rate_write_5m) * 0.000001
+             AS DECIMAL(38, 15)) AS premium_1h,
+        b.cache_miss_reason AS api_reason, b.cache_missed_input_tokens AS api_missed_tokens,
+        coalesce(r.readers, 0) AS readers, u.usual_prefix_hash,
+        row_number() OVER (PARTITION BY b.batch_id, b.model, b.prefix_hash ORDER BY b.custom_id, b.line_no)
+            AS wave_rank
+    FROM base b
+    LEFT JOIN readers r ON r.batch_id = b.batch_id AND r.model = b.model
+                       AND r.prefix_hash IS NOT DISTINCT FROM b.prefix_hash
+    LEFT JOIN usual u ON u.batch_id = b.batch_id AND u.treatment IS NOT DISTINCT FROM b.treatment
+                     AND u.model = b.model
+    WHERE b.cache_creation_input_tokens > 0
+),
+kinded AS (
+    SELECT *,
+        CASE WHEN prefix_hash IS NOT NULL AND usual_prefix_hash IS NOT NULL AND prefix_hash <> usual_prefix_hash
+                  THEN 'prefix_drift'
+             WHEN readers = 0 THEN 'write_never_read'
+             WHEN wave_rank <= $concurrency THEN 'first_wave'
+             ELSE 'repeat_write' END AS kind
+    FROM writes
+)
+SELECT batch_id, line_no, custom_id, treatment, model, prefix_hash, kind,
+    kind IN ('repeat_write', 'write_never_read', 'prefix_drift') AS avoidable, written_tokens,
+    CASE kind WHEN 'prefix_drift' THEN write_cost - read_cost
+              WHEN 'write_never_read' THEN write_cost - input_cost
+              WHEN 'first_wave' THEN CASE WHEN wave_rank = 1 THEN 0 ELSE write_cost - read_cost END
+              ELSE write_cost - read_cost END AS usd_lost,
+    CASE kind WHEN 'prefix_drift' THEN 'prefix ' || prefix_hash || ' differs from ' || usual_prefix_hash
+                                       || ', the one most of treatment ' || coalesce(treatment, '?') || ' uses'
+              WHEN 'write_never_read' THEN 'no request of this batch read prefix ' || coalesce(prefix_hash, '(unknown)')
+              WHEN 'first_wave' THEN CASE WHEN wave_rank = 1 THEN 'first write of prefix ' || coalesce(prefix_hash, '(unknown)')
+                                          ELSE 'written in the first wave, before the first write could be read' END
+              ELSE 'prefix ' || coalesce(prefix_hash, '(unknown)') || ' written again beyond the first wave of '
+                   || $concurrency END AS reason,
+    api_reason, api_missed_tokens
+FROM kinded
+UNION ALL
+SELECT batch_id, line_no, custom_id, treatment, model, prefix_hash, 'ttl_mismatch', true, written_tokens,
+    CASE WHEN requested_ttl = '5m' THEN premium_1h ELSE 0 END,
+    'requested a ' || requested_ttl || ' TTL but wrote '
+        || CASE WHEN requested_ttl = '1h' THEN cache_write_5m_tokens || ' tokens at 5m'
+                ELSE cache_write_1h_tokens || ' tokens at 1h' END,
+    api_reason, api_missed_tokens
+FROM kinded
+WHERE (requested_ttl = '1h' AND cache_write_5m_tokens > 0) OR (requested_ttl = '5m' AND cache_write_1h_tokens > 0);
+
+-- name: miss_causes_rows
+SELECT * FROM cc_miss_rows ORDER BY batch_id, kind, custom_id, line_no;
+
+-- name: miss_causes_drop
+DROP TABLE IF EXISTS cc_miss_rows;
+
+-- name: miss_causes_summary
+-- miss_causes_table grouped by batch and kind:
+-- requests, dollars lost, and the API's own reasons where result lines carried them.
+SELECT batch_id, kind, bool_or(avoidable) AS avoidable, count(*) AS requests,
+    sum(written_tokens)::BIGINT AS written_tokens, sum(usd_lost) AS usd_lost,
+    string_agg(DISTINCT api_reason, ', ' ORDER BY api_reason) AS api_reasons
+FROM cc_miss_rows
+GROUP BY batch_id, kind
+ORDER BY batch_id, list_position(['first_wave', 'repeat_write', 'write_never_read', 'prefix_drift', 'ttl_mismatch'], kind);

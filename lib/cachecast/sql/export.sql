@@ -29,3 +29,13 @@ COPY (SELECT * FROM price_snapshot) TO $path (FORMAT parquet, COMPRESSION zstd);
 SELECT (SELECT count(*) FROM results) AS results,
        (SELECT count(*) FROM quarantine) AS quarantine,
        (SELECT count(*) FROM batches) AS batches;
+
+-- name: unsafe_batch_ids
+-- Batch ids that are not a safe single path component (hive partition folder names come
+-- from them): the export refuses the store rather than trust DuckDB's escaping.
+SELECT DISTINCT batch_id FROM (
+    SELECT batch_id FROM results UNION ALL SELECT batch_id FROM quarantine UNION ALL SELECT batch_id FROM batches
+) ids
+WHERE batch_id IS NULL OR NOT regexp_full_match(batch_id, $pattern)
+ORDER BY batch_id NULLS FIRST
+LIMIT 1;

@@ -49,13 +49,19 @@ CREATE OR REPLACE TEMP MACRO cc_parse_raising(line) AS json_transform(line,
                                   "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
                                       "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
                                       "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
-                                      "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"}},
+                                      "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR",
+                                      "inference_geo": "VARCHAR", "speed": "VARCHAR",
+                                      "server_tool_use": {"web_search_requests": "JSON", "web_fetch_requests": "JSON"}},
+                                  "diagnostics": "JSON"},
                       "error": {"error": {"type": "VARCHAR", "message": "VARCHAR"}}},
            "type": "VARCHAR", "id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
            "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
                           "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
                           "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
-                          "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR"},
+                          "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR",
+                          "inference_geo": "VARCHAR", "speed": "VARCHAR",
+                          "server_tool_use": {"web_search_requests": "JSON", "web_fetch_requests": "JSON"}},
+           "diagnostics": "JSON",
            "error": {"type": "VARCHAR", "message": "VARCHAR"}}');
 
 -- name: macro_parse_strict
@@ -90,9 +96,10 @@ CREATE OR REPLACE TEMP TABLE cc_parsed AS
 SELECT *
 FROM read_json($path, format = 'newline_delimited', maximum_object_size = 16777216,
                columns = {'custom_id': 'VARCHAR',
-                          'result': 'STRUCT(type VARCHAR, message STRUCT(id VARCHAR, model VARCHAR, stop_reason VARCHAR, usage STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR)), error STRUCT(error STRUCT(type VARCHAR, message VARCHAR)))',
+                          'result': 'STRUCT(type VARCHAR, message STRUCT(id VARCHAR, model VARCHAR, stop_reason VARCHAR, usage STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR, inference_geo VARCHAR, speed VARCHAR, server_tool_use STRUCT(web_search_requests JSON, web_fetch_requests JSON)), diagnostics JSON), error STRUCT(error STRUCT(type VARCHAR, message VARCHAR)))',
                           'type': 'VARCHAR', 'id': 'VARCHAR', 'model': 'VARCHAR', 'stop_reason': 'VARCHAR',
-                          'usage': 'STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR)',
+                          'usage': 'STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR, inference_geo VARCHAR, speed VARCHAR, server_tool_use STRUCT(web_search_requests JSON, web_fetch_requests JSON))',
+                          'diagnostics': 'JSON',
                           'error': 'STRUCT(type VARCHAR, message VARCHAR)'});
 
 -- name: view_parsed_rows
@@ -134,6 +141,10 @@ fields AS (
         CASE shape WHEN 'batch' THEN j.result.message.model ELSE j.model END AS model,
         CASE shape WHEN 'batch' THEN j.result.message.stop_reason ELSE j.stop_reason END AS stop_reason,
         CASE shape WHEN 'batch' THEN j.result.message.usage ELSE j.usage END AS u,
+        -- diagnostics.cache_miss_reason (FACTS.md): a type string, or an object with `type`
+        -- and cache_missed_input_tokens; undocumented inside batches, read when present
+        CASE shape WHEN 'batch' THEN j.result.message.diagnostics ELSE j.diagnostics END -> 'cache_miss_reason'
+            AS miss,
         CASE shape WHEN 'batch' THEN j.result.error.error.type ELSE j.error.type END AS error_type,
         CASE shape WHEN 'batch' THEN j.result.error.error.message ELSE j.error.message END AS error_message
     FROM shaped
@@ -147,7 +158,9 @@ texts AS (
         CAST(u.output_tokens AS VARCHAR) AS t_out,
         CAST(u.cache_creation.ephemeral_5m_input_tokens AS VARCHAR) AS t_5m,
         CAST(u.cache_creation.ephemeral_1h_input_tokens AS VARCHAR) AS t_1h,
-        CAST(u.output_tokens_details.thinking_tokens AS VARCHAR) AS t_thinking
+        CAST(u.output_tokens_details.thinking_tokens AS VARCHAR) AS t_thinking,
+        CAST(u.server_tool_use.web_search_requests AS VARCHAR) AS t_web_search,
+        CAST(u.server_tool_use.web_fetch_requests AS VARCHAR) AS t_web_fetch
     FROM fields
 ),
 valued AS (
@@ -159,6 +172,8 @@ valued AS (
         try_cast(t_5m AS UBIGINT) AS n_5m,
         try_cast(t_1h AS UBIGINT) AS n_1h,
         try_cast(t_thinking AS UBIGINT) AS n_thinking,
+        try_cast(t_web_search AS UBIGINT) AS n_web_search,
+        try_cast(t_web_fetch AS UBIGINT) AS n_web_fetch,
         u.cache_creation IS NOT NULL AS has_breakdown
     FROM texts
 ),
@@ -177,6 +192,8 @@ judged AS (
                         AND cc_token_ok(t_5m, n_5m)
                         AND cc_token_ok(t_1h, n_1h)
                         AND cc_token_ok(t_thinking, n_thinking)
+                        AND cc_token_ok(t_web_search, n_web_search)
+                        AND cc_token_ok(t_web_fetch, n_web_fetch)
                         AND coalesce(n_5m, 0) + coalesce(n_1h, 0) <= coalesce(n_creation, coalesce(n_5m, 0) + coalesce(n_1h, 0))))
              THEN NULL
              ELSE coalesce(
@@ -198,6 +215,8 @@ judged AS (
                 'usage.cache_creation.ephemeral_5m_input_tokens ' || cc_token_problem(t_5m),
                 'usage.cache_creation.ephemeral_1h_input_tokens ' || cc_token_problem(t_1h),
                 'usage.output_tokens_details.thinking_tokens ' || cc_token_problem(t_thinking),
+                'usage.server_tool_use.web_search_requests ' || cc_token_problem(t_web_search),
+                'usage.server_tool_use.web_fetch_requests ' || cc_token_problem(t_web_fetch),
                 CASE WHEN n_in IS NULL THEN 'usage.input_tokens missing' END,
                 CASE WHEN n_out IS NULL THEN 'usage.output_tokens missing' END,
                 'usage.cache_creation breakdown (' || coalesce(n_5m, 0) || ' + ' || coalesce(n_1h, 0)
@@ -214,12 +233,14 @@ SELECT
     $ingest_id AS ingest_id,
     $source_file AS source_file,
     line_no,
-    -- (on the fast path `line` is NULL: a line needing a line: key fails NOT NULL, and the
-    -- file takes the staged path)
+    -- never count a result twice (issues 12 and 14): a succeeded line is its custom_id +
+    -- message id whatever file or batch id it comes in under (simulated msg_sim_ ids
+    -- included). A message id alone would merge distinct requests that share one (a proxy's
+    -- constant id). Every other line is keyed by key_lines ('pending' until then) from its
+    -- parsed content, never from the batch id or the file.
     CASE WHEN reject_reason IS NOT NULL THEN 'rejected'
-         WHEN message_id IS NOT NULL AND NOT starts_with(message_id, 'msg_sim_') THEN 'msg:' || message_id
-         WHEN custom_id IS NOT NULL THEN 'cid:' || $batch_id || ':' || custom_id
-         ELSE 'line:' || $batch_id || ':' || md5(line) END AS dedupe_key,
+         WHEN result_type = 'succeeded' AND message_id <> '' THEN 'msg:' || coalesce(custom_id || ':', '') || message_id
+         ELSE 'pending' END AS dedupe_key,
     custom_id,
     coalesce(shape = 'batch', false) AS is_batch,
     coalesce(result_type, 'rejected') AS result_type,
@@ -239,6 +260,14 @@ SELECT
     CASE WHEN ok THEN coalesce(n_read, 0) END AS cache_read_input_tokens,
     CASE WHEN ok THEN n_out END AS output_tokens,
     CASE WHEN ok THEN n_thinking END AS thinking_tokens,
+    -- what else changes the bill (cachecast.pricing prices each kind of line)
+    CASE WHEN ok THEN u.inference_geo END AS inference_geo,
+    CASE WHEN ok THEN u.speed END AS speed,
+    CASE WHEN ok THEN n_web_search END AS web_search_requests,
+    CASE WHEN ok THEN n_web_fetch END AS web_fetch_requests,
+    CASE WHEN ok THEN CASE json_type(miss) WHEN 'VARCHAR' THEN miss ->> '$' WHEN 'OBJECT' THEN miss ->> 'type' END
+         END AS cache_miss_reason,
+    CASE WHEN ok THEN try_cast(miss ->> 'cache_missed_input_tokens' AS BIGINT) END AS cache_missed_input_tokens,
     error_type,
     error_message,
     strlen(line) AS raw_bytes,
@@ -248,6 +277,22 @@ SELECT
     CASE WHEN $keep_raw OR reject_reason IS NOT NULL OR cc_unusual(result_type, stop_reason) THEN line END AS raw,
     reject_reason
 FROM final;
+
+-- name: key_lines
+-- The identity of every line that has no (custom_id, message id) (issue 14, class 5): result
+-- type + custom_id + an md5 of the canonical JSON of what was parsed from it (to_json of the
+-- stored columns: fixed key order, no whitespace), so the same line is the same key in any
+-- file, with LF or CRLF, one more line or not, under any batch id, on the fast or the staged
+-- path. schema_v5.sql rewrites stored keys with this very expression: keep the two equal.
+UPDATE results SET dedupe_key = 'r:' || result_type || ':' || coalesce(custom_id, '') || ':' || md5(CAST(to_json({
+        'is_batch': is_batch, 'result_type': result_type, 'custom_id': custom_id, 'message_id': message_id,
+        'model': model, 'stop_reason': stop_reason, 'service_tier': service_tier, 'input_tokens': input_tokens,
+        'cache_creation_input_tokens': cache_creation_input_tokens, 'cache_write_5m_tokens': cache_write_5m_tokens,
+        'cache_write_1h_tokens': cache_write_1h_tokens, 'cache_read_input_tokens': cache_read_input_tokens,
+        'output_tokens': output_tokens, 'thinking_tokens': thinking_tokens, 'inference_geo': inference_geo,
+        'speed': speed, 'web_search_requests': web_search_requests, 'web_fetch_requests': web_fetch_requests,
+        'error_type': error_type, 'error_message': error_message}) AS VARCHAR))
+WHERE ingest_id = $ingest_id AND dedupe_key = 'pending';
 
 -- name: fast_rejected
 -- The fast path takes only files whose every line is usable (quarantine needs the text).
@@ -293,19 +338,39 @@ UPDATE results SET reject_reason = s.reason, raw = s.raw, raw_bytes = strlen(s.r
 FROM sanitized_lines s
 WHERE results.ingest_id = $ingest_id AND results.line_no = s.line_no;
 
+-- name: redact_secret
+-- The API key, when a server or proxy echoed it into result data, never reaches the store:
+-- every text column of this ingest's rows, before quarantine copies the raw text.
+UPDATE results SET
+    custom_id = replace(custom_id, $secret, '[redacted]'),
+    message_id = replace(message_id, $secret, '[redacted]'),
+    dedupe_key = replace(dedupe_key, $secret, '[redacted]'),
+    model = replace(model, $secret, '[redacted]'),
+    stop_reason = replace(stop_reason, $secret, '[redacted]'),
+    service_tier = replace(service_tier, $secret, '[redacted]'),
+    error_type = replace(error_type, $secret, '[redacted]'),
+    error_message = replace(error_message, $secret, '[redacted]'),
+    raw = replace(raw, $secret, '[redacted]'),
+    reject_reason = replace(reject_reason, $secret, '[redacted]'),
+    inference_geo = replace(inference_geo, $secret, '[redacted]'),
+    speed = replace(speed, $secret, '[redacted]'),
+    cache_miss_reason = replace(cache_miss_reason, $secret, '[redacted]'),
+    raw_bytes = CASE WHEN raw IS NULL THEN raw_bytes ELSE strlen(replace(raw, $secret, '[redacted]')) END
+WHERE ingest_id = $ingest_id AND strpos(coalesce(custom_id, '') || coalesce(message_id, '') || coalesce(dedupe_key, '') || coalesce(model, '') || coalesce(stop_reason, '') || coalesce(service_tier, '') || coalesce(error_type, '') || coalesce(error_message, '') || coalesce(raw, '') || coalesce(reject_reason, '') || coalesce(inference_geo, '') || coalesce(speed, '') || coalesce(cache_miss_reason, ''), $secret) > 0;
+
 -- name: quarantine_rejected
--- Quarantine key: batch + text + occurrence, so the same broken line ingested again adds
--- nothing, while two identical broken lines in one file are both kept.
+-- Quarantine key: text + occurrence (issue 14: not the batch id, which may be inferred from
+-- the file), so the same broken line ingested again under any name or batch adds nothing,
+-- while two identical broken lines in one file are both kept.
 INSERT INTO quarantine BY NAME
 SELECT batch_id, ingest_id, source_file, line_no, reason, raw, dedupe_key
 FROM (
     SELECT batch_id, ingest_id, source_file, line_no, reject_reason AS reason, raw,
-           'q:' || batch_id || ':' || md5(raw) || ':'
-               || row_number() OVER (PARTITION BY md5(raw) ORDER BY line_no) AS dedupe_key
+           'q:' || md5(raw) || ':' || row_number() OVER (PARTITION BY md5(raw) ORDER BY line_no) AS dedupe_key
     FROM results
     WHERE ingest_id = $ingest_id AND reject_reason IS NOT NULL AND reject_reason <> 'blank'
 ) q
-WHERE q.dedupe_key NOT IN (SELECT dedupe_key FROM quarantine WHERE batch_id = $batch_id);
+WHERE q.dedupe_key NOT IN (SELECT dedupe_key FROM quarantine);
 
 -- name: count_rejected
 SELECT count(*) FROM results
@@ -322,7 +387,8 @@ WHERE ingest_id = $ingest_id
   AND line_no IN (
     SELECT line_no FROM (
         SELECT line_no, dedupe_key,
-               row_number() OVER (PARTITION BY dedupe_key ORDER BY line_no) AS occurrence
+               -- (a succeeded line first: an unbilled line of a conflict carries its key, drop_conflicting)
+               row_number() OVER (PARTITION BY dedupe_key ORDER BY result_type <> 'succeeded', line_no) AS occurrence
         FROM results WHERE ingest_id = $ingest_id
     ) mine
     WHERE occurrence > 1
@@ -336,32 +402,76 @@ SELECT batch_id FROM ingests WHERE fingerprint = $fingerprint ORDER BY ingest_id
 SELECT nextval('ingest_id_seq');
 
 -- name: upsert_batch
-INSERT INTO batches (batch_id, manifest_id, first_ingest_at, last_ingest_at)
-VALUES ($batch_id, $manifest_id, $now, $now)
+-- created_at (the day the batch is priced at) comes from the API ('api'), --priced-at
+-- ('priced-at') or the first ingest ('ingest'); a later ingest replaces it only with a
+-- date from an equal or better source, never with its own ingest time.
+INSERT INTO batches (batch_id, manifest_id, first_ingest_at, last_ingest_at, created_at, created_at_source)
+VALUES ($batch_id, $manifest_id, $now, $now, coalesce($created_at, $now), $created_at_source)
 ON CONFLICT (batch_id) DO UPDATE
     SET last_ingest_at = excluded.last_ingest_at,
-        manifest_id = coalesce(excluded.manifest_id, batches.manifest_id);
+        manifest_id = coalesce(excluded.manifest_id, batches.manifest_id),
+        created_at = CASE WHEN excluded.created_at_source <> 'ingest'
+                           AND cc_source_rank(excluded.created_at_source) >= cc_source_rank(batches.created_at_source)
+                          THEN excluded.created_at ELSE batches.created_at END,
+        created_at_source = CASE WHEN excluded.created_at_source <> 'ingest'
+                           AND cc_source_rank(excluded.created_at_source) >= cc_source_rank(batches.created_at_source)
+                          THEN excluded.created_at_source ELSE batches.created_at_source END;
+
+-- name: macro_source_rank
+CREATE OR REPLACE TEMP MACRO cc_source_rank(s) AS CASE s WHEN 'api' THEN 3 WHEN 'priced-at' THEN 2 ELSE 1 END;
+
+-- name: batch_created
+SELECT created_at, created_at_source FROM batches WHERE batch_id = $batch_id;
 
 -- name: record_ingest
 INSERT INTO ingests (ingest_id, batch_id, source_file, fingerprint, bytes, lines_read, ingested, duplicates,
-                     quarantined, blank_lines, path_taken, started_at, seconds)
+                     quarantined, blank_lines, conflicts, path_taken, started_at, seconds)
 VALUES ($ingest_id, $batch_id, $source_file, $fingerprint, $bytes, $lines_read, $ingested, $duplicates,
-        $quarantined, $blank_lines, $path_taken, $started_at, $seconds);
+        $quarantined, $blank_lines, $conflicts, $path_taken, $started_at, $seconds);
 
--- name: unpriced_models
--- (model, batch) pairs among succeeded lines that price_snapshot cannot cost yet.
-SELECT DISTINCT r.model, r.is_batch
-FROM results r
-WHERE r.ingest_id = $ingest_id AND r.result_type = 'succeeded'
-  AND NOT EXISTS (SELECT 1 FROM price_snapshot p WHERE p.model = r.model AND p.batch = r.is_batch)
-ORDER BY 1, 2;
+-- name: price_keys
+-- The kinds of succeeded line (view result_price_keys: model, batch day, tier, speed, geo)
+-- of one batch ($batch_id) or of the whole store ($batch_id NULL), and whether price_snapshot
+-- can cost them yet (a row without a web search price cannot cost a line with searches).
+SELECT k.model, k.priced_on, k.price_batch, k.price_speed, k.price_geo,
+    bool_and(p.model IS NOT NULL AND (NOT k.has_web_search OR p.web_search_per_1k IS NOT NULL)) AS priced
+FROM result_price_keys k
+LEFT JOIN price_snapshot p
+  ON p.model = k.model AND p.priced_on = k.priced_on AND p.batch = k.price_batch
+ AND p.speed = k.price_speed AND p.geo = k.price_geo
+WHERE ($batch_id IS NULL OR k.batch_id = $batch_id) AND k.result_type = 'succeeded'
+GROUP BY ALL
+ORDER BY ALL;
 
 -- name: insert_price
-INSERT INTO price_snapshot (model, batch, input, write_5m, write_1h, read, output, long_context_threshold,
-                            lc_input, lc_write_5m, lc_write_1h, lc_read, lc_output, source, captured_at)
-VALUES ($model, $batch, $input, $write_5m, $write_1h, $read, $output, $long_context_threshold,
-        $lc_input, $lc_write_5m, $lc_write_1h, $lc_read, $lc_output, $source, $captured_at)
-ON CONFLICT (model, batch) DO NOTHING;
+-- A new row, or the re-priced one (replace: audit --prices FILE for the models the file
+-- covers; or filling the web search price of a row captured before schema v2).
+INSERT INTO price_snapshot (model, priced_on, batch, speed, geo, input, write_5m, write_1h, read, output,
+                            long_context_threshold, lc_input, lc_write_5m, lc_write_1h, lc_read, lc_output,
+                            web_search_per_1k, source, captured_at)
+VALUES ($model, $priced_on, $batch, $speed, $geo, $input, $write_5m, $write_1h, $read, $output,
+        $long_context_threshold, $lc_input, $lc_write_5m, $lc_write_1h, $lc_read, $lc_output,
+        $web_search_per_1k, $source, $captured_at)
+ON CONFLICT (model, priced_on, batch, speed, geo) DO UPDATE
+    SET input = CASE WHEN $replace THEN excluded.input ELSE price_snapshot.input END,
+        write_5m = CASE WHEN $replace THEN excluded.write_5m ELSE price_snapshot.write_5m END,
+        write_1h = CASE WHEN $replace THEN excluded.write_1h ELSE price_snapshot.write_1h END,
+        read = CASE WHEN $replace THEN excluded.read ELSE price_snapshot.read END,
+        output = CASE WHEN $replace THEN excluded.output ELSE price_snapshot.output END,
+        long_context_threshold = CASE WHEN $replace THEN excluded.long_context_threshold
+                                      ELSE price_snapshot.long_context_threshold END,
+        lc_input = CASE WHEN $replace THEN excluded.lc_input ELSE price_snapshot.lc_input END,
+        lc_write_5m = CASE WHEN $replace THEN excluded.lc_write_5m ELSE price_snapshot.lc_write_5m END,
+        lc_write_1h = CASE WHEN $replace THEN excluded.lc_write_1h ELSE price_snapshot.lc_write_1h END,
+        lc_read = CASE WHEN $replace THEN excluded.lc_read ELSE price_snapshot.lc_read END,
+        lc_output = CASE WHEN $replace THEN excluded.lc_output ELSE price_snapshot.lc_output END,
+        web_search_per_1k = CASE WHEN $replace OR price_snapshot.web_search_per_1k IS NULL
+                                 THEN excluded.web_search_per_1k ELSE price_snapshot.web_search_per_1k END,
+        source = CASE WHEN $replace THEN excluded.source
+                      WHEN price_snapshot.web_search_per_1k IS NULL AND excluded.web_search_per_1k IS NOT NULL
+                      THEN price_snapshot.source || '; web search: ' || excluded.source
+                      ELSE price_snapshot.source END,
+        captured_at = CASE WHEN $replace THEN excluded.captured_at ELSE price_snapshot.captured_at END;
 
 -- name: manifest_known
 SELECT count(*) FROM manifests WHERE manifest_id = $manifest_id;
@@ -385,3 +495,105 @@ SELECT custom_id FROM manifest WHERE manifest_id = $manifest_id GROUP BY custom_
 -- name: record_manifest
 INSERT INTO manifests (manifest_id, source, rows, loaded_at)
 SELECT $manifest_id, $source, count(*), $now FROM manifest WHERE manifest_id = $manifest_id;
+
+-- name: duplicates_elsewhere
+-- Lines of this ingest already stored under ANOTHER batch id (the same results ingested
+-- again under a new name or --batch-id): batch -> lines. Ingest says so and does not count them.
+SELECT o.batch_id, count(DISTINCT mine.line_no) AS lines
+FROM results mine
+JOIN results o ON o.dedupe_key = mine.dedupe_key AND o.ingest_id <> mine.ingest_id
+WHERE mine.ingest_id = $ingest_id AND mine.reject_reason IS NULL AND o.batch_id <> $batch_id
+GROUP BY o.batch_id
+ORDER BY lines DESC, o.batch_id;
+
+-- name: batch_known
+SELECT count(*) FROM batches WHERE batch_id = $batch_id;
+
+-- name: rename_batch_row
+-- A batch first stored under an inferred id (file-<fingerprint>) takes its real msgbatch_
+-- id: the row is copied under the new id (every column, whatever later versions add) and
+-- the old one removed, in the ingest's transaction.
+INSERT INTO batches BY NAME SELECT * REPLACE ($new_id AS batch_id) FROM batches WHERE batch_id = $old_id;
+
+-- name: rename_batch_drop
+DELETE FROM batches WHERE batch_id = $old_id;
+
+-- name: rename_batch_results
+-- (keys carry no batch id since schema v5: only the column moves)
+UPDATE results SET batch_id = $new_id WHERE batch_id = $old_id;
+
+-- name: rename_batch_quarantine
+UPDATE quarantine SET batch_id = $new_id WHERE batch_id = $old_id;
+
+-- name: rename_batch_ingests
+UPDATE ingests SET batch_id = $new_id WHERE batch_id = $old_id;
+
+-- name: link_batch_run
+-- A batch belongs to the run of the build it was sent from (manifests.run_id).
+UPDATE batches SET run_id = m.run_id
+FROM manifests m
+WHERE batches.batch_id = $batch_id AND m.manifest_id = batches.manifest_id AND m.run_id IS NOT NULL;
+
+-- name: any_repeated_custom_id
+-- The cheap gate before find_conflicts: is any custom_id of this ingest on two lines of the
+-- batch (this file or an earlier one)? Usually not, and then nothing is hashed.
+SELECT EXISTS (
+    SELECT custom_id FROM results
+    WHERE (ingest_id = $ingest_id OR batch_id = $batch_id) AND reject_reason IS NULL
+      AND custom_id IN (SELECT custom_id FROM results WHERE ingest_id = $ingest_id AND reject_reason IS NULL)
+    GROUP BY custom_id HAVING count(*) > 1
+);
+
+-- name: find_conflicts
+-- Lines of this ingest whose custom_id is on another line of the same batch (this file or an
+-- earlier one) with different content (issue 14, class 6). Only repeated custom_ids are
+-- hashed (the same canonical JSON as key_lines), so a file without repeats pays one GROUP BY.
+CREATE OR REPLACE TEMP TABLE cc_conflicts AS
+WITH mine AS (
+    SELECT custom_id FROM results WHERE ingest_id = $ingest_id AND reject_reason IS NULL AND custom_id IS NOT NULL
+),
+repeated AS (
+    SELECT custom_id FROM (
+        SELECT custom_id FROM mine
+        UNION ALL
+        SELECT custom_id FROM results
+        WHERE batch_id = $batch_id AND ingest_id <> $ingest_id AND custom_id IN (SELECT custom_id FROM mine)
+    ) all_ids
+    GROUP BY custom_id HAVING count(*) > 1
+),
+candidates AS (
+    SELECT ingest_id, line_no, source_file, custom_id, result_type, dedupe_key,
+           md5(CAST(to_json({'result_type': result_type, 'message_id': message_id, 'model': model,
+                'stop_reason': stop_reason, 'service_tier': service_tier, 'input_tokens': input_tokens,
+                'cache_creation_input_tokens': cache_creation_input_tokens,
+                'cache_write_5m_tokens': cache_write_5m_tokens, 'cache_write_1h_tokens': cache_write_1h_tokens,
+                'cache_read_input_tokens': cache_read_input_tokens, 'output_tokens': output_tokens,
+                'thinking_tokens': thinking_tokens, 'inference_geo': inference_geo, 'speed': speed,
+                'web_search_requests': web_search_requests, 'web_fetch_requests': web_fetch_requests,
+                'error_type': error_type, 'error_message': error_message}) AS VARCHAR)) AS content
+    FROM results
+    WHERE custom_id IN (SELECT custom_id FROM repeated) AND reject_reason IS NULL
+      AND (ingest_id = $ingest_id OR batch_id = $batch_id)
+)
+SELECT *,
+       -- the line that stays for an unbilled result: the batch's first line of the custom_id;
+       -- a succeeded line is billed and never dropped
+       first_value(dedupe_key) OVER (PARTITION BY custom_id ORDER BY result_type = 'succeeded' DESC,
+                                     ingest_id, line_no) AS kept_key
+FROM candidates
+WHERE custom_id IN (SELECT custom_id FROM candidates GROUP BY custom_id HAVING count(DISTINCT content) > 1);
+
+-- name: conflict_lines
+-- custom_id -> line numbers of this file, and the lines in earlier files, in order.
+SELECT custom_id,
+       list(line_no ORDER BY line_no) FILTER (WHERE ingest_id = $ingest_id) AS here,
+       list(source_file || ':' || line_no ORDER BY ingest_id, line_no) FILTER (WHERE ingest_id <> $ingest_id) AS before
+FROM cc_conflicts GROUP BY custom_id ORDER BY min(CASE WHEN ingest_id = $ingest_id THEN line_no END);
+
+-- name: drop_conflicting
+-- An unbilled line (errored/canceled/expired) in conflict takes the key of the line that
+-- stays, so delete_duplicates counts it as a duplicate: one result per custom_id.
+UPDATE results SET dedupe_key = c.kept_key
+FROM cc_conflicts c
+WHERE results.ingest_id = $ingest_id AND c.ingest_id = $ingest_id AND results.line_no = c.line_no
+  AND results.result_type <> 'succeeded';

@@ -1,25 +1,51 @@
 -- Views over the store. Re-created by cachecast.store.migrate() whenever VIEWS_REVISION
 -- changes, so keep every statement a CREATE OR REPLACE and end each with ';' at a line end.
 
+-- Each result line with the price_snapshot key of its kind of line (how it is priced).
+--   * priced_on: the day of its batch (batches.created_at: from the API, --priced-at, or
+--     the first ingest), so a September batch is priced at September's prices
+--   * price_batch: usage.service_tier says it ('batch' -> batch rates; 'standard' or
+--     'priority' -> standard rates: a sync line is standard even in a batch store); lines
+--     without it fall back to the file's shape (batch results file -> batch)
+--   * price_speed: usage.speed ('fast' -> fast-mode rates), standard when absent
+--   * price_geo: usage.inference_geo 'us' -> the US-only rates; absent, 'global' or
+--     'not_available' -> global; any other value has no price (the line is unpriced)
+CREATE OR REPLACE VIEW result_price_keys AS
+SELECT r.*,
+    coalesce(r.web_search_requests, 0) > 0 AS has_web_search,
+    CAST(coalesce(b.created_at, b.first_ingest_at) AS DATE) AS priced_on,
+    CASE r.service_tier WHEN 'batch' THEN true WHEN 'standard' THEN false WHEN 'priority' THEN false
+         ELSE r.is_batch END AS price_batch,
+    coalesce(r.speed, 'standard') AS price_speed,
+    CASE WHEN r.inference_geo IS NULL OR r.inference_geo IN ('global', 'not_available') THEN 'global'
+         ELSE r.inference_geo END AS price_geo
+FROM results r
+LEFT JOIN batches b ON b.batch_id = r.batch_id;
+
 -- One row per result line with its manifest row, the rates that apply and its cost.
 -- Money is DECIMAL(38, 15) USD: tokens x (USD per million tokens) x 0.000001, exact.
---   * batch rates for lines from batch results files, standard rates for sync Message lines
+--   * rates of the line's own kind (result_price_keys): its batch's day, batch or standard
+--     tier, speed and inference geo; every correction is already in the rates
+--     (cachecast.pricing), none is applied here
 --   * cache writes split by TTL from usage.cache_creation; without that breakdown, the
 --     creation is priced at the TTL the manifest requested (write_ttl_source = 'manifest'),
 --     else as 5m writes (write_ttl_source = 'assumed_5m', listed in `anomalies`)
 --   * the long-context tier reprices every token of a request whose total prompt
---     (input + creation + read) exceeds the model's threshold
+--     (input + creation + read) exceeds the model's threshold (Haiku 5.5: 100k)
+--   * web searches (server_tool_use.web_search_requests) at the rate per 1,000
+--   * thinking_cost_usd: the thinking_tokens part of output_cost_usd (already in it)
 --   * no_cache_cost_usd: the same prompt tokens all at the input rate, plus the same output
+--     and web searches
 --   * errored, canceled and expired lines cost nothing
 CREATE OR REPLACE VIEW request_costs AS
 WITH joined AS (
-    SELECT r.* EXCLUDE (raw, reject_reason),
+    SELECT r.* EXCLUDE (raw, reject_reason, has_web_search),
            m.item_id, m.treatment, m.temperature, m."repeat", m.ttl AS requested_ttl, m.prefix_hash,
            m.cacheable, m.est_prefix_tokens, m.est_rest_tokens,
            r.input_tokens + r.cache_creation_input_tokens + r.cache_read_input_tokens AS prompt_tokens,
            r.cache_creation_input_tokens - coalesce(r.cache_write_5m_tokens, 0)
                - coalesce(r.cache_write_1h_tokens, 0) AS unsplit_creation
-    FROM results r
+    FROM result_price_keys r
     LEFT JOIN batches b ON b.batch_id = r.batch_id
     LEFT JOIN manifest m ON m.manifest_id = b.manifest_id AND m.custom_id = r.custom_id
 ),
@@ -38,14 +64,18 @@ split AS (
 ),
 tiered AS (
     SELECT s.*,
-        p.model IS NOT NULL AS priced,
+        p.model IS NOT NULL
+            AND (coalesce(s.web_search_requests, 0) = 0 OR p.web_search_per_1k IS NOT NULL) AS priced,
         p.source AS price_source,
         coalesce(p.long_context_threshold IS NOT NULL AND s.prompt_tokens > p.long_context_threshold, false)
             AS long_context,
         p.input, p.write_5m, p.write_1h, p.read, p.output,
-        p.lc_input, p.lc_write_5m, p.lc_write_1h, p.lc_read, p.lc_output
+        p.lc_input, p.lc_write_5m, p.lc_write_1h, p.lc_read, p.lc_output,
+        p.web_search_per_1k AS rate_web_search_per_1k
     FROM split s
-    LEFT JOIN price_snapshot p ON p.model = s.model AND p.batch = s.is_batch
+    LEFT JOIN price_snapshot p
+      ON p.model = s.model AND p.priced_on = s.priced_on AND p.batch = s.price_batch
+     AND p.speed = s.price_speed AND p.geo = s.price_geo
 ),
 rates AS (
     SELECT * EXCLUDE (input, write_5m, write_1h, read, output, lc_input, lc_write_5m, lc_write_1h, lc_read, lc_output),
@@ -63,12 +93,16 @@ costed AS (
         CAST(coalesce(write_1h_tokens * rate_write_1h * 0.000001, 0) AS DECIMAL(38, 15)) AS write_1h_cost_usd,
         CAST(coalesce(cache_read_input_tokens * rate_read * 0.000001, 0) AS DECIMAL(38, 15)) AS read_cost_usd,
         CAST(coalesce(output_tokens * rate_output * 0.000001, 0) AS DECIMAL(38, 15)) AS output_cost_usd,
+        CAST(coalesce(thinking_tokens * rate_output * 0.000001, 0) AS DECIMAL(38, 15)) AS thinking_cost_usd,
+        CAST(coalesce(web_search_requests * rate_web_search_per_1k * 0.001, 0) AS DECIMAL(38, 15))
+            AS web_search_cost_usd,
         CAST(coalesce(prompt_tokens * rate_input * 0.000001, 0) AS DECIMAL(38, 15)) AS no_cache_input_cost_usd
     FROM rates
 )
 SELECT *,
-    input_cost_usd + write_5m_cost_usd + write_1h_cost_usd + read_cost_usd + output_cost_usd AS cost_usd,
-    no_cache_input_cost_usd + output_cost_usd AS no_cache_cost_usd
+    input_cost_usd + write_5m_cost_usd + write_1h_cost_usd + read_cost_usd + output_cost_usd
+        + web_search_cost_usd AS cost_usd,
+    no_cache_input_cost_usd + output_cost_usd + web_search_cost_usd AS no_cache_cost_usd
 FROM costed;
 
 -- One row per batch: counts, tokens, hit rates, cost against no-cache, quarantine.
@@ -95,7 +129,7 @@ WITH r AS (
     FROM request_costs GROUP BY batch_id
 ),
 q AS (SELECT batch_id, count(*) AS quarantined_lines FROM quarantine GROUP BY batch_id)
-SELECT b.batch_id, b.manifest_id, b.first_ingest_at, b.last_ingest_at,
+SELECT b.batch_id, b.manifest_id, b.first_ingest_at, b.last_ingest_at, b.created_at, b.created_at_source,
     coalesce(r.requests, 0) AS requests, coalesce(r.succeeded, 0) AS succeeded,
     coalesce(r.errored, 0) AS errored, coalesce(r.canceled, 0) AS canceled, coalesce(r.expired, 0) AS expired,
     coalesce(r.input_tokens, 0) AS input_tokens,

@@ -1,0 +1,103 @@
+"""What a run config may ask of its model, checked before any request is built.
+
+Why before: the Batches API validates each request's params asynchronously, so a config
+that asks for a removed parameter or a thinking shape the model rejects comes back as
+thousands of errored lines hours later. Here it is one sentence at load time, naming the
+config key and the ways out. The rules themselves live in `models` (one place for the
+builder, lint and the test server); this module turns them into config errors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import models
+
+# planning threshold, not a documented limit: with less room than this for thinking after
+# the expected answer, adaptive thinking at that effort often ends at max_tokens
+THINKING_ROOM = {"low": 512, "medium": 1024, "high": 2048, "xhigh": 4096, "max": 8192}
+
+
+@dataclass
+class RuleReport:
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (config key, sentence)
+    warnings: list[str] = field(default_factory=list)
+
+
+def sampling_models(api_version: str = "2023-06-01") -> list[str]:
+    """Callable models that still take a non-default temperature under `api_version`."""
+    return [f.id for f in models.all_models()
+            if f.sampling_params(api_version) and models.lifecycle_on(f, models.today()) != "retired"]
+
+
+def check_sampling(report: RuleReport, facts: models.ModelFacts, api_version: str,
+                   temperatures: list[float | None], thinking_on: bool) -> None:
+    temps = [t for t in temperatures if t is not None]
+    if not temps:
+        return
+    if api_version != "2023-06-01":
+        report.errors.append(("temperatures", (
+            f"sets {temps[0]}, but anthropic-version {api_version} (provider.api_version, what SDK 2.x sends) "
+            "removed temperature, top_p and top_k, so every request would be rejected at any value; either drop "
+            "'temperatures' and use 'repeats: N' to draw N samples per item, or pin provider.api_version: "
+            f"\"2023-06-01\" on a model that still accepts one ({', '.join(sampling_models())})")))
+        return
+    non_default = [t for t in temps if t != 1.0]
+    if non_default and not facts.sampling_2023:
+        report.errors.append(("temperatures", (
+            f"sets {non_default[0]}, but {facts.id} rejects any non-default temperature even under 2023-06-01; "
+            f"drop 'temperatures' and use 'repeats', or choose one of {', '.join(sampling_models())}")))
+    elif non_default and thinking_on:
+        report.errors.append(("temperatures", (
+            f"sets {non_default[0]}, but with thinking on the temperature must stay at its default 1.0; "
+            "drop 'temperatures' or turn thinking off")))
+
+
+def thinking_on(facts: models.ModelFacts, thinking: dict[str, Any] | None) -> bool:
+    kind = (thinking or {}).get("type")
+    return kind in ("adaptive", "enabled") or (kind is None and facts.thinks_by_default)
+
+
+def check_thinking(report: RuleReport, facts: models.ModelFacts, thinking: dict[str, Any] | None,
+                   effort: str | None, max_tokens: int, fill_ratio: float) -> None:
+    problem = models.thinking_problem(facts, thinking, effort, max_tokens)
+    if problem:
+        report.errors.append(("thinking", problem))
+        return
+    if facts.max_output and max_tokens > facts.max_output:
+        report.errors.append(("max_tokens", f"is {max_tokens:,}, above {facts.id}'s {facts.max_output:,}-token "
+                              "maximum output"))
+    if thinking_on(facts, thinking):
+        _room_warning(report, facts, thinking, effort, max_tokens, fill_ratio)
+
+
+def _room_warning(report: RuleReport, facts: models.ModelFacts, thinking: dict[str, Any] | None,
+                  effort: str | None, max_tokens: int, fill_ratio: float) -> None:
+    """Thinking tokens count toward max_tokens: too little room cuts answers off mid-way."""
+    answer = round(max_tokens * fill_ratio)
+    room = max_tokens - answer
+    budget = (thinking or {}).get("budget_tokens")
+    level = effort or facts.default_effort
+    need = budget if budget else THINKING_ROOM.get(level or "", 0)
+    if room < need:
+        what = f"budget_tokens {budget:,}" if budget else f"effort {level} (planning threshold ~{need:,})"
+        report.warnings.append(
+            f"max_tokens {max_tokens:,} leaves ~{room:,} tokens for thinking after a ~{answer:,}-token answer "
+            f"(output_fill_ratio {fill_ratio}); {facts.id} thinks at {what}, so answers may stop at max_tokens; "
+            "raise max_tokens or lower thinking.effort")
+
+
+def check_run(model: str, api_version: str, temperatures: list[float | None],
+              thinking: dict[str, Any] | None, effort: str | None, max_tokens: int,
+              fill_ratio: float) -> RuleReport:
+    """Every model rule for one Anthropic run config; lifecycle is checked by the commands
+    that spend money (build, lint, project, count, submit), not here, so old configs still load
+    for ingest, audit and reports."""
+    report = RuleReport()
+    facts = models.find(model)
+    if facts is None:
+        report.errors.append(("provider.model", models.unknown_model_message(model)))
+        return report
+    check_sampling(report, facts, api_version, temperatures, thinking_on(facts, thinking))
+    check_thinking(report, facts, thinking, effort, max_tokens, fill_ratio)
+    return report
