@@ -639,7 +639,7 @@ def test_duckdb_disk_full_is_exit_2(monkeypatch, capsys):
 def test_ctrl_c_is_130_and_says_nothing_was_committed(monkeypatch, capsys):
     _raising(monkeypatch, KeyboardInterrupt(), "ingest")
     line = one_error(cli(capsys, "ingest"), "ingest", code=130)
-    assert line == "cachecast ingest: interrupted; nothing was committed"
+    assert line == "cachecast ingest: interrupted; the step in progress was not committed (finished files and batches are kept)"
 
 
 def test_db_inside_a_regular_file(tmp_path, capsys):

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     except CachecastError as exc:
         return _fail(args.command, redact(str(exc)), exc.exit_code)
     except KeyboardInterrupt:
-        return _fail(args.command, "interrupted; nothing was committed", 130, label="")
+        return _fail(args.command, "interrupted; the step in progress was not committed (finished files and "
+                     "batches are kept)", 130, label="")
     except BrokenPipeError:
         return 0
     except OSError as exc:
