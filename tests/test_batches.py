@@ -6,13 +6,13 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
 
-from _fixtures import PILOT, PILOT_OPENAI, read_jsonl
-from cachecast.batches import CUSTOM_ID_RE, build, custom_id, read_manifest, request_files
+from _fixtures import PILOT_OPENAI, read_jsonl
+from cachecast.batches import CUSTOM_ID_RE, build, custom_id, read_manifest
+from cachecast.build_files import request_files
 from cachecast.cli import main
 from cachecast.config import load_config
 from cachecast.errors import InputError

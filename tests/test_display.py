@@ -23,7 +23,7 @@ EVIL = '<script>alert("$x$")</script>'
 
 
 def test_text_writes_no_dollar_and_escapes_markup():
-    html, meta = d.text("within budget: $177.18 in the worst case against $200.00", EVIL)._repr_mimebundle_(), None
+    html = d.text("within budget: $177.18 in the worst case against $200.00", EVIL)._repr_mimebundle_()
     assert "$" not in html["text/html"] and "&#36;177.18" in html["text/html"]
     assert "tex2jax_ignore" in html["text/html"] and "mathjax_ignore" in html["text/html"]
     assert "<script>" not in html["text/html"] and "&lt;script&gt;" in html["text/html"]

@@ -148,8 +148,7 @@ def test_retired_model_is_refused_by_build_project_and_count(tmp_path, capsys):
     import yaml
 
     cfg = yaml.safe_load(PILOT.read_text())
-    cfg["provider"]["model"] = "claude-sonnet-4-5"
-    cfg.pop("thinking")
+    cfg["provider"]["model"] = "claude-sonnet-4-5"  # thinking effort kept: retired is the news, not effort
     for section, key_ in (("prompts", "system_file"), ("prompts", "user_template_file"), ("items", "file")):
         cfg[section][key_] = str((PILOT.parent / cfg[section][key_]).resolve())
     for t in cfg["treatments"]:

@@ -26,7 +26,6 @@ from pathlib import Path
 import pytest
 
 from cachecast import cli, ingest, ledger, store
-from cachecast.errors import InputError
 
 PLANNED = 15_000  # per treatment: 30,000 in the run
 MODEL = "claude-sonnet-4-5"

@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from ._atomic import atomic_dir
 from .config import RunConfig
-from .build_files import request_files  # noqa: F401  (re-exported: older callers import it from here)
 from .errors import InputError
 from .jsonl import loads, strict_lines
 from .models import source as model_source

@@ -470,8 +470,6 @@ def open_ledger(db_path: str | Path, run: str | None = None, prices: str | Path 
     from .audit import reprice
 
     db = _resolve(db_path)
-    if not db.exists():
-        raise InputError(f"{db}: no such database (run cachecast ingest first)")
-    conn = store.connect(db)
+    conn = store.connect_existing(db)
     reprice(conn, Path(prices) if prices else None)
     return LedgerView(conn=conn, db=db, ledger=ledger(conn, run))

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tqdm import tqdm
 
 from datetime import date
 
 from .api import build_api_version
-from .batches import CUSTOM_ID_RE, LIMITS, request_files
+from .batches import CUSTOM_ID_RE, LIMITS
+from .build_files import request_files
 from .errors import InputError
 from .jsonl import lines
 from .lint_prefix import PrefixTracker

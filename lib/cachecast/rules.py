@@ -98,6 +98,8 @@ def check_run(model: str, api_version: str, temperatures: list[float | None],
     if facts is None:
         report.errors.append(("provider.model", models.unknown_model_message(model)))
         return report
+    if models.lifecycle_on(facts, models.today()) == "retired":
+        return report  # serves no requests: the commands that spend say "retired, use X", which is the fix
     check_sampling(report, facts, api_version, temperatures, thinking_on(facts, thinking))
     check_thinking(report, facts, thinking, effort, max_tokens, fill_ratio)
     return report

@@ -93,6 +93,14 @@ def _prepare(conn: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> du
     return conn
 
 
+def connect_existing(path: str | Path, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+    """connect(), for commands that read a store (audit, ledger, export): a missing file is
+    the user's mistake, said in one sentence, not a new empty store."""
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such database (run cachecast ingest first)")
+    return connect(path, **kwargs)
+
+
 def _check_path(path: Path, read_only: bool) -> None:
     if read_only and not path.exists():
         raise InputError(f"{path}: no such database (ingest results first)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import InputError
 from ._preflight import add_prices_arg
 
 
@@ -28,9 +27,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from .. import audit, store
 
-    if not args.db.exists():
-        raise InputError(f"{args.db}: no such database (run cachecast ingest first)")
-    conn = store.connect(args.db)
+    conn = store.connect_existing(args.db)
     try:
         audit.reprice(conn, args.prices)
         totals = audit.totals(conn, args.batch_id)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
 
 
 def add_parser(sub) -> None:
@@ -17,9 +16,7 @@ def run(args) -> int:
     from .. import store
     from ..export import export
 
-    if not args.db.exists():
-        raise InputError(f"{args.db}: no such database (run cachecast ingest first)")
-    conn = store.connect(args.db)
+    conn = store.connect_existing(args.db)
     try:
         report = export(conn, args.out)
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import InputError
 from ._preflight import add_prices_arg
 
 
@@ -25,9 +24,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from .. import audit, ledger, store
 
-    if not args.db.exists():
-        raise InputError(f"{args.db}: no such database (run cachecast ingest first)")
-    conn = store.connect(args.db)
+    conn = store.connect_existing(args.db)
     try:
         audit.reprice(conn, args.prices)
         led = ledger.ledger(conn, args.run_name)

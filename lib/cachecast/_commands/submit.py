@@ -95,6 +95,7 @@ def run(args) -> int:
                          "or run cachecast fetch BATCH_ID --out FILE --db DB later")
     if getattr(args, "no_probe", False) and getattr(args, "prewarm", False):
         raise InputError("--prewarm sends the probes, --no-probe skips them: give one of the two")
+    api.api_key()  # no key: one sentence before any lint, gate or probe work is printed
     lint_gate(build_dir, args.force)
     prices = getattr(args, "prices", None)
     plan = probe_plan(args, build_dir)
