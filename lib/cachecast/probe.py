@@ -246,18 +246,16 @@ def _split_writes(usage: dict, ttl_sent: str | None) -> tuple[int, int]:
 
 # -- sending --------------------------------------------------------------------------------------
 def send(client: Any, found: list[Shape], *, prewarm: bool, overrides: Path | None = None,
-         log: Callable[[str], None] = print, stop: bool = True) -> list[ProbeResult]:
-    """One synchronous call per shape, in order. `stop`: end at the first rejection (its result
-    is the last one returned, status "rejected"), since nothing will be submitted; the
-    caller stores them all either way (the accepted ones were billed)."""
+         log: Callable[[str], None] = print) -> list[ProbeResult]:
+    """One synchronous call per shape, in order, ending at the first rejection (its result is
+    the last one returned, status "rejected"), since nothing will be submitted; the caller
+    stores them all either way (the accepted ones were billed)."""
     results: list[ProbeResult] = []
     for i, shape in enumerate(found, 1):
         result = send_one(client, shape, prewarm=prewarm, overrides=overrides)
         results.append(result)
         if result.status != "ok":
-            if stop:
-                break
-            continue
+            break
         log(f"probe {i}/{len(found)} ({shape.describe()}, {len(shape.custom_ids):,} requests): accepted; "
             f"{_usage_text(result.usage)}; ${result.cost_usd:.6f} at standard rates")
     return results
@@ -373,17 +371,14 @@ def plan_line(run: ProbeRun) -> str:
 
 
 def execute(client: Any, run: ProbeRun, build_dir: Path, db: Path | None, *, overrides: Path | None = None,
-            log: Callable[[str], None] = print, force: bool = False) -> ProbeRun:
+            log: Callable[[str], None] = print) -> ProbeRun:
     """Send the planned probes and store them (even when one is rejected: the others were
-    billed); then raise ProbeError for the first rejection. With `force` (submit --force:
-    the user accepts the API's verdict line by line) every shape is probed and each
-    rejection is only logged as a warning."""
-    run.results = send(client, run.shapes, prewarm=run.prewarm, overrides=overrides, log=log, stop=not force)
+    billed); then raise ProbeError for the first rejection. No override: the API has just
+    refused those requests, so a batch of them would only come back errored."""
+    run.results = send(client, run.shapes, prewarm=run.prewarm, overrides=overrides, log=log)
     if db is not None:
         record(db, build_dir, run.results)
     problems = rejections(run.results, len(run.shapes))
-    if problems and not force:
+    if problems:
         raise problems[0]
-    for problem in problems:
-        log(f"warning (--force, submitting anyway; these requests will come back errored): {problem}")
     return run
