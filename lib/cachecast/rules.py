@@ -13,9 +13,10 @@ from typing import Any
 
 from . import models
 
-# planning threshold, not a documented limit: with less room than this for thinking after
-# the expected answer, adaptive thinking at that effort often ends at max_tokens
-THINKING_ROOM = {"low": 512, "medium": 1024, "high": 2048, "xhigh": 4096, "max": 8192}
+# room wanted for adaptive thinking: this many times the dated planning assumption of thinking
+# tokens per effort (data/price_corrections.yaml, the figure projections use), because how much
+# a model thinks varies with the question
+THINKING_ROOM_FACTOR = 2
 
 
 @dataclass
@@ -78,13 +79,19 @@ def _room_warning(report: RuleReport, facts: models.ModelFacts, thinking: dict[s
     room = max_tokens - answer
     budget = (thinking or {}).get("budget_tokens")
     level = effort or facts.default_effort
-    need = budget if budget else THINKING_ROOM.get(level or "", 0)
+    need = budget if budget else _expected_thinking(level) * THINKING_ROOM_FACTOR
     if room < need:
         what = f"budget_tokens {budget:,}" if budget else f"effort {level} (planning threshold ~{need:,})"
         report.warnings.append(
             f"max_tokens {max_tokens:,} leaves ~{room:,} tokens for thinking after a ~{answer:,}-token answer "
             f"(output_fill_ratio {fill_ratio}); {facts.id} thinks at {what}, so answers may stop at max_tokens; "
             "raise max_tokens or lower thinking.effort")
+
+
+def _expected_thinking(effort: str | None) -> int:
+    from .pricing import thinking_assumption  # lazy: only configs whose model thinks need it
+
+    return int(thinking_assumption().tokens_per_request.get(effort or "", 0))
 
 
 def check_run(model: str, api_version: str, temperatures: list[float | None],
