@@ -61,6 +61,16 @@ def state(db: Path) -> dict[str, int]:
     return {"rows": int(rows), "files": int(files)}
 
 
+def has_store(db: Path) -> bool:
+    if not db.exists():
+        return False
+    conn = duckdb.connect(str(db))
+    try:
+        return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ingests'").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def test_ingest_killed_mid_file_leaves_a_committed_state_and_a_rerun_completes_it(tmp_path):
     small = results_file(tmp_path / "small.jsonl", "s", 1_000)
     big = results_file(tmp_path / "big.jsonl", "b", 120_000)
@@ -95,6 +105,34 @@ def test_ingest_killed_mid_file_leaves_a_committed_state_and_a_rerun_completes_i
     rerun = subprocess.run(cachecast("ingest", small, big, "--db", db), capture_output=True, text=True, env=env())
     assert rerun.returncode == 0, rerun.stderr
     assert state(db)["rows"] == 121_000
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.4, 1.0])
+def test_ingest_of_many_files_killed_leaves_whole_files_and_a_rerun_completes_it(tmp_path, delay):
+    """The chunked path (issue 14, class 11): a set-based pass, then one transaction per file,
+    three at a time. Killed at any moment, every recorded file has all its rows and no row is
+    without its file; the same command again stores the rest, nothing twice."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for k in range(400):
+        results_file(folder / f"shard-{k:03d}.jsonl", f"f{k}x", 3)
+    db = tmp_path / "store.duckdb"
+    command = cachecast("ingest", folder / "*.jsonl", "--db", db, "--batch-id", "msgbatch_kill")
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not db.with_name("store.duckdb.wal").exists():
+            time.sleep(0.01)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    if has_store(db):  # (a kill while the store was being made leaves none; the rerun makes it)
+        after_kill = state(db)  # balances: whole files only
+        assert after_kill["rows"] == 3 * after_kill["files"]
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env())
+    assert rerun.returncode == 0, rerun.stderr
+    assert state(db) == {"rows": 1_200, "files": 400}
 
 
 def test_two_ingests_at_once_serialize_or_one_says_busy_and_nothing_is_lost(tmp_path):

@@ -163,8 +163,10 @@ def test_retired_model_is_refused_by_build_project_and_count(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_a_silent_server_is_a_bounded_wait_and_one_sentence(tmp_path, key, capsys):
-    """A server that accepts the connection and never answers: --timeout bounds each wait."""
+@pytest.mark.parametrize("command", ["submit", "count", "status", "models"])
+def test_a_silent_server_is_a_bounded_wait_and_one_sentence(tmp_path, key, capsys, monkeypatch, command):
+    """A server that accepts the connection and never answers: --timeout bounds each wait, in
+    every command that calls the API (count reads ANTHROPIC_BASE_URL, as the SDK does)."""
     import socket
     import threading
     import time
@@ -187,9 +189,14 @@ def test_a_silent_server_is_a_bounded_wait_and_one_sentence(tmp_path, key, capsy
     out = tmp_path / "b"
     assert main(["build", str(PILOT), "--out", str(out), "--limit", "3"]) == 0
     started = time.monotonic()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    argv = {"submit": ["submit", str(out), "--no-probe", "--base-url", url, "--max-retries", "0"],
+            "count": ["count", str(out), "--exact", "--db", str(tmp_path / "c.duckdb")],
+            "status": ["status", "msgbatch_01Silent", "--base-url", url, "--max-retries", "0"],
+            "models": ["models", "--refresh", "--base-url", url, "--max-retries", "0"]}[command]
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
     try:
-        rc = main(["submit", str(out), "--no-probe", "--base-url", f"http://127.0.0.1:{listener.getsockname()[1]}",
-                   "--timeout", "1", "--max-retries", "0"])
+        rc = main([*argv, "--timeout", "1"])
     finally:
         stop.set()
         listener.close()

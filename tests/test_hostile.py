@@ -988,6 +988,14 @@ DUPLICATE_KEYS = {
     "result": '{"custom_id": "a", "result": {"type": "expired"}, "result": {"type": "canceled"}}',
     "message": json.dumps(_msg("a", "msg_01A"))[:-2] + ', "message": {"id": "msg_02"}}}',
     "usage": json.dumps(_msg("a", "msg_01A")).replace('"usage": {', '"usage": {"input_tokens": 99999}, "usage": {'),
+    "model": json.dumps(_msg("a", "msg_01A")).replace('"model": "claude-sonnet-4-5"',
+                                                      '"model": "claude-haiku-4-5", "model": "claude-sonnet-4-5"'),
+    "service_tier": json.dumps(_msg("a", "msg_01A")).replace('"service_tier": "batch"',
+                                                             '"service_tier": "standard", "service_tier": "batch"'),
+    "stop_reason": json.dumps(_msg("a", "msg_01A")).replace('"stop_reason": "end_turn"',
+                                                            '"stop_reason": "refusal", "stop_reason": "end_turn"'),
+    "type": json.dumps(_msg("a", "msg_01A")).replace('"type": "succeeded"', '"type": "errored", "type": "succeeded"'),
+    "id": json.dumps(_msg("a", "msg_01A")).replace('"id": "msg_01A"', '"id": "msg_01B", "id": "msg_01A"'),
 }
 
 
@@ -1122,3 +1130,25 @@ def test_a_clean_gzip_is_streamed_without_a_temporary_copy(tmp_path, monkeypatch
     else:
         assert len(copies) == 1 and report.path_taken == "sanitized"
     conn.close()
+
+
+def test_a_repeated_key_with_space_before_its_colon_is_found(tmp_path):
+    conn = store_mod.connect(tmp_path / "s.duckdb")
+    line = json.dumps(_msg("a", "msg_01A")).replace('"model": "claude-sonnet-4-5"',
+                                                    '"model" : "claude-haiku-4-5", "model"\t: "claude-sonnet-4-5"')
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(_msg("ok", "msg_01OK")) + "\n" + line + "\n")
+    report = ingest_mod.ingest_paths(conn, [path], batch_id="msgbatch_D", progress=False)[0]
+    assert (report.ingested, report.quarantined) == (1, 1)
+    conn.close()
+
+
+def test_clean_result_lines_are_not_sent_to_the_line_by_line_key_check():
+    """The cheap check must pass real lines: counting the bare name "message" also counted the
+    value of "type": "message", so every block of every file was parsed again line by line."""
+    tool = {"type": "tool_use", "id": "toolu_01", "name": "lookup", "input": {"type": "query", "id": 3}}
+    lines = [json.dumps(_msg(f"c{i}", f"msg_{i}")) for i in range(50)] + [json.dumps(_failed("e1", "errored"))]
+    lines += [json.dumps(_msg("t1", "msg_t1")).replace('"content": []', f'"content": [{json.dumps(tool)}]')]
+    lines += [json.dumps(_failed(f"x{i}", kind)) for i, kind in enumerate(("canceled", "expired"))]
+    block = ("\n".join(lines) + "\n").encode()
+    assert not ingest_mod._suspicious(block, block.count(b"\n"))

@@ -260,6 +260,9 @@ class TokenCounter:
             raise ApiError("count_tokens refused the API key (401); check ANTHROPIC_API_KEY") from None
         except anthropic.APIStatusError as exc:
             raise ApiError(f"count_tokens failed with HTTP {exc.status_code}: {redact(str(exc.message))}") from None
+        except anthropic.APITimeoutError:
+            raise ApiError("count_tokens: the API did not answer in time (after the SDK's retries; --timeout and "
+                           "--connect-timeout set the waits); counts so far are saved, run it again") from None
         except anthropic.APIConnectionError as exc:
             raise ApiError(f"count_tokens could not reach the API: {redact(str(exc))}") from None
         return _token_count(getattr(answer, "input_tokens", None))

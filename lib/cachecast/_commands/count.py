@@ -1,4 +1,4 @@
-"""cachecast count PATH [--exact] [--json]
+"""cachecast count PATH [--exact] [--json] [--timeout S] [--connect-timeout S]
 
 Exact counts (count_tokens) when ANTHROPIC_API_KEY is set or --exact is given, remembered in
 the DuckDB store (--db, default $CACHECAST_DB or data/cachecast.duckdb); otherwise an offline
@@ -9,6 +9,9 @@ import json
 import os
 from pathlib import Path
 
+from .. import api
+from .._argtypes import bounded_float
+from ..models import DEFAULT_API_VERSION
 from ..tokens import TokenCounter, count_path, has_api_key
 
 DEFAULT_DB = Path("data/cachecast.duckdb")
@@ -25,18 +28,24 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--db", type=Path, default=None,
                    help="DuckDB store remembering exact counts (default $CACHECAST_DB or data/cachecast.duckdb)")
+    p.add_argument("--timeout", type=bounded_float(1, 604800), default=api.DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="wait at most this long for each count_tokens read or write (default %(default)s)")
+    p.add_argument("--connect-timeout", type=bounded_float(0.1, 600), default=api.DEFAULT_CONNECT_TIMEOUT,
+                   metavar="SECONDS", help="wait at most this long to connect (default %(default)s)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ..api import build_api_version
     from ._preflight import check_build
 
     check_build(args.path, "count")
     counter = None
     if args.exact or has_api_key():
         build_dir = args.path if args.path.is_dir() else args.path.parent
-        counter = TokenCounter(db=args.db or default_db(), api_version=build_api_version(build_dir))
+        version = api.build_api_version(build_dir) or DEFAULT_API_VERSION
+        client = api.make_client(None, api.DEFAULT_MAX_RETRIES, timeout=args.timeout, api_version=version,
+                                 connect_timeout=args.connect_timeout) if has_api_key() else None
+        counter = TokenCounter(client=client, db=args.db or default_db(), api_version=version)
     counts = count_path(args.path, counter)
     summary = {"path": str(args.path), **counts.summary()}
     if args.json:

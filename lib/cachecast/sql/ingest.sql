@@ -92,9 +92,11 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
 -- path stores no raw text by itself: ingest.py copies the few unusual lines' text in after
 -- (wanted_raw), checks that the rows are the file's physical lines, and falls back to
 -- stage_lines (the line-exact, lenient path) on any error, any rejected line or --keep-raw.
+-- $paths is a list: one file, or a chunk of small files (ingest_many.sql), each row with
+-- the file it came from (`filename`), files in list order.
 CREATE OR REPLACE TEMP TABLE cc_parsed AS
 SELECT *
-FROM read_json($path, format = 'newline_delimited', maximum_object_size = 16777216,
+FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777216, filename = true,
                columns = {'custom_id': 'VARCHAR',
                           'result': 'STRUCT(type VARCHAR, message STRUCT(id VARCHAR, model VARCHAR, stop_reason VARCHAR, usage STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR, inference_geo VARCHAR, speed VARCHAR, server_tool_use STRUCT(web_search_requests JSON, web_fetch_requests JSON)), diagnostics JSON), error STRUCT(error STRUCT(type VARCHAR, message VARCHAR)))',
                           'type': 'VARCHAR', 'id': 'VARCHAR', 'model': 'VARCHAR', 'stop_reason': 'VARCHAR',
@@ -106,23 +108,27 @@ FROM read_json($path, format = 'newline_delimited', maximum_object_size = 167772
 -- The rows insert_lines reads, from the fast path: `cc_parsed AS j` is each row as one STRUCT.
 -- row_number() over a table scan runs in parallel and follows the staged (file) order.
 CREATE OR REPLACE TEMP VIEW cc_rows AS
-SELECT row_number() OVER () AS line_no, CAST(NULL AS VARCHAR) AS line, cc_parsed AS j FROM cc_parsed;
+SELECT 0 AS file_idx, row_number() OVER () AS line_no, CAST(NULL AS VARCHAR) AS line, cc_parsed AS j FROM cc_parsed;
 
 -- name: view_staged_rows
 -- The rows insert_lines reads, from the staged lines (one json_transform per line).
 CREATE OR REPLACE TEMP VIEW cc_rows AS
-SELECT row_number() OVER () AS line_no, line, cc_parse(line) AS j FROM cc_lines;
+SELECT 0 AS file_idx, row_number() OVER () AS line_no, line, cc_parse(line) AS j FROM cc_lines;
 
 -- name: staged_stats
 SELECT count(*) AS rows, coalesce(sum(strlen(line)), 0) AS bytes FROM cc_lines;
 
 -- name: drop_staged
+DROP VIEW IF EXISTS cc_shaped;
 DROP VIEW IF EXISTS cc_rows;
 DROP TABLE IF EXISTS cc_lines;
 DROP TABLE IF EXISTS cc_parsed;
 
--- name: insert_lines
-INSERT INTO results BY NAME
+-- name: view_shaped
+-- Every row of cc_rows shaped into the columns of `results` (less batch_id, ingest_id,
+-- source_file and raw, which the caller adds): the one definition of what a line means,
+-- used for one file (insert_lines) and for a chunk of small files (ingest_many.sql).
+CREATE OR REPLACE TEMP VIEW cc_shaped AS
 WITH shaped AS (
     -- shape: 'message' = a Message from a sync run (may carry a top-level custom_id),
     -- 'error' = an API error body from a sync run, 'batch' = Message Batches result line
@@ -133,7 +139,7 @@ WITH shaped AS (
     FROM cc_rows
 ),
 fields AS (
-    SELECT line_no, line, j IS NULL AS unparsed, shape,
+    SELECT file_idx, line_no, line, j IS NULL AS unparsed, shape,
         j.custom_id AS custom_id,
         CASE shape WHEN 'batch' THEN j.result.type WHEN 'message' THEN 'succeeded' WHEN 'error' THEN 'errored' END
             AS result_type,
@@ -229,9 +235,7 @@ final AS (
     SELECT *, reject_reason IS NULL AND result_type = 'succeeded' AS ok FROM judged
 )
 SELECT
-    $batch_id AS batch_id,
-    $ingest_id AS ingest_id,
-    $source_file AS source_file,
+    file_idx,
     line_no,
     -- never count a result twice (issues 12 and 14): a succeeded line is its custom_id +
     -- message id whatever file or batch id it comes in under (simulated msg_sim_ ids
@@ -271,27 +275,53 @@ SELECT
     error_type,
     error_message,
     strlen(line) AS raw_bytes,
-    -- the raw text only where someone will want to read it (see macro_keep_raw), or always
+    line,
+    -- the raw text is kept where someone will want to read it (see macro_unusual), or always
     -- with --keep-raw; otherwise source_file + line_no (+ the file's fingerprint in ingests)
     -- point at it
-    CASE WHEN $keep_raw OR reject_reason IS NOT NULL OR cc_unusual(result_type, stop_reason) THEN line END AS raw,
+    reject_reason IS NOT NULL OR cc_unusual(result_type, stop_reason) AS keep_line,
     reject_reason
 FROM final;
 
--- name: key_lines
+-- name: insert_lines
+INSERT INTO results BY NAME
+SELECT $batch_id AS batch_id, $ingest_id AS ingest_id, $source_file AS source_file,
+       * EXCLUDE (file_idx, line, keep_line),
+       CASE WHEN $keep_raw OR keep_line THEN line END AS raw
+FROM cc_shaped;
+
+-- name: macro_line_key
 -- The identity of every line that has no (custom_id, message id) (issue 14, class 5): result
 -- type + custom_id + an md5 of the canonical JSON of what was parsed from it (to_json of the
 -- stored columns: fixed key order, no whitespace), so the same line is the same key in any
--- file, with LF or CRLF, one more line or not, under any batch id, on the fast or the staged
--- path. schema_v5.sql rewrites stored keys with this very expression: keep the two equal.
-UPDATE results SET dedupe_key = 'r:' || result_type || ':' || coalesce(custom_id, '') || ':' || md5(CAST(to_json({
-        'is_batch': is_batch, 'result_type': result_type, 'custom_id': custom_id, 'message_id': message_id,
-        'model': model, 'stop_reason': stop_reason, 'service_tier': service_tier, 'input_tokens': input_tokens,
-        'cache_creation_input_tokens': cache_creation_input_tokens, 'cache_write_5m_tokens': cache_write_5m_tokens,
-        'cache_write_1h_tokens': cache_write_1h_tokens, 'cache_read_input_tokens': cache_read_input_tokens,
-        'output_tokens': output_tokens, 'thinking_tokens': thinking_tokens, 'inference_geo': inference_geo,
-        'speed': speed, 'web_search_requests': web_search_requests, 'web_fetch_requests': web_fetch_requests,
-        'error_type': error_type, 'error_message': error_message}) AS VARCHAR))
+-- file, with LF or CRLF, one more line or not, under any batch id, on the fast, staged or
+-- chunked path. `r` is a row of `results` (or of ingest_many.sql's cc_many, same columns).
+-- schema_v5.sql rewrites stored keys with this very expression: keep the two equal.
+CREATE OR REPLACE TEMP MACRO cc_line_key(r) AS
+    'r:' || r.result_type || ':' || coalesce(r.custom_id, '') || ':' || md5(CAST(to_json({
+        'is_batch': r.is_batch, 'result_type': r.result_type, 'custom_id': r.custom_id, 'message_id': r.message_id,
+        'model': r.model, 'stop_reason': r.stop_reason, 'service_tier': r.service_tier, 'input_tokens': r.input_tokens,
+        'cache_creation_input_tokens': r.cache_creation_input_tokens, 'cache_write_5m_tokens': r.cache_write_5m_tokens,
+        'cache_write_1h_tokens': r.cache_write_1h_tokens, 'cache_read_input_tokens': r.cache_read_input_tokens,
+        'output_tokens': r.output_tokens, 'thinking_tokens': r.thinking_tokens, 'inference_geo': r.inference_geo,
+        'speed': r.speed, 'web_search_requests': r.web_search_requests, 'web_fetch_requests': r.web_fetch_requests,
+        'error_type': r.error_type, 'error_message': r.error_message}) AS VARCHAR));
+
+-- name: macro_content_hash
+-- What two lines of one custom_id must share not to be a conflict (issue 14, class 6): the
+-- parsed content, message id included (find_conflicts, and ingest_many.sql's gate).
+CREATE OR REPLACE TEMP MACRO cc_content_hash(r) AS
+    md5(CAST(to_json({'result_type': r.result_type, 'message_id': r.message_id, 'model': r.model,
+        'stop_reason': r.stop_reason, 'service_tier': r.service_tier, 'input_tokens': r.input_tokens,
+        'cache_creation_input_tokens': r.cache_creation_input_tokens,
+        'cache_write_5m_tokens': r.cache_write_5m_tokens, 'cache_write_1h_tokens': r.cache_write_1h_tokens,
+        'cache_read_input_tokens': r.cache_read_input_tokens, 'output_tokens': r.output_tokens,
+        'thinking_tokens': r.thinking_tokens, 'inference_geo': r.inference_geo, 'speed': r.speed,
+        'web_search_requests': r.web_search_requests, 'web_fetch_requests': r.web_fetch_requests,
+        'error_type': r.error_type, 'error_message': r.error_message}) AS VARCHAR));
+
+-- name: key_lines
+UPDATE results SET dedupe_key = cc_line_key(results)
 WHERE ingest_id = $ingest_id AND dedupe_key = 'pending';
 
 -- name: fast_rejected
@@ -563,14 +593,7 @@ repeated AS (
 ),
 candidates AS (
     SELECT ingest_id, line_no, source_file, custom_id, result_type, dedupe_key,
-           md5(CAST(to_json({'result_type': result_type, 'message_id': message_id, 'model': model,
-                'stop_reason': stop_reason, 'service_tier': service_tier, 'input_tokens': input_tokens,
-                'cache_creation_input_tokens': cache_creation_input_tokens,
-                'cache_write_5m_tokens': cache_write_5m_tokens, 'cache_write_1h_tokens': cache_write_1h_tokens,
-                'cache_read_input_tokens': cache_read_input_tokens, 'output_tokens': output_tokens,
-                'thinking_tokens': thinking_tokens, 'inference_geo': inference_geo, 'speed': speed,
-                'web_search_requests': web_search_requests, 'web_fetch_requests': web_fetch_requests,
-                'error_type': error_type, 'error_message': error_message}) AS VARCHAR)) AS content
+           cc_content_hash(results) AS content
     FROM results
     WHERE custom_id IN (SELECT custom_id FROM repeated) AND reject_reason IS NULL
       AND (ingest_id = $ingest_id OR batch_id = $batch_id)
