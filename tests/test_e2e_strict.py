@@ -191,7 +191,7 @@ def test_a_silent_server_is_a_bounded_wait_and_one_sentence(tmp_path, key, capsy
     started = time.monotonic()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     argv = {"submit": ["submit", str(out), "--no-probe", "--base-url", url, "--max-retries", "0"],
-            "count": ["count", str(out), "--exact", "--db", str(tmp_path / "c.duckdb")],
+            "count": ["count", str(out), "--exact", "--db", str(tmp_path / "c.duckdb"), "--max-retries", "0"],
             "status": ["status", "msgbatch_01Silent", "--base-url", url, "--max-retries", "0"],
             "models": ["models", "--refresh", "--base-url", url, "--max-retries", "0"]}[command]
     monkeypatch.setenv("ANTHROPIC_BASE_URL", url)

@@ -286,12 +286,8 @@ def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: 
         report = FileReport(source_file=str(path), batch_id=resolve_batch_id(conn, batch_id, path, src.fingerprint))
         if src.size == 0:
             return report
-        when = batch_time(created_at)
-        source = (created_at_source or "priced-at") if when is not None else "ingest"
-        if source not in CREATED_SOURCES:
-            raise InputError(f"created_at_source '{source}' must be one of {', '.join(CREATED_SOURCES)}")
-        opts = _Opts(manifest_id=manifest_id, overrides=overrides, show=show, started=started, keep_raw=keep_raw,
-                     created_at=when, created_at_source=source)
+        opts = _opts(manifest_id, overrides, created_at, created_at_source, show=show, started=started,
+                     keep_raw=keep_raw)
         try:
             if keep_raw or src.sanitized or not _load_fast(conn, src, report, opts):
                 _load_staged(conn, src, path, Path(tmp), report, opts)
@@ -835,12 +831,14 @@ def _ingest_many(conn: duckdb.DuckDBPyConnection, files: list[Path], *, progress
     return [reports[f] for f in files]
 
 
-def _opts(manifest_id: str | None, overrides: Path | None, created_at, created_at_source: str | None) -> _Opts:
+def _opts(manifest_id: str | None, overrides: Path | None, created_at, created_at_source: str | None, *,
+          show: bool = False, started: float = 0.0, keep_raw: bool = False) -> _Opts:
+    """The batch date (and where it came from) checked once, for ingest_file and for chunks."""
     when = batch_time(created_at)
     source = (created_at_source or "priced-at") if when is not None else "ingest"
     if source not in CREATED_SOURCES:
         raise InputError(f"created_at_source '{source}' must be one of {', '.join(CREATED_SOURCES)}")
-    return _Opts(manifest_id=manifest_id, overrides=overrides, show=False, started=0.0, keep_raw=False,
+    return _Opts(manifest_id=manifest_id, overrides=overrides, show=show, started=started, keep_raw=keep_raw,
                  created_at=when, created_at_source=source)
 
 

@@ -206,8 +206,9 @@ class TokenCounter:
     ANTHROPIC_BASE_URL if set); `db` is a DuckDB path (None: remember only in memory)."""
 
     def __init__(self, client: Any = None, db: Path | None = None, *, progress: bool | None = None,
-                 max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None) -> None:
-        self.client = client if client is not None else make_client(max_retries, api_version)
+                 max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None,
+                 timeouts: tuple[float, float] | None = None) -> None:
+        self.client = client if client is not None else make_client(max_retries, api_version, timeouts)
         self.db = Path(db) if db is not None else None
         self.progress = progress
         self.api_calls = 0
@@ -278,14 +279,19 @@ def _token_count(value: Any) -> int:
     return value
 
 
-def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None) -> Any:
-    """Through api.make_client, so count_tokens sends the run's anthropic-version too."""
+def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None,
+                timeouts: tuple[float, float] | None = None) -> Any:
+    """Through api.make_client, so count_tokens sends the run's anthropic-version too.
+    timeouts: (read, connect) seconds (count --timeout/--connect-timeout), else api's defaults."""
+    from .api import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
     from .api import make_client as api_client
     from .models import DEFAULT_API_VERSION
 
     if not os.environ.get("ANTHROPIC_API_KEY", "").strip():
         raise CachecastError("exact token counts need ANTHROPIC_API_KEY in the environment")
-    return api_client(max_retries=max_retries, api_version=api_version or DEFAULT_API_VERSION)
+    read, connect = timeouts or (DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
+    return api_client(max_retries=max_retries, api_version=api_version or DEFAULT_API_VERSION, timeout=read,
+                      connect_timeout=connect)
 
 
 def has_api_key() -> bool:

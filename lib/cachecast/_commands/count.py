@@ -1,4 +1,4 @@
-"""cachecast count PATH [--exact] [--json] [--timeout S] [--connect-timeout S]
+"""cachecast count PATH [--exact] [--json] [--max-retries N] [--timeout S] [--connect-timeout S]
 
 Exact counts (count_tokens) when ANTHROPIC_API_KEY is set or --exact is given, remembered in
 the DuckDB store (--db, default $CACHECAST_DB or data/cachecast.duckdb); otherwise an offline
@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 
 from .. import api
-from .._argtypes import bounded_float
-from ..models import DEFAULT_API_VERSION
-from ..tokens import TokenCounter, count_path, has_api_key
+from .._argtypes import bounded_float, bounded_int
+from ..tokens import DEFAULT_MAX_RETRIES, TokenCounter, count_path, has_api_key
 
 DEFAULT_DB = Path("data/cachecast.duckdb")
 
@@ -28,6 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--db", type=Path, default=None,
                    help="DuckDB store remembering exact counts (default $CACHECAST_DB or data/cachecast.duckdb)")
+    p.add_argument("--max-retries", type=bounded_int(0, 100), default=DEFAULT_MAX_RETRIES,
+                   help="retries the SDK makes on 429/5xx/network errors (default %(default)s)")
     p.add_argument("--timeout", type=bounded_float(1, 604800), default=api.DEFAULT_TIMEOUT, metavar="SECONDS",
                    help="wait at most this long for each count_tokens read or write (default %(default)s)")
     p.add_argument("--connect-timeout", type=bounded_float(0.1, 600), default=api.DEFAULT_CONNECT_TIMEOUT,
@@ -42,10 +43,8 @@ def run(args) -> int:
     counter = None
     if args.exact or has_api_key():
         build_dir = args.path if args.path.is_dir() else args.path.parent
-        version = api.build_api_version(build_dir) or DEFAULT_API_VERSION
-        client = api.make_client(None, api.DEFAULT_MAX_RETRIES, timeout=args.timeout, api_version=version,
-                                 connect_timeout=args.connect_timeout) if has_api_key() else None
-        counter = TokenCounter(client=client, db=args.db or default_db(), api_version=version)
+        counter = TokenCounter(db=args.db or default_db(), api_version=api.build_api_version(build_dir),
+                               max_retries=args.max_retries, timeouts=(args.timeout, args.connect_timeout))
     counts = count_path(args.path, counter)
     summary = {"path": str(args.path), **counts.summary()}
     if args.json:
