@@ -30,8 +30,8 @@ def build_dir(n: int):
 
 
 def run(rep: Report, quick: bool) -> None:
-    from cachecast.batches import build, iter_requests
-    from cachecast.config import load_config
+    from cachecast.build.batches import build, iter_requests
+    from cachecast.build.config import load_config
 
     n = 20_000 if quick else 100_000
     cfg = load_config(gen.config(n))

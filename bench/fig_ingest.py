@@ -24,7 +24,7 @@ FLOOR_RATIO = 3.0
 RSS_LIMIT = 1.5e9
 AUDIT_LIMIT = 2.0
 BATCH_ID = "msgbatch_bench"
-COMMANDS = REPO / "lib" / "cachecast" / "_commands"
+COMMANDS = REPO / "lib" / "cachecast" / "cli" / "_commands"
 
 # Used while `cachecast ingest`/`audit` are still placeholders: the library, same work.
 _LIB_INGEST = """
@@ -122,15 +122,15 @@ def measure_size(n: int, db: Path, rounds: int) -> dict:
 
 
 def run(rep: Report, quick: bool) -> None:
-    if not (REPO / "lib" / "cachecast" / "ingest.py").exists():
-        rep.missing("ingest", f"<= {FLOOR_RATIO}x floor", "lib/cachecast/ingest.py does not exist yet")
+    if not (REPO / "lib" / "cachecast" / "store" / "ingest.py").exists():
+        rep.missing("ingest", f"<= {FLOOR_RATIO}x floor", "lib/cachecast/store/ingest.py does not exist yet")
         return
     via = "CLI" if not is_placeholder(COMMANDS / "ingest.py") else "library (CLI is still a placeholder)"
     ns = sizes(quick)
     ratio_at = ns[-2] if not quick else ns[-1]  # the issue's target is at 200k lines
     db = OUT / "bench-ingest.duckdb"
     per_1k: dict[int, float] = {}
-    startup = min(run_proc([PY, "-c", "import cachecast.cli, cachecast.ingest, cachecast.store, cachecast.pricing"],
+    startup = min(run_proc([PY, "-c", "import cachecast.cli, cachecast.store.ingest, cachecast.store, cachecast.facts.pricing"],
                            env=offline_env()).check("import").seconds for _ in range(3))
     rep.add("ingest.process_startup", fmt_s(startup),
             note="python start + imports every `cachecast ingest` pays (included in the ingest times below)")
@@ -203,7 +203,7 @@ def library_query(db: Path, name: str, repeats: int) -> tuple[float | None, int]
 
 def audit_figures(rep: Report, db: Path, n: int, quick: bool) -> None:
     """The store left by the largest ingest (with its manifest): audit and rollups."""
-    from cachecast import audit
+    from cachecast.analyse import audit
 
     L = label(n)
     runs = [run_proc(audit_cmd(db), env=offline_env()).check("audit") for _ in range(3)]

@@ -17,7 +17,7 @@ DEMO_LIMIT = 60.0
 def run(rep: Report, quick: bool) -> None:
     out = fresh_dir(OUT / "demo")
     demo_ok = False
-    if is_placeholder(REPO / "lib" / "cachecast" / "_commands" / "demo.py"):
+    if is_placeholder(REPO / "lib" / "cachecast" / "cli" / "_commands" / "demo.py"):
         rep.missing("demo.seconds", f"< {DEMO_LIMIT:g} s", "`cachecast demo` is not built yet")
     else:
         log("cachecast demo (end to end, fresh process)")
@@ -29,7 +29,8 @@ def run(rep: Report, quick: bool) -> None:
             demo_ok = True
             rep.add("demo.seconds", fmt_s(proc.seconds), f"< {DEMO_LIMIT:g} s", proc.seconds < DEMO_LIMIT,
                     note=f"peak RSS {proc.max_rss / 1e6:,.0f} MB (the demo process; kernels are children)")
-    from cachecast import demo, reports
+    from cachecast.cli import demo
+    from cachecast.report import reports
 
     work = (out / "build" / "demo").resolve()  # what the demo leaves behind; the same parameters it uses
     db = str(work / "cachecast.duckdb")

@@ -5,7 +5,7 @@
 - exact: the 5,000 items x 3 treatments x 2 temperatures reference run counted through
   the real `anthropic` SDK against the local fake server (tests/fakeapi.py) on 127.0.0.1.
   The expected number of count_tokens calls is worked out here independently of
-  cachecast.tokens: one per distinct cached prefix, one per distinct text block after the
+  cachecast.tokens.count: one per distinct cached prefix, one per distinct text block after the
   breakpoint (treatment suffixes, item texts), plus one probe turn per model when a prefix
   ends before the messages (the API needs a message to count). A re-run must make none."""
 from __future__ import annotations
@@ -25,8 +25,8 @@ def run(rep: Report, quick: bool) -> None:
 
 
 def estimate(rep: Report, quick: bool) -> None:
-    from cachecast.batches import build
-    from cachecast.config import load_config
+    from cachecast.build.batches import build
+    from cachecast.build.config import load_config
 
     import fig_build
 
@@ -70,9 +70,9 @@ def expected_parts(build_dir) -> tuple[int, int, int]:
 
 
 def exact(rep: Report, quick: bool) -> None:
-    from cachecast.batches import build
-    from cachecast.config import load_config
-    from cachecast.tokens import TokenCounter, count_path
+    from cachecast.build.batches import build
+    from cachecast.build.config import load_config
+    from cachecast.tokens.count import TokenCounter, count_path
 
     sys.path.insert(0, str(REPO / "tests"))
     try:

@@ -13,7 +13,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from cachecast import ingest, store
+from cachecast.store import ingest
+from cachecast import store
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -41,7 +42,7 @@ def main() -> None:
     db = OUT / "profile-ingest.duckdb"
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
-    names = {text.strip(): name for name, text in store.queries("ingest.sql").items()}
+    names = {text.strip(): name for name, text in store.queries("store/ingest.sql").items()}
     conn = TimedConnection(store.connect(db), names)
     started = time.perf_counter()
     for report in ingest.ingest_paths(conn, [results], batch_id="profile", manifest=manifest, progress=False):

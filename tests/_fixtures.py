@@ -71,7 +71,7 @@ class Project:
         return self.write(name, yaml.safe_dump(merge(base_config(), changes or {}), sort_keys=False))
 
     def load(self, changes: dict | None = None):
-        from cachecast.config import load_config
+        from cachecast.build.config import load_config
 
         return load_config(self.config(changes))
 
@@ -90,8 +90,8 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture(scope="session")
 def pilot_build(tmp_path_factory) -> Path:
     """The shipped pilot config built once (1,200 requests); tests must not modify it."""
-    from cachecast.batches import build
-    from cachecast.config import load_config
+    from cachecast.build.batches import build
+    from cachecast.build.config import load_config
 
     out = tmp_path_factory.mktemp("pilot") / "build"
     build(load_config(PILOT), out, progress=False)

@@ -4,8 +4,8 @@ Why a real HTTP server rather than mocking the SDK: the point of the end-to-end 
 that the SDK's own paths, headers, retries and results_url handling are exercised. Why
 strict: a test server kinder than the API proves nothing (the old one reported 1,195 of
 1,200 succeeded for requests the API rejects in full). Request bodies are checked against
-the SDK's own TypedDicts (`cachecast.sdk_types`, so an SDK upgrade updates the check) and
-against the per-model rules in `cachecast.models` (the same ones lint and the builder use).
+the SDK's own TypedDicts (`cachecast.facts.sdk_types`, so an SDK upgrade updates the check) and
+against the per-model rules in `cachecast.facts.models` (the same ones lint and the builder use).
 
 Endpoints, as anthropic 2.x calls them:
   POST /v1/messages                         -> Message (simulated; validated synchronously: 400/404)
@@ -15,7 +15,7 @@ Endpoints, as anthropic 2.x calls them:
   GET  /v1/messages/batches/{id}            -> MessageBatch (absolute results_url once ended, null once archived)
   GET  /v1/messages/batches/{id}/results    -> JSON Lines (streamed in chunks); 404 once archived
   POST /v1/messages/batches/{id}/cancel     -> MessageBatch
-  GET  /v1/models, GET /v1/models/{id}      -> ModelInfo, built from cachecast.models
+  GET  /v1/models, GET /v1/models/{id}      -> ModelInfo, built from cachecast.facts.models
 
 Every request needs `Authorization: Bearer <key>` (what SDK 2.x sends; else 401) and an
 `anthropic-version` header from models.API_VERSIONS (else 400). A batch remembers the
@@ -28,7 +28,7 @@ batch: results_url null (the SDK's `results()` then raises) and results 404.
 
 Token counts are deterministic: ceil(characters of all text / `chars_per_token`), where the
 text is every system/message text block (or plain string) plus each tool definition as
-JSON. Messages and batch results come from `cachecast.sim`, sharing one cache across sync
+JSON. Messages and batch results come from `cachecast.send.sim`, sharing one cache across sync
 calls and batches on the server's clock (seconds since start), as a workspace's cache is
 shared: a `max_tokens: 0` pre-warming call writes entries a later batch can read. Every
 message id starts with `msg_sim_`.
@@ -53,8 +53,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cachecast import models, sdk_types, sim
-from cachecast.requests import params_blocks, ttl_order_ok
+from cachecast.facts import models, sdk_types
+from cachecast.send import sim
+from cachecast.build.requests import params_blocks, ttl_order_ok
 
 CUSTOM_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_BATCH_REQUESTS = 100_000
@@ -215,7 +216,7 @@ def _batch_only_problem(params: dict) -> str | None:
 
 
 def model_problem(facts: models.ModelFacts, params: dict, api_version: str, day: date) -> str | None:
-    """The per-model rules shared by messages, batch lines and count_tokens (cachecast.models)."""
+    """The per-model rules shared by messages, batch lines and count_tokens (cachecast.facts.models)."""
     if models.lifecycle_on(facts, day) == "retired":
         instead = f"; use {facts.replacement}" if facts.replacement else ""
         return f"model: {params['model']} was retired on {facts.retires_at} and no longer serves requests{instead}"
@@ -263,7 +264,7 @@ def errored_line(custom_id: str, error_type: str, message: str) -> dict:
         "type": "error", "error": {"type": error_type, "message": message}}}}
 
 
-# ------------------------------------------------------------------ the Models API view of cachecast.models
+# ------------------------------------------------------------------ the Models API view of cachecast.facts.models
 
 _UNTRACKED = {"supported": True}  # capabilities cachecast's table does not track: reported as supported
 
@@ -340,7 +341,7 @@ class FakeAnthropic:
         self.batches: dict[str, FakeBatch] = {}
         self.chars_per_token = chars_per_token
         self.max_body_bytes = max_body_bytes
-        # forwarded to cachecast.sim.simulate_lines; small waves so short test batches show reads
+        # forwarded to cachecast.send.sim.simulate_lines; small waves so short test batches show reads
         self.sim_options: dict = {"concurrency": 8, **(sim_options or {})}
         self.cache = sim.Cache()  # one workspace cache for sync calls and batches
         self.saw_requests_without_key = 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cachecast import api
+from cachecast.send import api
 from cachecast.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def test_gate_prices_the_manifest_like_project(tmp_path):
     # prefix 2000, rest 100, output = answer 4096 x 0.5 = 2048 + thinking at effort medium 600
     # (the dated planning assumption in price_corrections.yaml) = 2648:
     # 2000 x 2.0 + 100 x 1.0 + 2648 x 5.0 = 4000 + 100 + 13240 = 17340 micro-dollars -> $0.01734
-    from cachecast import gate
+    from cachecast.plan import gate
 
     cfg_path = make_config(tmp_path, budget=1.0)
     cfg_text = yaml.safe_load(cfg_path.read_text())

@@ -46,7 +46,9 @@ from pathlib import Path
 
 import pytest
 
-from cachecast import audit, cli, ingest, store
+from cachecast.analyse import audit
+from cachecast import cli, store
+from cachecast.store import ingest
 from cachecast.errors import InputError
 
 DATA = Path(__file__).resolve().parent / "data"

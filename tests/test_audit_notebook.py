@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from cachecast.reports import notebook_parameters, notebook_path, run_report
+from cachecast.report.reports import notebook_parameters, notebook_path, run_report
 
 DATA = Path(__file__).resolve().parent / "data"
 EVIL = '<script>alert("x")</script>'

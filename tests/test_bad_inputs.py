@@ -395,7 +395,7 @@ def test_project_refuses_numbers_that_are_not_numbers(capsys, flag, value):
 def test_report_out_is_a_directory(tmp_path, capsys, monkeypatch):
     out = tmp_path / "reports"
     out.mkdir()
-    monkeypatch.setattr("cachecast.reports._execute", lambda nb, executed, params: executed.write_text("{}"))
-    monkeypatch.setattr("cachecast.reports.export_html", lambda executed: "<html></html>")  # no kernel: fast
+    monkeypatch.setattr("cachecast.report.reports._execute", lambda nb, executed, params: executed.write_text("{}"))
+    monkeypatch.setattr("cachecast.report.reports.export_html", lambda executed: "<html></html>")  # no kernel: fast
     assert_one_error(cli(capsys, "report", "project", "-p", "full_items", "10", "--out", out), "report", "directory")
     assert list(tmp_path.iterdir()) == [out]

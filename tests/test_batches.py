@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from _fixtures import PILOT_OPENAI, read_jsonl
-from cachecast.batches import CUSTOM_ID_RE, build, custom_id, read_manifest
-from cachecast.build_files import request_files
+from cachecast.build.batches import CUSTOM_ID_RE, build, custom_id, read_manifest
+from cachecast.build.build_files import request_files
 from cachecast.cli import main
-from cachecast.config import load_config
+from cachecast.build.config import load_config
 from cachecast.errors import InputError
 
 MANIFEST_KEYS = {"custom_id", "item_id", "treatment", "temperature", "repeat", "model", "ttl", "prefix_hash",
@@ -36,7 +36,7 @@ def test_pilot_build_shape(pilot_build):
 def test_pilot_requests_validate_against_the_sdk_types(pilot_build):
     """Every line, walked through the SDK's own TypedDicts with no unknown key (pydantic's
     TypeAdapter ignores extra keys, which is how temperature slipped through before)."""
-    from cachecast.sdk_types import batch_request_problems
+    from cachecast.facts.sdk_types import batch_request_problems
 
     lines = read_jsonl(pilot_build / "requests-0001.jsonl")
     assert [p for line in lines for p in batch_request_problems(line, "2026-10-21")] == []

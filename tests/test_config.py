@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from _fixtures import FULL, PILOT, PILOT_OPENAI
-from cachecast.config import load_config
+from cachecast.build.config import load_config
 from cachecast.errors import ConfigError
 
 

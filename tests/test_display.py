@@ -12,11 +12,11 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from cachecast import display as d
-from cachecast import provenance
-from cachecast.charts import PALETTE, VEGALITE_MIME, ChartOutput, color, present
-from cachecast.charts import audit as audit_charts
-from cachecast.charts import projection as projection_charts
+from cachecast.report import display as d
+from cachecast.report import provenance
+from cachecast.report.charts import PALETTE, VEGALITE_MIME, ChartOutput, color, present
+from cachecast.report.charts import audit as audit_charts
+from cachecast.report.charts import projection as projection_charts
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = '<script>alert("$x$")</script>'
@@ -98,7 +98,7 @@ def _color_domains(spec) -> list[list[str]]:
 
 
 def test_same_component_same_colour_in_both_reports_and_5m_only_runs_show_no_1h():
-    from cachecast import projection_report as pr
+    from cachecast.report import projection_report as pr
 
     plan = pr.plan(REPO / "config" / "eval_config.full.anthropic.yaml", pilot_items=10, full_items=100, ttl="5m",
                    exact=False)
@@ -137,8 +137,8 @@ def test_chart_output_carries_spec_and_static_svg_on_white():
 
 
 def test_recommendation_names_ttl_budget_hit_rate_and_break_even():
-    from cachecast import projection_report as pr
-    from cachecast.sim import hit_rate_table
+    from cachecast.report import projection_report as pr
+    from cachecast.send.sim import hit_rate_table
 
     plan = pr.plan(REPO / "config" / "eval_config.full.anthropic.yaml", pilot_items=200, full_items=5000,
                    budget_usd=200, exact=False)
@@ -160,7 +160,7 @@ def test_recommendation_names_ttl_budget_hit_rate_and_break_even():
 
 
 def test_anomalies_grouped_by_kind_and_first_wave_named_unavoidable():
-    from cachecast import audit_view
+    from cachecast.report import audit_view
 
     frame = pd.DataFrame([
         {"kind": "repeat_write", "completion_rank": 2, "line_no": 2, "custom_id": "b", "treatment": "t",

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from _fixtures import FULL, PILOT, PILOT_OPENAI, REPO, read_jsonl
-from cachecast.batches import build
+from cachecast.build.batches import build
 from cachecast.cli import main
-from cachecast.config import load_config
-from cachecast.lint import lint_path
-from cachecast.sdk_types import batch_request_problems
+from cachecast.build.config import load_config
+from cachecast.build.lint import lint_path
+from cachecast.facts.sdk_types import batch_request_problems
 
 SHIPPED_ANTHROPIC = [PILOT, FULL, REPO / "config" / "eval_config.full.haiku.anthropic.yaml"]
 
@@ -46,7 +46,7 @@ def test_shipped_system_prompt_clears_each_models_minimum(tmp_path):
 
 
 def test_openai_config_gets_openai_shard_limits(tmp_path):
-    from cachecast.batches import LIMITS
+    from cachecast.build.batches import LIMITS
 
     result = build(load_config(PILOT_OPENAI), tmp_path / "oa", limit=10, progress=False)
     assert LIMITS["openai"].requests == 50_000 and LIMITS["openai"].bytes == 200_000_000
@@ -128,7 +128,7 @@ def test_archived_batch_is_one_sentence(fake_api, key, tmp_path, capsys):
 
 
 def test_a_server_batch_id_that_is_not_one_is_never_written(tmp_path):
-    from cachecast import api
+    from cachecast.send import api
     from cachecast.errors import ApiError
 
     with pytest.raises(ApiError, match="not a Message Batches id"):
@@ -137,7 +137,7 @@ def test_a_server_batch_id_that_is_not_one_is_never_written(tmp_path):
 
 
 def test_every_client_sends_the_configured_api_version(fake_api, key, monkeypatch):
-    from cachecast import api
+    from cachecast.send import api
 
     client = api.make_client(fake_api.url, api_version="2023-06-01")
     assert client.default_headers["anthropic-version"] == "2023-06-01"

@@ -6,7 +6,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cachecast import cli, ingest, store
+from cachecast import cli, store
+from cachecast.store import ingest
 from cachecast.errors import InputError
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -46,7 +47,7 @@ def test_export_hive_partitions_read_back(db, tmp_path, capsys):
 def test_export_replaces_an_earlier_export_but_nothing_else(db, tmp_path):
     out = tmp_path / "export"
     conn = store.connect(db)
-    from cachecast.export import export
+    from cachecast.store.export import export
     export(conn, out)
     (out / "results" / "stale.txt").write_text("old")
     export(conn, out)

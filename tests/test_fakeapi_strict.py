@@ -3,7 +3,7 @@
 Every server test here would fail on the old lenient server (it accepted any params at
 create time and simulated them, ignored the API version, took x-api-key, had no archive,
 no /v1/messages, no /v1/models); each says why in a comment. Rules come from FACTS.md
-(December 2026) and cachecast.models; expectations are derived from the same facts, not
+(December 2026) and cachecast.facts.models; expectations are derived from the same facts, not
 copied from the server's output.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from typing_extensions import NotRequired, Required, is_typeddict
 
-from cachecast import models, sdk_types
+from cachecast.facts import models, sdk_types
 from fakeapi import MAX_BODY_BYTES, FakeAnthropic
 
 PINNED = {"anthropic-version": "2023-06-01"}

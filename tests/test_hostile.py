@@ -147,8 +147,8 @@ def no_kernel(monkeypatch):
         seen.append(dict(params))
         executed.write_text("{}")
 
-    monkeypatch.setattr("cachecast.reports._execute", fake_execute)
-    monkeypatch.setattr("cachecast.reports.export_html", lambda executed: "<html></html>")
+    monkeypatch.setattr("cachecast.report.reports._execute", fake_execute)
+    monkeypatch.setattr("cachecast.report.reports.export_html", lambda executed: "<html></html>")
     return seen
 
 
@@ -229,7 +229,7 @@ REFUSED_PYTHON = {
 @pytest.mark.parametrize("case", sorted(REFUSED_PYTHON))
 def test_run_report_refuses_values_that_are_not_plain_literals(tmp_path, no_kernel, case):
     """The same check for every route (submit, the demo, a user's notebook)."""
-    from cachecast.reports import run_report
+    from cachecast.report.reports import run_report
 
     name, value = REFUSED_PYTHON[case]
     with pytest.raises(InputError, match=f"report parameter '{name}' takes"):
@@ -242,7 +242,7 @@ def test_run_report_refuses_values_that_are_not_plain_literals(tmp_path, no_kern
                                                ("project", "pilot_budget_usd", "100")],
                          ids=["bool-for-int", "null-in-list", "inf", "text-for-number"])
 def test_run_report_checks_the_declared_type(tmp_path, no_kernel, kind, name, value):
-    from cachecast.reports import run_report
+    from cachecast.report.reports import run_report
 
     with pytest.raises(InputError, match=f"report parameter '{name}' takes"):
         run_report(kind, {name: value}, tmp_path / "r.html")
@@ -310,7 +310,7 @@ CONFIG_REFS = {  # config change -> key named in the error
 def test_config_pointing_at_a_file_that_is_not_regular(project, tmp_path, kind, key):
     target = special(kind, tmp_path)
     cfg = project.config(CONFIG_REFS[key](target))
-    from cachecast.config import load_config
+    from cachecast.build.config import load_config
 
     with bounded(), pytest.raises(ConfigError) as exc:
         load_config(cfg)
@@ -319,7 +319,7 @@ def test_config_pointing_at_a_file_that_is_not_regular(project, tmp_path, kind, 
 
 @pytest.mark.parametrize("kind", SPECIAL)
 def test_prompt_read_directly_that_is_not_regular(tmp_path, kind):
-    from cachecast.prompts import read_text
+    from cachecast.build.prompts import read_text
 
     path = special(kind, tmp_path)
     with bounded(), pytest.raises(InputError, match="not a regular file"):
@@ -346,7 +346,7 @@ def test_json_lines_reader_refuses_what_is_not_regular(tmp_path, kind):
 
 
 def test_manifest_that_is_a_fifo(fifo):
-    from cachecast.batches import read_manifest
+    from cachecast.build.batches import read_manifest
 
     with bounded(), pytest.raises(InputError, match="named pipe"):
         read_manifest(fifo)
@@ -374,7 +374,7 @@ def test_results_file_that_is_a_fifo_says_what_it_is(fifo, capsys, tmp_path):
 
 
 def test_price_overrides_that_are_a_fifo_say_what_they_are(fifo):
-    from cachecast.pricing import get_rates
+    from cachecast.facts.pricing import get_rates
     from cachecast.errors import PriceError
 
     with bounded(), pytest.raises(PriceError, match="named pipe"):
@@ -403,7 +403,7 @@ def _outside_config(project, tmp_path, how: str) -> Path:
 
 @pytest.mark.parametrize("how", ["relative", "symlink"])
 def test_prompt_outside_the_repository_is_warned_about_once(project, tmp_path, capsys, how):
-    from cachecast.config import load_config
+    from cachecast.build.config import load_config
 
     cfg = _outside_config(project, tmp_path, how)
     capsys.readouterr()
@@ -505,7 +505,7 @@ def test_ingest_into_memory_is_refused(tmp_path, capsys):
 
 
 def test_a_file_name_with_glob_characters_is_taken_literally(tmp_path):
-    from cachecast.ingest import expand
+    from cachecast.store.ingest import expand
 
     literal, lookalike = tmp_path / "r47[1].jsonl", tmp_path / "r471.jsonl"
     literal.write_text("{}\n")
@@ -516,7 +516,7 @@ def test_a_file_name_with_glob_characters_is_taken_literally(tmp_path):
 @pytest.mark.parametrize("answer", [-5, 3.7, True, "12", None, 10**12], ids=["negative", "float", "bool",
                                                                           "string", "missing", "huge"])
 def test_count_tokens_answer_that_is_not_a_count(answer):
-    from cachecast.tokens import TokenCounter, split_params
+    from cachecast.tokens.count import TokenCounter, split_params
 
     class Client:
         max_retries = 0
@@ -571,7 +571,7 @@ def test_config_yaml_is_bounded_and_unambiguous(tmp_path, capsys, case):
 def test_anchors_within_the_budget_and_merge_keys_still_work(project):
     """Honest anchors (one shared treatment setting) and `<<` overrides are not refused,
     and a config using them loads."""
-    from cachecast.config import load_config
+    from cachecast.build.config import load_config
 
     text = project.config().read_text().replace("treatments:", "x-unused: &arm {name: concise}\ntreatments:", 1)
     text += "extra:\n  <<: *arm\n  name: override\n"
@@ -689,7 +689,7 @@ def test_a_bad_option_is_one_line(tmp_path, capsys):
     ("float", "2", "must be between"),
 ], ids=["int-huge", "int-negative", "int-decimal", "float-nan", "float-inf", "float-overflow", "float-range"])
 def test_bounded_number_options(factory, text, needle):
-    from cachecast._argtypes import bounded_float, bounded_int
+    from cachecast.cli._argtypes import bounded_float, bounded_int
 
     parse = bounded_int(0, 10**6) if factory == "int" else bounded_float(0.0, 1.0)
     with pytest.raises(argparse.ArgumentTypeError, match=needle):
@@ -775,7 +775,7 @@ def test_config_value_of_the_wrong_kind_names_the_key(project, capsys, case):
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_item_with_a_nan_or_infinite_value(project, value):
-    from cachecast.prompts import iter_items
+    from cachecast.build.prompts import iter_items
 
     project.write("items.jsonl", '{"id": "q1", "topic": "t", "question": "a"}\n'
                                  f'{{"id": {value}, "topic": "t", "question": "b"}}\n')
@@ -786,7 +786,7 @@ def test_item_with_a_nan_or_infinite_value(project, value):
 @pytest.mark.parametrize("value, what", [(None, "is null"), ({"a": 1}, "is an object"), (["x"], "is a list")],
                          ids=["null", "object", "list"])
 def test_item_field_that_would_render_as_a_python_literal(project, value, what):
-    from cachecast.prompts import Item, load_template
+    from cachecast.build.prompts import Item, load_template
 
     template = load_template(project.dir / "user.txt")
     item = Item(id="q7", fields={"id": "q7", "topic": value, "question": "?"}, line=7)
@@ -795,7 +795,7 @@ def test_item_field_that_would_render_as_a_python_literal(project, value, what):
 
 
 def test_preview_escapes_raw_html(tmp_path):
-    from cachecast.preview import write_preview
+    from cachecast.build.preview import write_preview
 
     cfg = SimpleNamespace(run_name="<b>run</b>", provider=SimpleNamespace(name="anthropic", model="m"))
     line = {"params": {"system": [{"type": "text", "text": "<script>alert(1)</script>"}],
@@ -815,7 +815,7 @@ def test_preview_escapes_raw_html(tmp_path):
 #    name stored them again (an audit reported 14 requests for 9).
 # =================================================================================================
 
-from cachecast import ingest as ingest_mod  # noqa: E402
+from cachecast.store import ingest as ingest_mod  # noqa: E402
 from cachecast import store as store_mod  # noqa: E402
 
 
@@ -1015,7 +1015,7 @@ def test_a_line_with_a_repeated_json_key_is_quarantined(tmp_path, key, crlf):
 
 
 def test_fetch_keeps_both_billed_lines_of_a_repeated_custom_id_and_resumes_exactly(tmp_path):
-    from cachecast import api
+    from cachecast.send import api
 
     lines = [json.dumps(_msg("a", "msg_01A")), json.dumps(_msg("b", "msg_01B")), json.dumps(_msg("a", "msg_01A2")),
              json.dumps(_msg("c", "msg_01C"))]

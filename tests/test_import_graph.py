@@ -1,5 +1,6 @@
-"""No import circles in the library (lazy imports inside functions count too), and the model
-facts at the bottom of the graph: the old circle was batches -> requests -> tokens -> batches."""
+"""No import circles in the library (lazy imports inside functions count too), between modules
+and between the stage packages: each package imports only from itself and from the ones below
+it in LAYERS, with the model facts at the bottom and the command line at the top."""
 from __future__ import annotations
 
 import ast
@@ -63,9 +64,74 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
 
 
+# Bottom to top. "base" is the top-level modules (errors, paths, atomic writes, bounded YAML, JSONL).
+LAYERS = ("base", "facts", "store", "build", "send", "tokens", "plan", "analyse", "report", "cli")
+
+
+def package(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) > 1 and (LIB / parts[1]).is_dir():
+        return parts[1]
+    return "base"
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    return sorted((m, d) for m, deps in edges.items() for d in deps if rank[package(d)] > rank[package(m)])
+
+
+def test_every_package_has_a_layer():
+    assert {package(m) for m in graph()} == set(LAYERS)
+
+
+def test_packages_import_only_downwards():
+    assert upward_imports(graph()) == []
+
+
+def test_the_layer_check_finds_an_upward_import():
+    assert upward_imports({"cachecast.facts.models": {"cachecast.cli"}, "cachecast.cli": set()}) == [
+        ("cachecast.facts.models", "cachecast.cli")]
+
+
 def test_model_facts_are_the_bottom_of_the_graph():
     edges = graph()
-    assert edges["cachecast.models"] <= {"cachecast.errors"}
-    assert edges["cachecast.rules"] <= {"cachecast.models", "cachecast.pricing"}
-    users = {m for m, deps in edges.items() if "cachecast.models" in deps}
-    assert {"cachecast.requests", "cachecast.lint", "cachecast.tokens", "cachecast.batches"} <= users
+    assert edges["cachecast.facts.models"] <= {"cachecast.errors"}
+    assert edges["cachecast.facts.rules"] <= {"cachecast.facts.models", "cachecast.facts.pricing"}
+    users = {m for m, deps in edges.items() if "cachecast.facts.models" in deps}
+    assert {"cachecast.build.requests", "cachecast.build.lint", "cachecast.tokens.count", "cachecast.build.batches"} <= users
+
+
+NOTEBOOKS = sorted((LIB.parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def notebook_imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of every `from X import name` / `import X` in a notebook's code cells."""
+    import json
+
+    found = []
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if isinstance(node, ast.ImportFrom):
+                found += [(node.module or "", a.name) for a in node.names]
+            elif isinstance(node, ast.Import):
+                found += [(a.name, "") for a in node.names]
+    return found
+
+
+def test_notebooks_import_only_the_public_surface():
+    import cachecast
+
+    assert NOTEBOOKS
+    for path in NOTEBOOKS:
+        ours = [(m, n) for m, n in notebook_imports(path) if m.split(".")[0] == "cachecast"]
+        assert ours, path.name
+        assert all(m == "cachecast" and n in cachecast.__all__ for m, n in ours), (path.name, ours)
+
+
+def test_every_public_name_resolves():
+    import cachecast
+
+    for name in cachecast.__all__:
+        assert getattr(cachecast, name) is not None, name

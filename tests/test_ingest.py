@@ -13,7 +13,9 @@ from anthropic.types.messages import MessageBatchIndividualResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cachecast import audit, cli, ingest, store
+from cachecast.analyse import audit
+from cachecast import cli, store
+from cachecast.store import ingest
 from cachecast.errors import InputError, PriceError
 
 DATA = Path(__file__).resolve().parent / "data"

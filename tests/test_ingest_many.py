@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cachecast import ingest, store
+from cachecast.store import ingest
+from cachecast import store
 from cachecast.errors import PriceError
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -7,7 +7,7 @@
    changes nothing.
 2. For ANY usage record, reading the prefix from the cache never costs more than sending it
    uncached, and the audit's totals equal the sum of per-request costs worked out with
-   cachecast.pricing line by line.
+   cachecast.facts.pricing line by line.
 
 Examples are kept few (each one is a fresh DuckDB file): the point is variety, not volume.
 """
@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cachecast.cli import main
-from cachecast.pricing import get_rates, usage_cost
+from cachecast.facts.pricing import get_rates, usage_cost
 
 MODEL = "claude-sonnet-4-5"
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from cachecast import cli, ingest, ledger, store
+from cachecast import cli, store
+from cachecast.store import ingest
+from cachecast.analyse import ledger
 
 PLANNED = 15_000  # per treatment: 30,000 in the run
 MODEL = "claude-sonnet-4-5"
@@ -268,7 +270,7 @@ def test_audit_csv_on_the_demo_store(demo_store, tmp_path, capsys):
 
 
 def test_ledger_report_renders_to_html(two_batches, tmp_path):
-    from cachecast import reports
+    from cachecast.report import reports
 
     html = reports.run_report("ledger", {"db_path": str(two_batches)}, tmp_path / "ledger.html")
     text = Path(html).read_text()
@@ -283,7 +285,7 @@ def test_miss_causes_by_hand_and_independent_of_file_order(two_batches, files, t
     assumed 100 requests per prefix: batch 1 A wrote 500 times (100 first wave, 400 repeat),
     B 600 (100 + 500); the first write of each prefix loses nothing, so first_wave loses
     2 x 99 x 3,450 = 683,100 u$ and repeat_write 900 x 3,450 = 3,105,000 u$ in batch 1."""
-    from cachecast import audit
+    from cachecast.analyse import audit
 
     conn = store.connect(two_batches)
     try:
@@ -324,7 +326,7 @@ def test_miss_causes_drift_never_read_ttl_and_the_api_reason(tmp_path):
     once at 1h for a 5m request and never read.
       drift: 2,000 x (1.875 - 0.15) = 3,450 u$; never read: 2,000 x (3 - 1.5) = 3,000 u$ (1h
       write premium over input); ttl: 2,000 x (3 - 1.875) = 2,250 u$."""
-    from cachecast import audit
+    from cachecast.analyse import audit
 
     build = tmp_path / "build"
     build.mkdir()

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from _fixtures import LONG_SYSTEM, read_jsonl
-from cachecast.batches import build
+from cachecast.build.batches import build
 from cachecast.cli import main
 from cachecast.errors import InputError
-from cachecast.lint import lint_path
-from cachecast.lint_prefix import first_difference
+from cachecast.build.lint import lint_path
+from cachecast.build.lint_prefix import first_difference
 
 EPH = {"type": "ephemeral"}
 EPH_1H = {"type": "ephemeral", "ttl": "1h"}
@@ -315,7 +315,7 @@ def test_drift_inside_one_treatment_is_not_mistaken_for_a_variant(project, tmp_p
 
 
 def test_shard_too_large(good, tmp_path, monkeypatch):
-    from cachecast.batches import LIMITS, ShardLimits
+    from cachecast.build.batches import LIMITS, ShardLimits
 
     monkeypatch.setitem(LIMITS, "anthropic", ShardLimits(5, 256_000_000, 250_000_000))
     report = lint_path(write(tmp_path, good))
@@ -346,7 +346,7 @@ def test_binary_garbage_exits_2_without_traceback(tmp_path, capsys):
 
 def test_openai_build_lints_clean_with_a_note(tmp_path, capsys):
     from _fixtures import PILOT_OPENAI
-    from cachecast.config import load_config
+    from cachecast.build.config import load_config
 
     build(load_config(PILOT_OPENAI), tmp_path / "oa", limit=12, progress=False)
     assert main(["lint", str(tmp_path / "oa")]) == 0
@@ -387,7 +387,7 @@ def _everything_broken(project, tmp_path, monkeypatch) -> Path:
     lines[16]["custom_id"] = lines[18]["custom_id"]
     lines[20]["params"].update(max_tokens=0, stream=True)
     shutil.copy(tmp_path / "b" / "manifest.jsonl", write(tmp_path, lines, extra="{oops\n[1]\n") / "manifest.jsonl")
-    from cachecast.batches import LIMITS, ShardLimits
+    from cachecast.build.batches import LIMITS, ShardLimits
 
     monkeypatch.setitem(LIMITS, "anthropic", ShardLimits(20, 256_000_000, 250_000_000))
     return tmp_path / "broken"

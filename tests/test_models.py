@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from cachecast import models
+from cachecast.facts import models
 from cachecast.cli import main
 from cachecast.errors import ConfigError
 

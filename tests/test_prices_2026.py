@@ -3,7 +3,7 @@ date, in every command. Each expected value is worked out by hand in a comment: 
 counts x USD per million tokens, in micro-dollars (1e-6 $) unless said otherwise.
 
 Rates used (USD per million tokens: input / 5m write / 1h write / read / output), from
-genai-prices 0.2.3 and cachecast's corrections (lib/cachecast/data/price_corrections.yaml):
+genai-prices 0.2.3 and cachecast's corrections (lib/cachecast/facts/data/price_corrections.yaml):
   Opus 4.8        5 / 6.25 / 10 / 0.50 / 25        x 1.1 with inference_geo us
   Haiku 5.5       0.10 / 0.125 / 0.20 / 0.01 / 0.50; above 100k prompt tokens every token
                   of the request at 0.50 / 0.625 / 1.00 / 0.05 / 2.50; batch halves both tiers
@@ -23,10 +23,11 @@ import duckdb
 import pytest
 import yaml
 
-from cachecast import audit, cli, store
+from cachecast.analyse import audit
+from cachecast import cli, store
 from cachecast.errors import PriceError
-from cachecast.pricing import get_rates, usage_cost
-from cachecast.projection import break_even_hit_rate
+from cachecast.facts.pricing import get_rates, usage_cost
+from cachecast.plan.projection import break_even_hit_rate
 
 D = Decimal
 REPO = Path(__file__).resolve().parents[1]
@@ -95,7 +96,7 @@ def test_opus_48_us_only_line_costs_825(tmp_path, capsys):
     got = ingest_lines(capsys, tmp_path, tmp_path / "s.duckdb", "geo", [
         sync_line("geo1", "claude-opus-4-8", inp=1_000_000, out=100_000, geo="us")], "--priced-at", "2026-12-01")
     assert got["cost_usd"] == 8.25 and got["us_only_requests"] == 1 and "us-only-1.1x" in got["price_source"]
-    # Haiku 4.5 does not take inference_geo (cachecast.models): a US-only line of it is not guessed
+    # Haiku 4.5 does not take inference_geo (cachecast.facts.models): a US-only line of it is not guessed
     with pytest.raises(PriceError, match="inference_geo 'us' is not available"):
         get_rates("claude-haiku-4-5", batch=False, at=DEC, geo="us")
 
@@ -217,7 +218,7 @@ def test_fast_mode_sync_line(tmp_path, capsys):
 def test_fast_rows_agree_with_genai_prices_speed_variants():
     """The correction rows for fast mode are the FACTS rates; genai-prices 0.2.3 has speed
     variants for the same models, and they must agree (input/output, and cache x2 like input)."""
-    from cachecast.pricing import _genai_info, _split_tiers, _values, corrections
+    from cachecast.facts.pricing import _genai_info, _split_tiers, _values, corrections
 
     when = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
     for row in corrections().find("fast", None, DEC):
@@ -263,7 +264,7 @@ def _fake_build(project, budget: float) -> Path:
 
 
 def test_gate_checks_the_true_worst_case_hand_worked(project):
-    from cachecast.gate import BudgetError, check_budget, verdict
+    from cachecast.plan.gate import BudgetError, check_budget, verdict
 
     # Sonnet 5.5 batch: 1 / 1.25 / 2 / 0.05 / 5. Output = answer 2000 x 0.25 = 500 + thinking
     # (Sonnet 5.5 thinks by default, effort high: 1,200 by the planning assumption) = 1,700.
@@ -284,7 +285,7 @@ def test_gate_checks_the_true_worst_case_hand_worked(project):
 
 
 def test_gate_prices_with_the_overrides_file(project, tmp_path):
-    from cachecast.gate import verdict
+    from cachecast.plan.gate import verdict
 
     prices = tmp_path / "prices.yaml"
     prices.write_text("batch_multiplier: 0.5\nmodels:\n  claude-sonnet-5-5: "
@@ -297,11 +298,11 @@ def test_gate_prices_with_the_overrides_file(project, tmp_path):
 def test_gate_worst_case_for_the_shipped_full_run(tmp_path):
     """The shipped full run, built as configured today: the gate's figure equals every
     request writing the prefix at the config's TTL, recomputed here from the manifest."""
-    from cachecast.batches import build, read_manifest
-    from cachecast.config import load_config
-    from cachecast.gate import verdict
-    from cachecast.models import model_facts
-    from cachecast.pricing import thinking_assumption
+    from cachecast.build.batches import build, read_manifest
+    from cachecast.build.config import load_config
+    from cachecast.plan.gate import verdict
+    from cachecast.facts.models import model_facts
+    from cachecast.facts.pricing import thinking_assumption
 
     cfg = load_config(FULL)
     out = tmp_path / "full"
@@ -405,7 +406,7 @@ def test_a_schema_v1_store_keeps_its_prices_on_upgrade(tmp_path):
     conn = duckdb.connect(str(path))
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, views_revision INTEGER NOT NULL DEFAULT 0, "
                  "applied_at TIMESTAMP NOT NULL)")
-    for statement in store.split_statements(store.read_sql("schema_v1.sql")):
+    for statement in store.split_statements(store.read_sql("store/schema_v1.sql")):
         conn.execute(statement)
     conn.execute("INSERT INTO schema_version VALUES (1, 6, now())")
     conn.execute("INSERT INTO batches VALUES ('old', NULL, TIMESTAMP '2026-11-02 10:00:00', TIMESTAMP '2026-11-02 10:00:00')")
@@ -430,7 +431,7 @@ def test_a_schema_v1_store_keeps_its_prices_on_upgrade(tmp_path):
 
 
 def test_reports_say_the_price_source_and_date(tmp_path, capsys):
-    from cachecast.projection_report import headline, plan
+    from cachecast.report.projection_report import headline, plan
 
     db = tmp_path / "s.duckdb"
     ingest_lines(capsys, tmp_path, db, "rep", [batch_line("x1", "claude-sonnet-5-5", inp=100, out=10)],

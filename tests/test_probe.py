@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from cachecast import audit, probe, sim, store
-from cachecast.batches import build
+from cachecast.analyse import audit
+from cachecast.send import probe, sim
+from cachecast import store
+from cachecast.build.batches import build
 from cachecast.cli import main
-from cachecast.config import load_config
-from cachecast.ingest_bridge import ingest_results
+from cachecast.build.config import load_config
+from cachecast.analyse.ingest_bridge import ingest_results
 from _fixtures import PILOT, read_jsonl
 
 M = Decimal(1_000_000)
@@ -127,7 +129,7 @@ def _usage_of(lines: list[dict]) -> list[dict]:
 
 
 def _simulated_run(out: Path, db: Path, *, prewarm: bool, batch_id: str) -> tuple[list[dict], probe.ProbeResult]:
-    """A pre-warm probe stored as cachecast.probe stores it, then the batch simulated on the
+    """A pre-warm probe stored as cachecast.send.probe stores it, then the batch simulated on the
     same cache (warm or cold) and ingested; hit probability 1 so the arithmetic is exact."""
     requests = [json.loads(x) for x in (out / "requests-0001.jsonl").read_text().splitlines()]
     shape = probe.shapes(out, "2026-10-21")[0]
@@ -203,7 +205,7 @@ def test_unread_prewarm_and_too_little_data_are_said_so(project, tmp_path):
 
 
 def test_budget_gate_counts_the_probe(project, tmp_path):
-    from cachecast.gate import verdict
+    from cachecast.plan.gate import verdict
 
     out = small_build(project, tmp_path)
     without = verdict(out)
@@ -261,8 +263,8 @@ def test_submit_pilot_wait_prewarm_probes_prewarms_submits_fetches_and_reports(f
 
 
 def test_projection_shows_the_expected_saving_of_prewarm_by_hand():
-    from cachecast.pricing import get_rates
-    from cachecast.projection import TokenProfile, project_costs, prewarm_json, to_json
+    from cachecast.facts.pricing import get_rates
+    from cachecast.plan.projection import TokenProfile, project_costs, prewarm_json, to_json
 
     tokens = TokenProfile(system=2000, user_mean=Decimal(100), output_mean=Decimal(500), source="override")
     p = project_costs(get_rates("claude-sonnet-5-5", True), model="claude-sonnet-5-5", items=100, requests=1200,

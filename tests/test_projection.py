@@ -12,12 +12,11 @@ import yaml
 from genai_prices import Usage, calc_price
 
 from cachecast import cli
-from cachecast.config import load_config
-from cachecast.models import model_facts
-from cachecast.pricing import get_rates, thinking_assumption
-from cachecast.projection import (TokenProfile, break_even_hit_rate, measured_tokens, measured_tokens_every_pair,
-                                  observed_pilot, project_config, project_costs, to_json)
-from cachecast.tokens import TokenCounter
+from cachecast.build.config import load_config
+from cachecast.facts.models import model_facts
+from cachecast.facts.pricing import get_rates, thinking_assumption
+from cachecast.plan.projection import TokenProfile, break_even_hit_rate, measured_tokens, measured_tokens_every_pair, observed_pilot, project_config, project_costs, to_json
+from cachecast.tokens.count import TokenCounter
 
 D = Decimal
 DAY = date(2026, 11, 20)
@@ -295,8 +294,8 @@ PINS = dict(system=1000, user=100)  # S and U pinned: only the output side is un
 
 
 def test_thinking_is_its_own_component_from_the_model_default(tmp_path):
-    from cachecast.projection import Pins
-    from cachecast.projection_report import COMPONENT_LABELS
+    from cachecast.plan.projection import Pins
+    from cachecast.report.projection_report import COMPONENT_LABELS
 
     # Sonnet 5.5 thinks when `thinking` is omitted (adaptive, default effort high); the dated
     # planning assumption puts high at 1,200 thinking tokens. Answer = 4000 x 0.1 = 400.
@@ -324,7 +323,7 @@ def test_thinking_is_its_own_component_from_the_model_default(tmp_path):
 
 
 def test_thinking_is_capped_by_max_tokens(tmp_path):
-    from cachecast.projection import Pins
+    from cachecast.plan.projection import Pins
 
     # answer 500 x 0.5 = 250 + thinking 1,200 = 1,450 > max_tokens 500: the output is at most 500
     p = project_config(_tiny_config(tmp_path, model="claude-sonnet-5-5"), pins=Pins(**PINS))
@@ -364,7 +363,7 @@ def test_thinking_calibrated_from_the_pilot(tmp_path):
     pilot = observed_pilot(db)
     # output mean (900 + 1100) / 2 = 1000, of which thinking (700 + 500) / 2 = 600
     assert (pilot.output_mean, pilot.thinking_mean) == (D(1000), D(600))
-    from cachecast.projection import Pins
+    from cachecast.plan.projection import Pins
 
     p = project_config(_tiny_config(tmp_path, model="claude-sonnet-5-5"), pins=Pins(**PINS), pilot=pilot)
     assert (p.tokens.output_mean, p.tokens.thinking_mean) == (D(1000), D(600))

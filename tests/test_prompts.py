@@ -8,7 +8,7 @@ import pytest
 
 from _fixtures import LONG_SYSTEM
 from cachecast.errors import ConfigError, InputError
-from cachecast.prompts import iter_items, render_payload
+from cachecast.build.prompts import iter_items, render_payload
 
 EPHEMERAL = {"type": "ephemeral"}
 CACHE_OFF = {"provider": {"request_overrides": {"cache_control": {"enable_system_cache": False}}}}

@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cachecast.reports import NOTEBOOKS, notebook_parameters, notebook_path, run_report
+from cachecast.report.reports import NOTEBOOKS, notebook_parameters, notebook_path, run_report
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -65,11 +65,11 @@ def shots_dir(tmp: Path) -> Path:
 # --- reports ----------------------------------------------------------------------------------
 
 def _simulated_store(tmp: Path) -> Path:
-    """A small pilot built, simulated (cachecast.sim) and ingested with its manifest, as the
+    """A small pilot built, simulated (cachecast.send.sim) and ingested with its manifest, as the
     demo does it: the audit and the ledger report read it."""
     from cachecast.cli import main
-    from cachecast.ingest_bridge import ingest_results
-    from cachecast.sim import simulate_build
+    from cachecast.analyse.ingest_bridge import ingest_results
+    from cachecast.send.sim import simulate_build
 
     build, results, db = tmp / "build", tmp / "results.jsonl", tmp / "store.duckdb"
     assert main(["build", str(REPO / "config" / "eval_config.pilot.anthropic.yaml"), "--out", str(build),

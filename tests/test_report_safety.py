@@ -29,7 +29,7 @@ import nbformat
 import pytest
 
 from cachecast.cli import main
-from cachecast.reports import notebook_parameters, notebook_path, run_report
+from cachecast.report.reports import notebook_parameters, notebook_path, run_report
 
 REPO = Path(__file__).resolve().parents[1]
 PILOT = REPO / "config" / "eval_config.pilot.anthropic.yaml"

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from cachecast import cli
-from cachecast.charts import chart_html, script_json, table_html
-from cachecast.reports import notebook_path
+from cachecast.report.charts import chart_html, script_json, table_html
+from cachecast.report.reports import notebook_path
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = '</script><script>alert("x")</script>'

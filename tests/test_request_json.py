@@ -8,7 +8,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cachecast.batches import request_json
+from cachecast.build.batches import request_json
 
 LONG = st.text(min_size=256, max_size=600)  # over the memo threshold: exercised through the memo
 scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from _fixtures import LONG_SYSTEM, SHORT_SYSTEM, read_jsonl
-from cachecast.batches import build
+from cachecast.build.batches import build
 from cachecast.errors import CacheRuleError, ConfigError
-from cachecast.prompts import iter_items, render_payload
-from cachecast.requests import build_request, params_blocks, ttl_order_ok
+from cachecast.build.prompts import iter_items, render_payload
+from cachecast.build.requests import build_request, params_blocks, ttl_order_ok
 
 EPH = {"type": "ephemeral"}
 EPH_1H = {"type": "ephemeral", "ttl": "1h"}
@@ -240,7 +240,7 @@ def test_thinking_shapes_the_model_takes_load(project, model, thinking):
 
 
 def test_little_room_for_thinking_is_a_warning_with_numbers(project):
-    from cachecast.config import config_warnings
+    from cachecast.build.config import config_warnings
 
     cfg = project.load({"thinking": {"type": "adaptive", "effort": "high"}, "max_tokens": 1024,
                         "output_fill_ratio": 0.5})
@@ -281,7 +281,7 @@ def test_automatic_caching_is_refused_as_a_fifth_breakpoint(project):
 
 def test_prefix_hash_can_be_recomputed_from_the_request_file(pilot_build):
     """Lint re-derives prefixes from request files; it must hash exactly as the builder did."""
-    from cachecast.requests import block_text, prefix_digest
+    from cachecast.build.requests import block_text, prefix_digest
 
     line = json.loads((pilot_build / "requests-0001.jsonl").open().readline())
     row = json.loads((pilot_build / "manifest.jsonl").open().readline())

@@ -164,7 +164,7 @@ def test_the_key_is_read_from_the_environment_only():
                 clients.append((path.name, ast.unparse(node.value)))
     assert {name for _, name in reads} == {"ANTHROPIC_API_KEY"}, reads
     assert all(not value.startswith(("'", '"')) for _, value in clients), clients
-    from cachecast.config import RunConfig
+    from cachecast.build.config import RunConfig
 
     def fields(model) -> set[str]:
         names = set(model.model_fields)

@@ -9,7 +9,7 @@ import json
 import pytest
 from anthropic.types.messages import MessageBatchIndividualResponse
 
-from cachecast import sim
+from cachecast.send import sim
 
 MODEL = "claude-sonnet-4-5"
 BIG = "s" * 8000        # 8000 chars -> 2000 tokens, above the 1024 minimum

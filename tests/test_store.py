@@ -108,11 +108,11 @@ def test_read_only_connection_sees_the_data(tmp_path):
 
 
 def test_named_queries_and_statement_splitting():
-    q = store.queries("ingest.sql")
+    q = store.queries("store/ingest.sql")
     assert {"insert_lines", "stage_lines", "quarantine_rejected", "delete_duplicates"} <= set(q)
     assert all(not body.rstrip().endswith(";") for body in q.values())
     with pytest.raises(KeyError, match="no statement named"):
-        store.query("audit.sql", "nope")
+        store.query("analyse/audit.sql", "nope")
     assert store.split_statements("-- c\nCREATE TABLE a (x INT);\nCREATE VIEW b AS\nSELECT 1;\n") == [
         "CREATE TABLE a (x INT)", "CREATE VIEW b AS\nSELECT 1"]
 
@@ -128,7 +128,8 @@ def test_sql_files_take_values_only_as_parameters():
     $parameter; ingest/audit/export code passes dicts of parameters."""
     import inspect
 
-    from cachecast import audit, export, ingest
+    from cachecast.analyse import audit
+    from cachecast.store import export, ingest
     for module in (audit, export, ingest, store):
         source = inspect.getsource(module)
         assert 'execute(f"' not in source and "execute(f'" not in source, module.__name__

@@ -8,7 +8,8 @@ import pytest
 
 from cachecast import cli
 from cachecast.errors import ApiError
-from cachecast.tokens import (PROBE, TokenCounter, calibrate, count_path, estimate_tokens, split_params)
+from cachecast.tokens.count import PROBE, TokenCounter, calibrate, count_path, split_params
+from cachecast.facts.tokenizer import estimate_tokens
 
 MODEL = "claude-sonnet-5-5"
 SYSTEM = "x" * 4000
@@ -146,7 +147,7 @@ def test_tools_breakpoint_prefix_and_rest_tool(fake_api):
     s = split_params(params)
     assert s.prefix.probe and s.prefix.body["tools"] == [tools[0]]
     assert [p.body.get("tools") for p in s.rest] == [[tools[1]], None] and s.rest[0].probe
-    from cachecast.tokens import count_splits
+    from cachecast.tokens.count import count_splits
 
     counts = count_splits([s], TokenCounter(client=fake_api.client(), progress=False))
     # fake: tool JSON chars / 4; the probe "." adds 1 char and is subtracted as its own count (1)

@@ -1,0 +1,659 @@
+"""The audit of ingested batches: did the cache hit, what did it really cost, why the misses.
+
+`summary()` gives the `cachecast audit --json` contract (DESIGN.md), then extra keys after
+it (price sources and dates, thinking tokens, web searches); the other functions
+return pandas DataFrames for the notebook: per treatment, per batch, hit rate over
+completion order, anomalies with a reason each, errors by type, and projected vs actual.
+
+All money is summed as exact DECIMAL in DuckDB (views in sql/views.sql) and only turned
+into floats at the edge: dollar amounts rounded half-even to 6 decimals (micro-dollars),
+rates and percentages left at full float precision.
+"""
+from __future__ import annotations
+
+import json
+import numbers
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from .. import store
+from ..errors import InputError, PriceError
+from ..facts.pricing import usd
+
+FILE = "analyse/audit.sql"
+CONTRACT_KEYS = ("requests", "succeeded", "errored", "canceled", "expired", "input_tokens",
+                 "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens", "token_hit_rate",
+                 "request_hit_rate", "cost_usd", "no_cache_cost_usd", "savings_usd", "savings_pct",
+                 "quarantined_lines")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Exact totals over the selected batches (succeeded requests for tokens and money)."""
+
+    batches: int
+    requests: int
+    succeeded: int
+    errored: int
+    canceled: int
+    expired: int
+    input_tokens: int
+    cache_creation_input_tokens: int
+    write_5m_tokens: int
+    write_1h_tokens: int
+    cache_read_input_tokens: int
+    output_tokens: int
+    thinking_tokens: int  # the part of output_tokens that is thinking (output_tokens_details)
+    web_search_requests: int
+    requests_reading: int
+    cost_usd: Decimal
+    no_cache_cost_usd: Decimal
+    input_cost_usd: Decimal
+    write_5m_cost_usd: Decimal
+    write_1h_cost_usd: Decimal
+    read_cost_usd: Decimal
+    output_cost_usd: Decimal
+    thinking_cost_usd: Decimal  # part of output_cost_usd
+    web_search_cost_usd: Decimal
+    no_cache_input_cost_usd: Decimal
+    simulated_requests: int
+    ttl_assumed_requests: int
+    long_context_requests: int
+    us_only_requests: int
+    fast_requests: int
+    quarantined_lines: int
+    price_sources: str | None
+    priced_on: str | None  # the batch days prices were taken for, comma separated
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    @property
+    def token_hit_rate(self) -> float:
+        return self.cache_read_input_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+    @property
+    def request_hit_rate(self) -> float:
+        return self.requests_reading / self.succeeded if self.succeeded else 0.0
+
+    @property
+    def savings_usd(self) -> Decimal:
+        return self.no_cache_cost_usd - self.cost_usd
+
+    @property
+    def savings_pct(self) -> float:
+        return float(self.savings_usd * 100 / self.no_cache_cost_usd) if self.no_cache_cost_usd else 0.0
+
+    @property
+    def simulated(self) -> bool:
+        return self.simulated_requests > 0
+
+    def contract(self) -> dict[str, Any]:
+        """The `audit --json` object, keys and types exactly as DESIGN.md says."""
+        return {
+            "requests": self.requests, "succeeded": self.succeeded, "errored": self.errored,
+            "canceled": self.canceled, "expired": self.expired,
+            "input_tokens": self.input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "output_tokens": self.output_tokens,
+            "token_hit_rate": self.token_hit_rate,
+            "request_hit_rate": self.request_hit_rate,
+            "cost_usd": usd(self.cost_usd),
+            "no_cache_cost_usd": usd(self.no_cache_cost_usd),
+            "savings_usd": usd(self.savings_usd),
+            "savings_pct": self.savings_pct,
+            "quarantined_lines": self.quarantined_lines,
+            # not in the contract, after it: what the prices are and what else was billed
+            "price_source": self.price_sources,
+            "priced_on": self.priced_on,
+            "thinking_tokens": self.thinking_tokens,
+            "thinking_cost_usd": usd(self.thinking_cost_usd),
+            "web_search_requests": self.web_search_requests,
+            "web_search_cost_usd": usd(self.web_search_cost_usd),
+            "us_only_requests": self.us_only_requests,
+            "fast_requests": self.fast_requests,
+        }
+
+
+# ------------------------------------------------------------------ the contract
+
+
+def totals(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> Totals:
+    check_batch(conn, batch_id)
+    p = {"batch_id": batch_id}
+    cur = conn.execute(store.query(FILE, "summary"), p)
+    names = [d[0] for d in cur.description]
+    row = dict(zip(names, cur.fetchone()))
+    if row.pop("unpriced"):
+        model, batch, day, speed, geo = conn.execute(store.query(FILE, "unpriced_models"), p).fetchone()
+        raise PriceError(f"no {'Message Batches' if batch else 'standard'} price stored for model '{model}' on {day} "
+                         f"(speed {speed}, inference geo {geo}); run the audit with --prices FILE, or re-ingest "
+                         "its results, to snapshot prices")
+    row["quarantined_lines"] = conn.execute(store.query(FILE, "quarantined"), p).fetchone()[0]
+    sources, days = row.pop("price_sources"), row.pop("priced_on")
+    values = {k: (v if isinstance(v, Decimal) else int(v)) for k, v in row.items()}
+    return Totals(**values, price_sources=sources, priced_on=days)
+
+
+def reprice(conn: duckdb.DuckDBPyConnection, overrides: Path | None) -> int:
+    """`audit --prices FILE`: snapshot the store's missing prices and re-price the models the
+    file covers (recorded with the file as their source); returns the rows written."""
+    from ..store.ingest import snapshot_prices
+    from ..facts.pricing import overrides_path
+
+    path = overrides_path(overrides)
+    if path is None:
+        return 0
+    with store.transaction(conn):
+        return snapshot_prices(conn, overrides=path, replace=True)
+
+
+def summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:
+    """The `cachecast audit --json` object for one batch, or every batch when None."""
+    return totals(conn, batch_id).contract()
+
+
+def check_batch(conn: duckdb.DuckDBPyConnection, batch_id: str | None) -> None:
+    if batch_id is None:
+        return
+    if not conn.execute(store.query(FILE, "batch_exists"), {"batch_id": batch_id}).fetchone()[0]:
+        known = [r[0] for r in conn.execute(store.query(FILE, "batch_ids")).fetchall()]
+        hint = f"; batches in this store: {', '.join(known[:5])}" if known else "; the store is empty"
+        raise InputError(f"no batch '{batch_id}'{hint}")
+
+
+# ------------------------------------------------------------------ tables for the notebook
+
+
+def _df(conn: duckdb.DuckDBPyConnection, name: str, **params: Any):
+    return conn.execute(store.query(FILE, name), params).df()
+
+
+def batches(conn: duckdb.DuckDBPyConnection):
+    """One row per batch (view batch_rollup)."""
+    return _df(conn, "batches")
+
+
+def treatments(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    """One row per treatment and model over the selected batches."""
+    check_batch(conn, batch_id)
+    return _df(conn, "treatments_all_batches", batch_id=batch_id)
+
+
+def hit_rate_over_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, bins: int = 40):
+    """Hit rates of succeeded requests in completion order, in `bins` equal slices per batch."""
+    check_batch(conn, batch_id)
+    if not 1 <= int(bins) <= 10_000:
+        raise InputError("bins must be between 1 and 10,000")
+    return _df(conn, "hit_rate_over_order", batch_id=batch_id, bins=int(bins))
+
+
+def anomalies(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    """Every anomaly, one row per (request, kind), in completion order, with its reason."""
+    check_batch(conn, batch_id)
+    return _df(conn, "anomalies", batch_id=batch_id)
+
+
+def anomaly_counts(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    """Anomalies per kind: requests, money lost where countable, one example reason."""
+    check_batch(conn, batch_id)
+    return _df(conn, "anomaly_counts", batch_id=batch_id)
+
+
+DEFAULT_CONCURRENCY = 100  # requests of a batch assumed in flight at once (the first wave)
+MISS_KINDS = {
+    "first_wave": ("unavoidable", "sent before any write of their prefix could be read: a cache entry is readable "
+                   "only once the response that wrote it has begun, so the first wave of identical requests "
+                   "all write (the first write of each prefix is the price of caching and loses nothing; the "
+                   "others in the wave lose write minus read). The wave is assumed to be {concurrency} "
+                   "concurrent requests per prefix"),
+    "repeat_write": ("avoidable", "wrote a prefix again beyond the first {concurrency} writes of it, although "
+                     "it was read in this batch: the entry had expired or was evicted (a 1h TTL or pre-warming "
+                     "helps); lost: write minus read"),
+    "write_never_read": ("avoidable", "wrote a prefix no request of this batch read: the write premium over "
+                         "sending those tokens uncached bought nothing (a prefix used once should not be cached)"),
+    "prefix_drift": ("avoidable", "its prefix differs from the one most requests of its treatment use: something "
+                     "before the breakpoint varies per request (a date, an id, key order); lost: write minus read"),
+    "ttl_mismatch": ("avoidable", "wrote at a TTL other than the one requested (the same write is also counted in "
+                     "its kind above; the dollars here are only the 1h premium paid for a 5m request)"),
+}
+MISS_ORDER = ("the results file's order is not completion order, so no total uses it: which writes of a prefix "
+              "are its first wave is decided by custom_id, and as every write of one prefix writes the same "
+              "tokens the totals do not depend on that choice")
+
+
+def miss_causes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                concurrency: int = DEFAULT_CONCURRENCY):
+    """Cache misses explained by cause (issue 12): (summary, rows) DataFrames.
+
+    summary: one row per batch and kind (first_wave, repeat_write, write_never_read,
+    prefix_drift, ttl_mismatch) with requests, tokens written, dollars lost, whether it was
+    avoidable, one explanation per kind and the API's own reasons (diagnostics.
+    cache_miss_reason) where the lines carried them. rows: one per write (and per TTL
+    mismatch), with cachecast's reason beside the API's; the batch column only when there is
+    more than one batch. `concurrency` is the assumed first wave (see MISS_KINDS); totals do
+    not depend on the order of the results file (MISS_ORDER)."""
+    check_batch(conn, batch_id)
+    if not 1 <= int(concurrency) <= 100_000:
+        raise InputError("concurrency must be between 1 and 100,000 (a batch holds at most 100,000 requests)")
+    import pandas as pd
+
+    cur = conn.cursor()  # the temp table lives on this cursor's connection only for this call
+    try:
+        cur.execute(store.query(FILE, "miss_causes_table"), {"batch_id": batch_id, "concurrency": int(concurrency)})
+        rows = cur.execute(store.query(FILE, "miss_causes_rows")).df()
+        result = cur.execute(store.query(FILE, "miss_causes_summary"))
+        names = [d[0] for d in result.description]
+        summary = pd.DataFrame(result.fetchall(), columns=names, dtype=object)  # usd_lost: exact Decimal
+        cur.execute(store.query(FILE, "miss_causes_drop"))
+    finally:
+        cur.close()
+    summary.insert(2, "explanation", [MISS_KINDS[k][1].format(concurrency=int(concurrency)) for k in summary["kind"]])
+    if rows["batch_id"].nunique() <= 1:
+        rows = rows.drop(columns=["batch_id"])
+    return summary, rows
+
+
+def errors_by_type(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    check_batch(conn, batch_id)
+    return _df(conn, "errors_by_type", batch_id=batch_id)
+
+
+def quarantine(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    check_batch(conn, batch_id)
+    return _df(conn, "quarantine", batch_id=batch_id)
+
+
+def tokens_by_type(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
+    check_batch(conn, batch_id)
+    return _df(conn, "tokens_by_type", batch_id=batch_id)
+
+
+def cost_components(t: Totals):
+    """Cost by component, actual vs the same requests without caching (long format)."""
+    import pandas as pd
+
+    answer = t.output_cost_usd - t.thinking_cost_usd
+    rows = [("actual", "uncached input", t.input_cost_usd), ("actual", "cache write 5m", t.write_5m_cost_usd),
+            ("actual", "cache write 1h", t.write_1h_cost_usd), ("actual", "cache read", t.read_cost_usd),
+            ("actual", "output", answer), ("actual", "thinking", t.thinking_cost_usd),
+            ("actual", "web search", t.web_search_cost_usd),
+            ("no cache", "uncached input", t.no_cache_input_cost_usd), ("no cache", "output", answer),
+            ("no cache", "thinking", t.thinking_cost_usd), ("no cache", "web search", t.web_search_cost_usd)]
+    return pd.DataFrame([{"scenario": s, "component": c, "usd": float(v)} for s, c, v in rows])
+
+
+# ------------------------------------------------------------------ words
+
+
+def money(value: Decimal | float) -> str:
+    value = float(value)
+    return f"${value:,.2f}" if abs(value) >= 1 or value == 0 else f"${value:,.4f}"
+
+
+def headline(t: Totals) -> str:
+    """The result in one or two sentences, for people who read nothing else."""
+    if t.requests == 0:
+        return "No results ingested yet" + (f" ({t.quarantined_lines:,} lines quarantined)." if t.quarantined_lines
+                                            else ".")
+    what = "the batch" if t.batches == 1 else f"the {t.batches} batches"
+    text = (f"{t.token_hit_rate:.1%} of prompt tokens came from the cache; {what} cost {money(t.cost_usd)} "
+            f"instead of {money(t.no_cache_cost_usd)} without caching")
+    if t.no_cache_cost_usd:
+        verb = "saved" if t.savings_usd >= 0 else "lost"
+        text += f" ({verb} {money(abs(t.savings_usd))}, {abs(t.savings_pct):.1f}%)"
+    text += "."
+    if t.simulated_requests:
+        share = "All results" if t.simulated_requests == t.requests else f"{t.simulated_requests:,} of {t.requests:,} results"
+        text = f"SIMULATED DATA: {share} come from cachecast.sim, not from Anthropic; no model was called. " + text
+    return text
+
+
+def status_line(t: Totals) -> str:
+    failed = [f"{n:,} {kind}" for n, kind in ((t.errored, "errored"), (t.canceled, "canceled"),
+                                               (t.expired, "expired")) if n]
+    text = f"{t.succeeded:,} of {t.requests:,} requests succeeded"
+    text += f" ({', '.join(failed)}, not billed)" if failed else ""
+    text += f"; {t.request_hit_rate:.1%} of succeeded requests read from the cache"
+    if t.quarantined_lines:
+        text += f"; {t.quarantined_lines:,} line{'' if t.quarantined_lines == 1 else 's'} quarantined"
+    return text + "."
+
+
+# ------------------------------------------------------------------ projected vs actual
+
+
+def load_projection(projection: str | Path | dict | None) -> dict | None:
+    """A `cachecast project --json` object, from a dict, a JSON file or JSON text."""
+    if projection is None or projection == "":
+        return None
+    if isinstance(projection, dict):
+        data = projection
+    else:
+        text = str(projection)
+        path = Path(text)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8") if not text.lstrip().startswith("{") else text)
+        except FileNotFoundError:
+            raise InputError(f"{path}: projection JSON not found") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{text[:80]}: not JSON ({exc.msg})") from None
+    missing = {"requests", "no_cache_usd", "scenarios", "tokens"} - set(data)
+    if missing:
+        raise InputError(f"projection JSON lacks {', '.join(sorted(missing))}; give the output of "
+                         "`cachecast project --json`")
+    return data
+
+
+def projected_vs_actual(t: Totals, projection: str | Path | dict | None):
+    """Projection (the `project --json` contract) against what the batch did.
+
+    Per-request means are compared directly. Dollar totals are compared after scaling the
+    actual cost to the projection's request count (column `actual_scaled`), since a pilot
+    is often audited against a projection of a different size; when counts match the two
+    actual columns are equal."""
+    import pandas as pd
+
+    proj = load_projection(projection)
+    if proj is None:
+        return pd.DataFrame(columns=["metric", "projected", "actual", "actual_scaled", "difference", "difference_pct"])
+    n = t.succeeded or 1
+    scale = Decimal(proj["requests"]) / Decimal(n) if t.succeeded else Decimal(0)
+    tokens = proj.get("tokens", {})
+    rows: list[tuple[str, float, float, float]] = [
+        ("requests", proj["requests"], t.requests, t.requests),
+        ("cached prefix tokens per request", tokens.get("system", 0),
+         (t.cache_creation_input_tokens + t.cache_read_input_tokens) / n,
+         (t.cache_creation_input_tokens + t.cache_read_input_tokens) / n),
+        ("uncached prompt tokens per request", tokens.get("user_mean", 0), t.input_tokens / n, t.input_tokens / n),
+        ("output tokens per request", tokens.get("output_mean", 0), t.output_tokens / n, t.output_tokens / n),
+        ("cost without caching ($)", proj["no_cache_usd"], float(t.no_cache_cost_usd),
+         float(t.no_cache_cost_usd * scale)),
+    ]
+    for sc in proj.get("scenarios", []):
+        label = f"cost, scenario {sc.get('name', '?')} ({sc.get('ttl', '?')}, hit rate {float(sc.get('hit_rate', 0)):.0%}) ($)"
+        rows.append((label, sc.get("total_usd", 0.0), float(t.cost_usd), float(t.cost_usd * scale)))
+    rows.append(("request hit rate", _closest_hit_rate(proj, t.request_hit_rate), t.request_hit_rate,
+                 t.request_hit_rate))
+    frame = pd.DataFrame(rows, columns=["metric", "projected", "actual", "actual_scaled"])
+    frame["difference"] = frame["actual_scaled"] - frame["projected"]
+    frame["difference_pct"] = [
+        (d / p * 100) if p else None for d, p in zip(frame["difference"], frame["projected"])]
+    return frame
+
+
+def _closest_hit_rate(proj: dict, actual: float) -> float:
+    rates = [float(sc.get("hit_rate", 0)) for sc in proj.get("scenarios", [])]
+    return min(rates, key=lambda h: abs(h - actual)) if rates else 0.0
+
+
+# ------------------------------------------------------------------ the notebook's view
+
+
+@dataclass
+class AuditRun:
+    """Everything notebooks/02_audit_batch.ipynb shows, computed by the library so the
+    notebook only calls and displays (no logic in notebooks)."""
+
+    conn: duckdb.DuckDBPyConnection
+    db: Path
+    batch_id: str | None
+    ingested: list  # ingest.FileReport of files ingested for this run (may be empty)
+    totals: Totals
+
+    def summary_lines(self) -> list[str]:
+        lines = [headline(self.totals), status_line(self.totals)]
+        scope = f"batch {self.batch_id}" if self.batch_id else f"all {self.totals.batches} batch(es) in the store"
+        lines.append(f"Scope: {scope} ({self.db}).")
+        lines += [f"Ingested now: {r.summary()}" for r in self.ingested]
+        if self.totals.ttl_assumed_requests:
+            lines.append(f"{self.totals.ttl_assumed_requests:,} requests wrote to the cache without a TTL breakdown "
+                         "and without a manifest TTL: priced as 5m writes.")
+        if self.totals.long_context_requests:
+            lines.append(f"{self.totals.long_context_requests:,} requests exceeded the long-context threshold and "
+                         "were priced at the long-context rates.")
+        if self.totals.us_only_requests or self.totals.fast_requests:
+            lines.append(f"{self.totals.us_only_requests:,} US-only (inference_geo us) and "
+                         f"{self.totals.fast_requests:,} fast-mode requests were priced at their own rates.")
+        if self.totals.web_search_requests:
+            lines.append(f"{self.totals.web_search_requests:,} web searches cost {money(self.totals.web_search_cost_usd)}.")
+        if self.totals.thinking_tokens:
+            lines.append(f"{self.totals.thinking_tokens:,} of {self.totals.output_tokens:,} output tokens were thinking "
+                         f"({money(self.totals.thinking_cost_usd)} of the output cost).")
+        if self.totals.price_sources:
+            lines.append(f"Prices as of {self.totals.priced_on} (each batch at its own date): "
+                         f"{self.totals.price_sources}.")
+        return lines
+
+    def treatments(self):
+        return treatments(self.conn, self.batch_id)
+
+    def cost_components(self):
+        return cost_components(self.totals)
+
+    def hit_rate(self, bins: int = 40):
+        return hit_rate_over_order(self.conn, self.batch_id, bins)
+
+    def tokens(self):
+        return tokens_by_type(self.conn, self.batch_id)
+
+    def anomaly_counts(self):
+        return anomaly_counts(self.conn, self.batch_id)
+
+    def miss_causes(self, concurrency: int = DEFAULT_CONCURRENCY):
+        """(summary, rows) of the misses by cause (module function miss_causes)."""
+        return miss_causes(self.conn, self.batch_id, concurrency)
+
+    def anomalies(self, limit: int = 200):
+        return anomalies(self.conn, self.batch_id).head(limit)
+
+    def anomaly_note(self, limit: int = 200) -> str:
+        counts = self.anomaly_counts()
+        total = int(counts["requests"].sum()) if len(counts) else 0
+        if not total:
+            return "No anomalies: every cacheable request read or wrote as expected."
+        shown = min(total, limit)
+        return (f"{total:,} anomalies; the first {shown:,} in completion order are listed below "
+                "(all of them: cachecast.audit.anomalies).")
+
+    def errors(self):
+        return errors_by_type(self.conn, self.batch_id)
+
+    def quarantine(self):
+        return quarantine(self.conn, self.batch_id)
+
+    def projection_note(self, projection: str | Path | dict | None) -> str:
+        if load_projection(projection) is None:
+            return ("No projection given (parameter projection_json): save `cachecast project CONFIG --json` "
+                    "output to a file and pass its path to compare projected and actual cost.")
+        return ("Projected (cachecast project --json) against actual. Dollar rows compare the projection "
+                "with the actual cost scaled to the projection's request count (actual_scaled).")
+
+    def projected_vs_actual(self, projection: str | Path | dict | None):
+        return projected_vs_actual(self.totals, projection)
+
+
+def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_dir: str | Path | None = None,
+             batch_id: str | None = None, overrides: Path | None = None) -> AuditRun:
+    """Open the store, ingest `results_glob` first when given, and total the batch.
+
+    With no batch_id: the batches the ingested files went to when exactly one, else every
+    batch in the store. overrides (else CACHECAST_PRICES, which `cachecast report --prices`
+    sets) re-prices the models it covers, as `audit --prices` does."""
+    from ..store import ingest
+
+    db = Path(db_path)
+    if results_glob is None and not db.exists():
+        raise InputError(f"{db}: no such database; give results_glob to ingest results first")
+    conn = store.connect(db)
+    reports = []
+    if results_glob:
+        reports = ingest.ingest_paths(conn, [results_glob], batch_id=batch_id, manifest=manifest_dir,
+                                      progress=False, overrides=overrides)
+        if batch_id is None and len({r.batch_id for r in reports}) == 1:
+            batch_id = reports[0].batch_id
+    reprice(conn, overrides)
+    return AuditRun(conn=conn, db=db, batch_id=batch_id, ingested=reports, totals=totals(conn, batch_id))
+
+
+# ------------------------------------------------------------------ display helpers
+
+
+_LABELS = {
+    "treatment": "treatment", "models": "models", "requests": "requests", "succeeded": "succeeded",
+    "failed": "not run", "input_tokens": "uncached input", "cache_creation_input_tokens": "cache writes",
+    "cache_read_input_tokens": "cache reads", "output_tokens": "output", "token_hit_rate": "tokens from cache",
+    "request_hit_rate": "requests reading", "cost_usd": "cost $", "no_cache_cost_usd": "no-cache $",
+    "savings_usd": "saved $", "kind": "kind", "usd_lost": "lost $", "example": "example",
+    "line_no": "line", "custom_id": "custom_id", "reason": "reason", "completion_rank": "order",
+    "result_type": "result", "error_type": "error type", "example_message": "example message",
+    "source_file": "file", "raw": "raw line (start)", "batch_id": "batch", "model": "model",
+    "metric": "metric", "projected": "projected", "actual": "actual", "actual_scaled": "actual, scaled",
+    "difference": "difference", "difference_pct": "difference %",
+}
+_RATES = {"token_hit_rate", "request_hit_rate"}
+_MONEY = {"cost_usd", "no_cache_cost_usd", "savings_usd", "usd_lost"}
+
+
+def table_html(df, columns: list[str] | None = None) -> str:
+    """A DataFrame as an HTML table for reports: values formatted as text first, then
+    pandas' to_html with escape=True, so data (custom ids, treatment names, error messages)
+    can never become markup."""
+    frame = df[columns] if columns else df
+    frame = frame.copy()
+    for col in frame.columns:
+        frame[col] = [_cell(col, v) for v in frame[col]]
+    frame.columns = [_LABELS.get(c, c) for c in frame.columns]
+    return frame.to_html(index=False, escape=True, border=0, classes="cachecast-table", na_rep="")
+
+
+def _cell(col: str, value: Any) -> str:
+    if value is None or (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+                         and float(value) != float(value)):
+        return ""
+    if col in _RATES:
+        return f"{float(value):.1%}"
+    if col in _MONEY:
+        return f"{float(value):,.6f}"
+    if col == "difference_pct":
+        return f"{float(value):+.1f}%"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, (numbers.Real, Decimal)):
+        number = float(value)
+        return f"{number:,.0f}" if number.is_integer() else f"{number:,.4g}" if abs(number) < 1000 else f"{number:,.2f}"
+    return str(value)
+
+
+# ------------------------------------------------------------------ probes and pre-warming (issue 15)
+# The synchronous probes sent before a batch (cachecast.probe, table `probes`) are billed at
+# standard rates; their cost sits beside the contract as probe_cost_usd. Whether a cache
+# entry written by a synchronous call is read by batch requests is not documented, so the
+# pre-warm verdict is measured from the stored results, never assumed.
+
+PROBE_FILE = "send/probe.sql"
+MIN_FIRST_WAVE_LINES = 2  # fewer first-wave lines of a prefix than this: "not enough data"
+
+
+@dataclass(frozen=True)
+class PrewarmVerdict:
+    """One (batch, cached prefix) whose build sent a pre-warm probe for that prefix."""
+
+    batch_id: str
+    prefix_hash: str
+    first_wave: int  # the first-wave size assumed (lines of this prefix, in completion order)
+    first_wave_lines: int  # succeeded lines of the prefix among them
+    first_wave_reads: int
+    first_wave_writes: int
+    saved_usd: Decimal  # each first-wave read priced as the write it replaced, minus the read
+    probe_cost_usd: Decimal  # this batch's share of the pre-warm probes of the prefix
+    simulated: bool
+
+    @property
+    def net_usd(self) -> Decimal:
+        return self.saved_usd - self.probe_cost_usd
+
+    @property
+    def verdict(self) -> str:
+        if self.first_wave_lines < MIN_FIRST_WAVE_LINES:
+            return "not enough data"
+        if self.first_wave_reads == 0:
+            return "pre-warm was not read"
+        if self.net_usd > 0:
+            return f"pre-warm paid {money(self.net_usd)}"
+        return f"pre-warm was read but cost {money(-self.net_usd)} more than it saved"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "prefix_hash": self.prefix_hash, "first_wave": self.first_wave,
+                "first_wave_lines": self.first_wave_lines, "first_wave_reads": self.first_wave_reads,
+                "first_wave_writes": self.first_wave_writes, "saved_usd": usd(self.saved_usd),
+                "probe_cost_usd": usd(self.probe_cost_usd), "net_saved_usd": usd(self.net_usd),
+                "verdict": self.verdict, "simulated": self.simulated}
+
+
+def probe_cost(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:
+    """Probes of the builds the batch came from (every probe without batch_id), exact Decimal
+    at the standard rates they were billed at."""
+    row = conn.execute(store.query(PROBE_FILE, "probe_cost"), {"batch_id": batch_id}).fetchone()
+    probes, warm, cost, warm_cost = row
+    return {"probes": int(probes), "prewarm_probes": int(warm), "probe_cost_usd": Decimal(cost),
+            "prewarm_cost_usd": Decimal(warm_cost)}
+
+
+def default_first_wave() -> int:
+    """The concurrency assumption (cachecast.sim), used as the first wave's size."""
+    from ..send.sim import DEFAULTS
+
+    return int(DEFAULTS["concurrency"])
+
+
+def prewarm_verdicts(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                     first_wave: int | None = None) -> list[PrewarmVerdict]:
+    """Per batch and pre-warmed prefix: the first `first_wave` lines' reads against writes,
+    the money the reads saved (each read would have been a write without the pre-warm,
+    as the whole first wave writes), and that net of the pre-warm probe's cost."""
+    n = int(first_wave or default_first_wave())
+    if n < 1:
+        raise InputError(f"the first wave must be at least 1 request, not {n}")
+    rows = conn.execute(store.query(PROBE_FILE, "prewarm_first_wave"), {"batch_id": batch_id, "first_wave": n}).fetchall()
+    return [PrewarmVerdict(b, h, n, int(lines), int(reads), int(writes), Decimal(saved), Decimal(cost or 0), bool(sim))
+            for b, h, lines, reads, writes, saved, cost, sim in rows]
+
+
+def probe_summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                  first_wave: int | None = None) -> dict[str, Any]:
+    """The keys that go beside the audit contract: probe_cost_usd, probes and the pre-warm verdicts."""
+    cost = probe_cost(conn, batch_id)
+    verdicts = prewarm_verdicts(conn, batch_id, first_wave)
+    return {"probe_cost_usd": usd(cost["probe_cost_usd"]), "probes": cost["probes"],
+            "prewarm_probes": cost["prewarm_probes"], "prewarm_cost_usd": usd(cost["prewarm_cost_usd"]),
+            "prewarm": [v.as_json() for v in verdicts] or None}
+
+
+def summary_with_probes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                        first_wave: int | None = None) -> dict[str, Any]:
+    """summary() (the contract keys, unchanged, first) followed by the probe keys."""
+    return {**summary(conn, batch_id), **probe_summary(conn, batch_id, first_wave)}
+
+
+def prewarm_lines(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
+                  first_wave: int | None = None) -> list[str]:
+    """One line per batch and prefix for the log; 'not enough data' when nothing was measured."""
+    verdicts = prewarm_verdicts(conn, batch_id, first_wave)
+    if not verdicts:
+        cost = probe_cost(conn, batch_id)
+        what = f"; probes cost {money(cost['probe_cost_usd'])}" if cost["probes"] else ""
+        return [f"pre-warm {batch_id or '(all batches)'}: not enough data (no ingested first-wave lines of a "
+                f"pre-warmed prefix){what}"]
+    return [f"pre-warm {v.batch_id} prefix {v.prefix_hash}{' (SIMULATED)' if v.simulated else ''}: first "
+            f"{v.first_wave_lines:,} line(s) {v.first_wave_reads:,} read, {v.first_wave_writes:,} wrote; saved "
+            f"{money(v.saved_usd)} against writing, probe {money(v.probe_cost_usd)}: {v.verdict}" for v in verdicts]

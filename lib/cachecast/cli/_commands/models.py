@@ -1,0 +1,62 @@
+"""cachecast models [--json] [--refresh]: the model facts every other command uses.
+
+Without a key the dated table shipped with cachecast answers. With ANTHROPIC_API_KEY,
+--refresh stores what the Models API says (lifecycle, retires_at, max_tokens, capabilities)
+and later commands prefer it; the `source` line says which was used."""
+from __future__ import annotations
+
+import json
+import sys
+
+from ...facts import models
+from .submit import add_connection_args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("models", help="list model facts (lifecycle, cache minimum, sampling and thinking rules)",
+                       description=__doc__)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--refresh", action="store_true", help="read the Models API (needs ANTHROPIC_API_KEY) and keep it")
+    add_connection_args(p, version_help="the SDK's")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if args.refresh:
+        path = refresh(args)
+        print(f"stored the Models API's answer in {path}", file=sys.stderr)
+    day = models.today()
+    rows = []
+    for facts in models.all_models():
+        row = facts.contract_row()
+        row["lifecycle"] = models.lifecycle_on(facts, day)
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"source": models.source(), "as_of": models.as_of(), "today": day.isoformat(),
+                          "models": rows}))
+        return 0
+    print(render(rows, day))
+    return 0
+
+
+def refresh(args):
+    from ...send import api
+    from .submit import client_for
+
+    client = client_for(args)
+    with api.api_errors("listing models"):
+        listed = [m.model_dump(mode="json") for m in client.models.list(limit=100)]
+    return models.store_refresh(listed)
+
+
+def render(rows: list[dict], day) -> str:
+    head = f"{'model':28} {'lifecycle':10} {'retires':10} {'min cache':>9}  {'tokenizer':9} {'thinking':33} " \
+           f"{'effort':>7}  replacement"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        thinking = "/".join(r["thinking"]) + (" (default)" if r["thinking_default"] == "adaptive" else "")
+        lines.append(f"{r['id']:28} {r['lifecycle']:10} {r['retires_at'] or '':10} {r['min_cache_tokens']:>9,}"
+                     f"{'*' if r['min_cache_assumed'] else ' '} {r['tokenizer']:9} {thinking:33} "
+                     f"{r['default_effort'] or '-':>7}  {r['replacement'] or ''}")
+    lines.append(f"* minimum not published; assumed. Lifecycle as of {day}. Source: {models.source()}")
+    return "\n".join(lines)

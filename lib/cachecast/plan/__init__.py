@@ -1,0 +1,2 @@
+"""Plan: pilot and full-run spend projected per cache scenario, break-even hit rates, and the
+budget gate that submit applies."""
