@@ -44,9 +44,25 @@ def refresh(args):
     from .submit import client_for
 
     client = client_for(args)
-    with api.api_errors("listing models"):
-        listed = [m.model_dump(mode="json") for m in client.models.list(limit=100)]
-    return models.store_refresh(listed)
+    with api.api_errors("listing models", "the stored model facts were not changed"):
+        listed = api.list_all(client, lambda: client.models.list(limit=100), "the Models API")
+    rows = [m.model_dump(mode="json") for m in listed]
+    check_limits(rows)
+    return models.store_refresh(rows)
+
+
+def check_limits(rows: list[dict]) -> None:
+    """The Models API's token numbers get the bounds of every server usage number
+    (cachecast._bounds): a negative or absurd max_tokens is refused, nothing is stored."""
+    from ...errors import ApiError
+    from ..._bounds import token_problem
+
+    for row in rows:
+        for name in ("max_tokens", "max_input_tokens"):
+            problem = None if row.get(name) is None else token_problem(row[name])
+            if problem:
+                raise ApiError(f"listing models: the Models API's {name} for {str(row.get('id'))[:60]!r} {problem}, "
+                               "which is not a token limit; the stored model facts were not changed")
 
 
 def render(rows: list[dict], day) -> str:
