@@ -23,6 +23,7 @@ Why the forecast is built this way:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -207,7 +208,7 @@ def ledger(conn: duckdb.DuckDBPyConnection, run: str | None = None) -> Ledger:
     batches = _rows(conn, "run_batches", run_id=run_id)
     unpriced = [b["batch_id"] for b in batches if b.get("unpriced")]
     if unpriced:
-        raise PriceError(f"batch {unpriced[0]} has results with no stored price; run the ledger with --prices FILE")
+        raise PriceError(f"batch {unpriced[0]} has results with no stored price; run the ledger with --prices FILE (--store-prices to keep them)")
     groups = [Group(treatment=r["treatment"], model=r["model"], planned=int(r["planned"]),
                     succeeded=int(r["succeeded"])) for r in _rows(conn, "plan_by_group", run_id=run_id)]
     basis, basis_run, costs = _basis(conn, run_id)
@@ -361,12 +362,22 @@ def tables(led: Ledger) -> dict[str, Any]:
             "ledger_forecast": forecast_frame(led)}
 
 
+# The tables cachecast writes into a --csv folder: audit_*, ledger_*, reconcile_* (and a table
+# being written). A folder holding anything else is not an earlier CSV output.
+CSV_NAMES = re.compile(r"\.?(audit|ledger|reconcile)_[A-Za-z0-9_]+\.csv(\.partial)?")
+
+
 def write_csv(conn: duckdb.DuckDBPyConnection, frames: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write each DataFrame as DIR/<name>.csv with DuckDB's COPY (header, comma); returns the
-    paths. Used by `ledger --csv` and `audit --csv`."""
+    paths. Used by `ledger --csv` and `audit --csv`. DIR gets the checks of every output
+    folder (cachecast._output: new, empty, or holding only tables cachecast writes; `/` is
+    refused as `export` refuses it); every text cell is made safe from formula injection
+    (cachecast._csv); each file appears complete or not at all, and a full disk names it."""
+    from .._csv import safe_frame
+    from .._output import check_output_dir, writing
+
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: is a file; --csv takes a directory")
+    check_output_dir(out, None, "cachecast CSV output", "--csv", ours=CSV_NAMES)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -376,11 +387,15 @@ def write_csv(conn: duckdb.DuckDBPyConnection, frames: dict[str, Any], out_dir: 
     try:
         for name, frame in frames.items():
             path = out / f"{name}.csv"
-            cur.register("cc_csv", frame)
+            partial = out / f".{name}.csv.partial"
+            cur.register("cc_csv", safe_frame(frame))
             try:
-                cur.execute(store.query(FILE, "copy_csv"), {"path": str(path)}).fetchall()
+                with writing(path, f"it was not written ({len(written)} earlier table(s) of this command were)"):
+                    cur.execute(store.query(FILE, "copy_csv"), {"path": str(partial)}).fetchall()
+                partial.replace(path)
             finally:
                 cur.unregister("cc_csv")
+                partial.unlink(missing_ok=True)
             written.append(path)
     finally:
         cur.close()
@@ -467,10 +482,11 @@ def _resolve(path: str | Path) -> Path:
 
 
 def open_ledger(db_path: str | Path, run: str | None = None, prices: str | Path | None = None) -> LedgerView:
-    """Open the store (re-pricing with a --prices file when given) and compute the ledger."""
-    from .audit import reprice
+    """Open the store (re-pricing with a --prices file when given, for this connection only:
+    never committed) and compute the ledger."""
+    from .what_if import what_if_prices
 
     db = _resolve(db_path)
     conn = store.connect_existing(db)
-    reprice(conn, Path(prices) if prices else None)
+    what_if_prices(conn, Path(prices) if prices else None)
     return LedgerView(conn=conn, db=db, ledger=ledger(conn, run))

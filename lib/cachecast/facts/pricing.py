@@ -472,16 +472,22 @@ def snippet_hint(model: str) -> str:
 # ---------------------------------------------------------------- overrides file
 
 
+# A rate above this is a typo or a hostile file, not a price: 100x the dearest published rate
+# (fast mode output, $80 per million tokens). 1e400 used to end in Decimal's InvalidOperation (exit 3).
+MAX_RATE = Decimal(10_000)
+MAX_OVERRIDES_BYTES = 1_000_000  # as for configs: a price file is a few KB
+
+
 class _RateSet(_Strict):
-    input: Decimal = Field(gt=0)
-    write_5m: Decimal = Field(ge=0)
-    write_1h: Decimal = Field(ge=0)
-    read: Decimal = Field(ge=0)
-    output: Decimal = Field(gt=0)
+    input: Decimal = Field(gt=0, le=MAX_RATE, allow_inf_nan=False)
+    write_5m: Decimal = Field(ge=0, le=MAX_RATE, allow_inf_nan=False)
+    write_1h: Decimal = Field(ge=0, le=MAX_RATE, allow_inf_nan=False)
+    read: Decimal = Field(ge=0, le=MAX_RATE, allow_inf_nan=False)
+    output: Decimal = Field(gt=0, le=MAX_RATE, allow_inf_nan=False)
 
 
 class _LongContext(_RateSet):
-    threshold: int = Field(gt=0)
+    threshold: int = Field(gt=0, le=100_000_000)
 
 
 class _BatchRates(_RateSet):
@@ -492,7 +498,7 @@ class _ModelOverride(_RateSet):
     long_context: _LongContext | None = None
     batch: _BatchRates | None = None
     fast: _RateSet | None = None
-    web_search_per_1k: Decimal | None = Field(default=None, ge=0)
+    web_search_per_1k: Decimal | None = Field(default=None, ge=0, le=MAX_RATE, allow_inf_nan=False)
     from_: date | None = Field(default=None, alias="from")
     before: date | None = None
 
@@ -516,18 +522,51 @@ def _load_overrides(path: Path) -> _OverridesFile:
 
 @lru_cache(maxsize=8)
 def _parse_overrides(path: str, _mtime: int) -> _OverridesFile:
+    """Read with the configs' loader (cachecast._yaml: bounded aliases, a key given twice is an
+    error, not the last one silently winning: a rate could be a million times lower), at
+    most MAX_OVERRIDES_BYTES, never quoting a file that is not a price overrides file."""
+    raw = _read_overrides_yaml(Path(path))
+    if not isinstance(raw, dict) or (raw and not set(map(str, raw)) & set(_OverridesFile.model_fields)):
+        raise PriceError(f"{path}: is not a price overrides file (expected a YAML mapping with 'models:' and, per "
+                         "model, input, write_5m, write_1h, read and output in USD per million tokens)")
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         return _OverridesFile.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise PriceError(f"{path}: malformed YAML in price overrides ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         if err.get("input", ...) is None:
             raise PriceError(f"{path}: price override '{key}' is null; put the rate there (USD per million "
                              "tokens)") from None
+        if err["type"] in ("finite_number", "less_than_equal"):
+            raise PriceError(f"{path}: bad price override at '{key}': {_shown_rate(err.get('input'))} is not a "
+                             f"plausible rate (a finite number of USD per million tokens, at most {MAX_RATE:,})") from None
         raise PriceError(f"{path}: bad price override at '{key}': {err['msg']}") from None
+
+
+def _shown_rate(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _read_overrides_yaml(path: Path) -> Any:
+    from .. import _yaml as bounded_yaml
+    from .._paths import open_regular
+
+    with open_regular(path, "price overrides (YAML)", PriceError) as fh:
+        data = fh.read(MAX_OVERRIDES_BYTES + 1)
+    if len(data) > MAX_OVERRIDES_BYTES:
+        raise PriceError(f"{path}: is over {MAX_OVERRIDES_BYTES // 1_000_000} MB, too large for a price overrides "
+                         "file (a few KB); was a data file passed as --prices?")
+    try:
+        return bounded_yaml.load(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise PriceError(f"{path}: not UTF-8 text (byte {exc.start}); a price overrides file is YAML") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark else ""
+        if isinstance(exc, bounded_yaml.BoundedYAMLError):  # a key given twice, aliases past the bound
+            raise PriceError(f"{path}:{where} {bounded_yaml.problem_of(exc)}") from None
+        raise PriceError(f"{path}:{where} malformed YAML in price overrides ({bounded_yaml.problem_of(exc)})") from None
 
 
 def _match_override(table: _OverridesFile, model: str, day: date) -> _ModelOverride | None:
