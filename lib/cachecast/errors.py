@@ -35,11 +35,18 @@ REDACTED = "[redacted]"
 MIN_SECRET = 8  # shorter "keys" (a test's "x") would redact ordinary words
 
 
+SECRET_ENVS = ("ANTHROPIC_API_KEY", "ANTHROPIC_ADMIN_KEY")  # the admin key: reconcile's cost reports
+
+
 def secret_values() -> tuple[str, ...]:
-    """The forms of ANTHROPIC_API_KEY to remove: as set, and stripped (a key read from a CRLF
-    file carries a '\r' that servers and messages do not echo). Empty when no key is set."""
-    raw = os.environ.get("ANTHROPIC_API_KEY", "")
-    return tuple(k for k in dict.fromkeys((raw, raw.strip())) if len(k) >= MIN_SECRET)
+    """The forms of ANTHROPIC_API_KEY (and ANTHROPIC_ADMIN_KEY) to remove: as set, and stripped
+    (a key read from a CRLF file carries a '\r' that servers and messages do not echo). Empty
+    when no key is set."""
+    forms = []
+    for env in SECRET_ENVS:
+        raw = os.environ.get(env, "")
+        forms += [raw, raw.strip()]
+    return tuple(k for k in dict.fromkeys(forms) if len(k) >= MIN_SECRET)
 
 
 def redact(text: str) -> str:
