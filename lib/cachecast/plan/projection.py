@@ -21,8 +21,9 @@ configured TTL and none reads (concurrent requests all miss, so this can happen)
 beside the expected figure.
 
 `project_costs` takes plain numbers (requests, S, U, O, rates) so it is easy to test and
-to call from a notebook; `token_profile` and `observed_pilot` gather those numbers from a
-config, the API or an audited pilot's DuckDB store.
+to call from a notebook; `token_profile` gathers those numbers from a config, the API or
+an audited pilot (cachecast.plan.calibration). Pre-warming's expected saving is in
+cachecast.plan.prewarm.
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ from ..build.config import RunConfig
 from ..errors import ConfigError, InputError
 from ..facts.models import model_facts
 from ..facts.pricing import MILLION, Rates, get_rates
+# calibration from a pilot and pre-warming live in their own modules; their names stay importable here
+from .calibration import PilotObservation, observed_pilot  # noqa: F401
+from .prewarm import PrewarmSaving, prewarm_concurrency, prewarm_json, prewarm_saving  # noqa: F401
 
 TTLS = ("5m", "1h")
 # Anthropic reports batch cache hit rates "ranging from 30% to 98%" (FACTS.md); the middle
@@ -322,74 +326,6 @@ def cacheability(cfg: RunConfig, system: int) -> tuple[bool, str | None]:
     return True, None
 
 
-# ------------------------------------------------------------------ calibration from a pilot
-
-
-@dataclass(frozen=True)
-class PilotObservation:
-    requests: int
-    output_mean: Decimal  # all output, thinking included
-    prompt_ratio: Decimal | None  # actual / estimated prompt tokens (None: no manifest to compare)
-    thinking_mean: Decimal | None = None  # usage.output_tokens_details.thinking_tokens (None: not reported)
-
-
-def observed_pilot(db: Path) -> PilotObservation:
-    """Mean output tokens (and the prompt-size correction) of an audited pilot, read from
-    the store's `results` table (succeeded lines) joined to `manifest` for the estimates."""
-    import duckdb
-
-    from .._paths import regular_file
-
-    if not Path(db).exists():
-        raise InputError(f"{db}: audit database not found")
-    con = duckdb.connect(str(regular_file(Path(db), "audit store (.duckdb)")), read_only=True)
-    try:
-        cols = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'results'").fetchall()}
-        if "output_tokens" not in cols:
-            raise InputError(f"{db}: no results table with output_tokens (ingest a pilot first)")
-        status = next((c for c in ("result_type", "status", "type") if c in cols), None)
-        where = f"WHERE {status} = 'succeeded'" if status else "WHERE output_tokens IS NOT NULL"
-        n, out_mean = con.execute(f"SELECT count(*), avg(output_tokens)::DOUBLE FROM results {where}").fetchone()
-        if not n:
-            raise InputError(f"{db}: no succeeded requests to calibrate from")
-        thinking = None
-        if "thinking_tokens" in cols:  # lines without the breakdown count as unknown, not as 0
-            thinking = con.execute(f"SELECT avg(thinking_tokens)::DOUBLE FROM results {where}").fetchone()[0]
-        ratio = _prompt_ratio(con, where, cols)
-    finally:
-        con.close()
-    return PilotObservation(requests=int(n), output_mean=Decimal(str(round(out_mean, 3))), prompt_ratio=ratio,
-                            thinking_mean=Decimal(str(round(thinking, 3))) if thinking is not None else None)
-
-
-def _prompt_ratio(con: Any, where: str, cols: set[str]) -> Decimal | None:
-    need = {"custom_id", "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if not need <= cols or "manifest" not in tables:
-        return None
-    mcols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'manifest'").fetchall()}
-    if not {"custom_id", "est_prefix_tokens", "est_rest_tokens"} <= mcols:
-        return None
-    # Several builds can share custom_ids (pilot and full run): join through the batch's own
-    # manifest when the store records it (batches.manifest_id), else on custom_id alone.
-    bcols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'batches'").fetchall()}
-    via_batch = {"manifest_id"} <= mcols and {"batch_id", "manifest_id"} <= bcols and "batch_id" in cols
-    join = ("JOIN batches b ON b.batch_id = r.batch_id JOIN manifest m ON m.manifest_id = b.manifest_id "
-            "AND m.custom_id = r.custom_id") if via_batch else "JOIN manifest m ON m.custom_id = r.custom_id"
-    pairs = con.execute(
-        "SELECT m.est_prefix_tokens + m.est_rest_tokens, "
-        "r.input_tokens + r.cache_creation_input_tokens + r.cache_read_input_tokens "
-        f"FROM (SELECT * FROM results {where}) r {join}").fetchall()
-    if not pairs:
-        return None
-    from ..tokens.count import calibrate
-
-    return Decimal(str(round(calibrate(pairs).ratio, 6)))
-
-
 # ------------------------------------------------------------------ from a config
 
 
@@ -586,69 +522,3 @@ def budget_verdict(p: Projection) -> str:
     spare = f"${margin:,.2f} to spare" if margin >= 0 else f"${-margin:,.2f} short"
     return (f"{word} budget: ${worst:,.2f} in the worst case ({basis_name(p)}) against ${p.budget_usd:,.2f}, "
             f"{spare}; {expected}")
-
-
-# ------------------------------------------------------------------ pre-warming (issue 15)
-
-
-@dataclass(frozen=True)
-class PrewarmSaving:
-    """What `submit --prewarm` is expected to save on one shared prefix (a projection, not a
-    measurement: the audit measures it from the results)."""
-
-    first_wave: int  # requests assumed to start together (the concurrency assumption)
-    read_share: Decimal  # of them, the share expected to read the pre-warmed entry (best effort)
-    first_wave_saving: Decimal  # their writes turned into reads, at the run's rates
-    probe_cost: Decimal  # the pre-warm probe at standard rates: prefix written, rest as input
-    validation_probe_cost: Decimal  # the probe submit sends anyway (no markers): all input
-    break_even_first_wave: Decimal | None  # first-wave size above which the pre-warm pays
-
-    @property
-    def net(self) -> Decimal:
-        return self.first_wave_saving - self.probe_cost
-
-
-def prewarm_concurrency() -> int:
-    """The concurrency assumption: how many batch requests start together (cachecast.sim)."""
-    from ..send.sim import DEFAULTS
-
-    return int(DEFAULTS["concurrency"])
-
-
-def prewarm_saving(p: Projection, concurrency: int | None = None, overrides: Path | None = None) -> PrewarmSaving | None:
-    """Expected saving of --prewarm: without it the first wave (min(concurrency, requests))
-    all write the prefix; with it, the expected hit rate of them read it instead. Net of the
-    pre-warm probe, priced at standard rates. None when nothing is cached."""
-    if not p.cacheable or p.worst_case_ttl is None:
-        return None
-    S, U, ttl = p.tokens.system, p.tokens.user_mean, p.worst_case_ttl
-    wave = min(int(concurrency or prewarm_concurrency()), p.requests)
-    share = p.expected_hit_rate if p.expected_hit_rate is not None else Decimal(1)
-    _, w5, w1, read, _ = p.rates.tier(int(S + U))
-    per_read = S * ((w1 if ttl == "1h" else w5) - read) / MILLION
-    std = get_rates(p.model, False, overrides, at=p.rates.priced_on)
-    s_in, s_w5, s_w1, _, _ = std.tier(int(S + U))
-    probe = (S * (s_w1 if ttl == "1h" else s_w5) + U * s_in) / MILLION
-    per_request = share * per_read
-    return PrewarmSaving(first_wave=wave, read_share=share, first_wave_saving=wave * per_request, probe_cost=probe,
-                         validation_probe_cost=(S + U) * s_in / MILLION,
-                         break_even_first_wave=probe / per_request if per_request > 0 else None)
-
-
-def prewarm_json(p: Projection, concurrency: int | None = None) -> dict[str, Any] | None:
-    """The `prewarm` key of project --json (beside the contract keys)."""
-    from ..errors import CachecastError
-
-    try:
-        saving = prewarm_saving(p, concurrency)
-    except CachecastError as exc:  # no standard price for the model: say so, do not guess
-        return {"reason": str(exc)}
-    if saving is None:
-        return None
-    return {"first_wave": saving.first_wave, "read_share": _f(saving.read_share, 4),
-            "first_wave_saving_usd": _f(saving.first_wave_saving), "probe_cost_usd": _f(saving.probe_cost),
-            "validation_probe_cost_usd": _f(saving.validation_probe_cost), "net_saving_usd": _f(saving.net),
-            "break_even_first_wave": _f(saving.break_even_first_wave, 2) if saving.break_even_first_wave else None,
-            "assumption": (f"the first {saving.first_wave} requests (the concurrency assumption of cachecast.sim) "
-                           f"start together; {_f(saving.read_share, 4)} of them read the pre-warmed entry (the "
-                           "expected hit rate); a projection: the audit measures the real verdict")}
