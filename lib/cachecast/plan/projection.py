@@ -16,9 +16,11 @@ cachecast.models unless the config's `thinking.effort` says otherwise). `--outpu
 given alone is the whole output, thinking included, so a pinned projection stays a hand
 formula.
 
-The budget is judged on the true worst case: every request writes the prefix at the
-configured TTL and none reads (concurrent requests all miss, so this can happen), printed
-beside the expected figure.
+Three budget figures (cachecast.plan.budget): the ceiling (every request writes the prefix
+at the configured TTL, none reads, every output reaches max_tokens), the worst expected
+(the same cache worst case at the expected output: concurrent requests all miss, so this
+can happen) and the expected. The budget is judged on the worst expected, or on the
+ceiling with budget_basis "ceiling".
 
 `project_costs` takes plain numbers (requests, S, U, O, rates) so it is easy to test and
 to call from a notebook; `token_profile` gathers those numbers from a config, the API or
@@ -39,6 +41,7 @@ from ..facts.pricing import MILLION, Rates, get_rates
 # calibration from a pilot and pre-warming live in their own modules; their names stay importable here
 from .calibration import PilotObservation, observed_pilot  # noqa: F401
 from .prewarm import PrewarmSaving, prewarm_concurrency, prewarm_json, prewarm_saving  # noqa: F401
+from .budget import DEFAULT_BASIS, check_basis, figures
 
 TTLS = ("5m", "1h")
 # Anthropic reports batch cache hit rates "ranging from 30% to 98%" (FACTS.md); the middle
@@ -108,19 +111,26 @@ class Projection:
     scenarios: list[Scenario]
     break_even: dict[str, Decimal]
     budget_usd: Decimal | None
-    worst_case: Cost  # every request writes at the configured TTL, none reads (no cache: no cache)
+    worst_case: Cost  # the worst expected: every request writes at the configured TTL, none reads
     worst_case_ttl: str | None  # None: nothing is cached
     expected: Cost  # the expected hit rate at the configured TTL
     expected_hit_rate: Decimal | None
     rates: Rates
     label: str = ""
+    # every request writes, none reads, every output reaches max_tokens (None: as worst_case)
+    ceiling_cost: Cost | None = None
+    max_tokens: int | None = None  # the cap of each request's output, thinking included
+    budget_basis: str = DEFAULT_BASIS  # "worst_expected" | "ceiling": the figure the budget is judged on
+    thinking_effort: str | None = None  # the effort the output assumes (for advice)
+
+    @property
+    def ceiling(self) -> Cost:
+        return self.ceiling_cost or self.worst_case
 
     @property
     def within_budget(self) -> bool | None:
-        """Judged on the true worst case, never on a hopeful hit rate."""
-        if self.budget_usd is None:
-            return None
-        return self.worst_case.total <= self.budget_usd
+        """Judged on the basis figure (cachecast.plan.budget), never on a hopeful hit rate."""
+        return figures(self).within
 
 
 # ------------------------------------------------------------------ the arithmetic
@@ -157,9 +167,12 @@ def break_even_hit_rate(rates: Rates, ttl: str, prompt_tokens: int = 0) -> Decim
 def project_costs(rates: Rates, *, model: str, items: int, requests: int, tokens: TokenProfile,
                   cacheable: bool, reason: str | None = None, hit_rates: dict[str, Decimal] | None = None,
                   ttls: Iterable[str] = TTLS, budget_usd: Decimal | float | None = None,
-                  budget_ttl: str | None = None, label: str = "") -> Projection:
+                  budget_ttl: str | None = None, label: str = "", max_tokens: int | None = None,
+                  budget_basis: str = DEFAULT_BASIS, thinking_effort: str | None = None) -> Projection:
     """All scenarios for one run. Below the minimum cacheable prefix (cacheable=False) every
-    scenario equals no cache: Anthropic processes the prompt uncached, writes nothing."""
+    scenario equals no cache: Anthropic processes the prompt uncached, writes nothing.
+    `max_tokens` gives the ceiling (every output at max_tokens, the whole of it priced as
+    output: how it splits into answer and thinking is unknown there)."""
     hit_rates = hit_rates or DEFAULT_HIT_RATES
     ttls = [t for t in TTLS if t in set(ttls)]
     S, U, O, T = tokens.system, tokens.user_mean, tokens.output_mean, tokens.thinking_mean
@@ -185,11 +198,16 @@ def project_costs(rates: Rates, *, model: str, items: int, requests: int, tokens
     budget = Decimal(str(budget_usd)) if budget_usd is not None else None
     worst_ttl = budget_ttl if cacheable else None
     expected_h = expected_hit_rate(hit_rates) if worst_ttl else None
+    ceiling = None
+    if max_tokens is not None:
+        ceiling = request_cost(rates, requests=requests, system=S, user=U, output=Decimal(max_tokens),
+                               hits=Decimal(0), ttl=worst_ttl)
     return Projection(model=model, items=items, requests=requests, batch=rates.batch, tokens=tokens,
                       cacheable=cacheable, reason=reason, no_cache=no_cache, scenarios=scenarios,
                       break_even=break_even, budget_usd=budget, worst_case=cost(Decimal(0), worst_ttl),
                       worst_case_ttl=worst_ttl, expected=cost(expected_h or Decimal(0), worst_ttl),
-                      expected_hit_rate=expected_h, rates=rates, label=label)
+                      expected_hit_rate=expected_h, rates=rates, label=label, ceiling_cost=ceiling,
+                      max_tokens=max_tokens, budget_basis=check_basis(budget_basis), thinking_effort=thinking_effort)
 
 
 def expected_hit_rate(hit_rates: dict[str, Decimal]) -> Decimal:
@@ -430,7 +448,10 @@ def _overall_source(sources: dict[str, str]) -> str:
 def project_config(cfg: RunConfig, *, items: int | None = None, pins: Pins | None = None,
                    hit_rates: dict[str, Decimal] | None = None, ttls: Iterable[str] = TTLS,
                    counter: Any = None, pilot: PilotObservation | None = None,
-                   overrides: Path | None = None, label: str = "") -> Projection:
+                   overrides: Path | None = None, label: str = "",
+                   budget_basis: str = DEFAULT_BASIS) -> Projection:
+    """The config's run (or its first `items` items): scenarios, the three budget figures
+    (ceiling at the config's max_tokens) and the verdict on `budget_basis`."""
     if cfg.provider.name != "anthropic":
         raise ConfigError(f"{cfg.source}: cachecast projects Anthropic prompt caching; provider is "
                           f"'{cfg.provider.name}'")
@@ -443,7 +464,9 @@ def project_config(cfg: RunConfig, *, items: int | None = None, pins: Pins | Non
     budget_ttl = cfg.provider.cache.ttl if cacheable else None
     return project_costs(rates, model=cfg.provider.model, items=n_items, requests=requests, tokens=tokens,
                          cacheable=cacheable, reason=reason, hit_rates=hit_rates, ttls=ttls,
-                         budget_usd=cfg.budget_usd, budget_ttl=budget_ttl, label=label)
+                         budget_usd=cfg.budget_usd, budget_ttl=budget_ttl, label=label,
+                         max_tokens=cfg.max_tokens, budget_basis=budget_basis,
+                         thinking_effort=expected_thinking(cfg).effort)
 
 
 def hit_rate_map(values: Iterable[float] | None) -> dict[str, Decimal] | None:
@@ -467,9 +490,10 @@ def _f(value: Decimal, places: int = 6) -> float:
 
 
 def to_json(p: Projection) -> dict[str, Any]:
-    """The `project --json` contract (DESIGN.md), plus, after it: reason, price_source,
-    budget_basis, worst_case_usd, expected_usd, token_sources, thinking notes and the cost
-    components (thinking among them)."""
+    """The `project --json` contract (DESIGN.md, `gate` included: ceiling, worst expected,
+    expected, basis), plus, after it: reason, price_source, budget_basis (the worst case in
+    words), worst_case_usd (= gate.worst_expected_usd), expected_usd, max_tokens,
+    token_sources, thinking notes and the cost components (thinking among them)."""
     return {
         "model": p.model, "items": p.items, "requests": p.requests, "batch": p.batch,
         "tokens": {"system": p.tokens.system, "user_mean": _f(p.tokens.user_mean, 3),
@@ -482,17 +506,20 @@ def to_json(p: Projection) -> dict[str, Any]:
         "break_even_hit_rate": {ttl: _f(v, 4) for ttl, v in p.break_even.items()},
         "budget_usd": _f(p.budget_usd, 2) if p.budget_usd is not None else None,
         "within_budget": p.within_budget,
+        "gate": figures(p).json(),
         "reason": p.reason,
         "price_source": p.rates.source,
         "budget_basis": basis_name(p),
         "worst_case_usd": _f(p.worst_case.total),
         "expected_usd": _f(p.expected.total),
         "expected_hit_rate": _f(p.expected_hit_rate, 4) if p.expected_hit_rate is not None else None,
+        "max_tokens": p.max_tokens,
         "token_sources": dict(p.tokens.sources),
         "token_notes": list(p.tokens.notes),
         "components_usd": {
             "no_cache": _components(p.no_cache),
             "worst_case": _components(p.worst_case),
+            "ceiling": _components(p.ceiling),
             "scenarios": [{"name": s.name, "ttl": s.ttl, **_components(s.cost)} for s in p.scenarios],
         },
         "prewarm": prewarm_json(p),
@@ -510,15 +537,21 @@ def basis_name(p: Projection) -> str:
 
 
 def budget_verdict(p: Projection) -> str:
-    """The budget verdict in words: the true worst case against the budget, and the
-    expected figure beside it."""
-    worst = p.worst_case.total
-    expected = (f"expected ${p.expected.total:,.2f} ({p.worst_case_ttl} at a {p.expected_hit_rate:.0%} hit rate)"
-                if p.expected_hit_rate is not None else f"expected ${p.expected.total:,.2f} (no cache)")
-    if p.budget_usd is None:
-        return f"no budget set; worst case ${worst:,.2f} ({basis_name(p)}), {expected}"
-    margin = p.budget_usd - worst
+    """The budget verdict in words: the figure judged (worst expected, or the ceiling under
+    --budget-basis ceiling) against the budget, then the other two figures."""
+    f = figures(p)
+    if f.budget is None:
+        return f"no budget set; {f.summary()}"
+    if f.basis == "ceiling":
+        judged = f"ceiling ${f.ceiling:,.2f} ({f.ceiling_words()})"
+        other = f"worst expected ${f.worst_expected:,.2f} ({f.worst_words()})"
+    else:
+        judged = f"worst expected ${f.worst_expected:,.2f} ({f.worst_words()})"
+        other = f"ceiling ${f.ceiling:,.2f} ({f.ceiling_words()})"
+        if f.ceiling > f.budget:
+            other += ", above the budget"
+    margin = f.budget - f.judged
     word = "within" if margin >= 0 else "OVER"
     spare = f"${margin:,.2f} to spare" if margin >= 0 else f"${-margin:,.2f} short"
-    return (f"{word} budget: ${worst:,.2f} in the worst case ({basis_name(p)}) against ${p.budget_usd:,.2f}, "
-            f"{spare}; {expected}")
+    return (f"{word} budget: {judged} against ${f.budget:,.2f}, {spare}; "
+            f"expected ${f.expected:,.2f} ({f.expected_words()}); {other}")
