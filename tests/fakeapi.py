@@ -16,6 +16,7 @@ Endpoints, as anthropic 2.x calls them:
   GET  /v1/messages/batches/{id}/results    -> JSON Lines (streamed in chunks); 404 once archived
   POST /v1/messages/batches/{id}/cancel     -> MessageBatch
   GET  /v1/models, GET /v1/models/{id}      -> ModelInfo, built from cachecast.facts.models
+  GET  /v1/organizations/analytics/{cost,usage} -> the cost and usage reports (tests/fakeapi_analytics.py)
 
 Every request needs `Authorization: Bearer <key>` (what SDK 2.x sends; else 401) and an
 `anthropic-version` header from models.API_VERSIONS (else 400). A batch remembers the
@@ -54,6 +55,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cachecast.facts import models, sdk_types
+from fakeapi_analytics import Analytics, is_analytics_path  # organization cost and usage reports
 from cachecast.send import sim
 from cachecast.build.requests import params_blocks, ttl_order_ok
 
@@ -344,6 +346,7 @@ class FakeAnthropic:
         # forwarded to cachecast.send.sim.simulate_lines; small waves so short test batches show reads
         self.sim_options: dict = {"concurrency": 8, **(sim_options or {})}
         self.cache = sim.Cache()  # one workspace cache for sync calls and batches
+        self.analytics = Analytics()  # GET /v1/organizations/analytics/{cost,usage} (tests/fakeapi_analytics.py)
         self.saw_requests_without_key = 0
         self._t0 = time.monotonic()
         self._lock = threading.Lock()
@@ -637,6 +640,8 @@ class _Handler(BaseHTTPRequestHandler):
         match = _BATCH_PATH.match(path)
         if match:
             return self._batch_route(method, *match.groups())
+        if method == "GET" and is_analytics_path(path):
+            return self._json(*api.analytics.route(path, query, self.headers))
         return self._json(*_error(404, f"{method} {path} is not an endpoint of this fake server"))
 
     def _batch_route(self, method: str, batch_id: str, tail: str | None) -> None:

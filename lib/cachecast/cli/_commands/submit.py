@@ -193,8 +193,9 @@ def finish(client, build_dir: Path, records, db: Path | None, poll_seconds: floa
 
             created = (summary.created_at or getattr(record, "created_at", None)
                        or getattr(states[record.batch_id], "created_at", None))  # the batch's date prices it
+            ended = summary.ended_at or getattr(states[record.batch_id], "ended_at", None)
             print(ingest_results([out], db, manifest=build_dir, batch_id=record.batch_id, created_at=created,
-                                 overrides=prices))
+                                 overrides=prices, ended_at=ended))
     return 1 if errored else 0
 
 
