@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal as D
 from pathlib import Path
 from typing import get_args
@@ -173,6 +172,9 @@ def test_reconcile_finds_exactly_the_planted_differences(fake_api, bill, admin, 
     assert expected[("2026-11-28", OUT)] == ("outside_traffic", D(2))
     assert {cause for cause, _ in expected.values()} == {"price_correction", "batch_discount", "neighbour_day",
                                                         "not_ingested", "outside_traffic"}
+    from cachecast.analyse.reconcile import CAUSES
+
+    assert {cause for cause, _ in expected.values()} <= set(CAUSES)
 
     rc, out, err = reconcile(capsys, db, fake_api.url, "--since", "2026-11-20", "--until", "2026-11-29", "--json")
     assert rc == 1, err  # flagged cells: the check failed
@@ -271,6 +273,20 @@ def test_which_day_a_batch_lands_on_either_way(fake_api, bill, admin, sim_lines,
     causes = {c["cause"] for c in out["cells"] if c["flagged"]}
     assert rc == 1 and causes == {"neighbour_day"}
     assert {c["day"] for c in out["cells"] if c["flagged"]} == {"2026-11-23", "2026-11-24"}
+
+
+@pytest.mark.parametrize("case, cause", [("half billed", "not_billed"), ("report behind", "report_lag"),
+                                         ("nothing billed", "simulated")])
+def test_the_store_holding_more_than_the_bill(fake_api, bill, admin, sim_lines, tmp_path, capsys, case, cause):
+    db = tmp_path / "store.duckdb"
+    ingest(db, sim_lines[:300], "msgbatch_A", "2026-11-20", tmp_path)
+    bill.records = {"half billed": billed(sim_lines[:150], at("2026-11-20")),
+                    "report behind": billed(sim_lines[:150], at("2026-11-20")), "nothing billed": []}[case]
+    if case == "report behind":
+        bill.refreshed_at = at("2026-11-20", 6)  # the report's data stops early that morning
+    rc, out, _ = reconcile(capsys, db, fake_api.url, "--json")
+    assert rc == 1 and {c["cause"] for c in out["cells"] if c["flagged"]} == {cause}
+    assert all(c["difference_usd"] < 0 for c in out["cells"] if c["flagged"])
 
 
 # ------------------------------------------------------------------ pagination and range splitting
@@ -541,3 +557,23 @@ def test_reconcile_report_renders_offline(fake_api, bill, admin, sim_lines, tmp_
     assert "2026-11-20" in html and "Reconciled through 2026-11-20" in html
     assert ADMIN not in html
     assert hostile not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_submit_wait_records_when_the_batch_ended(fake_api, monkeypatch, tmp_path):
+    """--batch-day ended needs the API's ended_at in the store: submit --wait (and fetch) keep it."""
+    import duckdb
+
+    from test_api import make_config
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-reconcile-0000")
+    out, db = tmp_path / "b", tmp_path / "store.duckdb"
+    assert main(["build", str(make_config(tmp_path)), "--out", str(out)]) == 0
+    assert main(["submit", str(out), "--wait", "--db", str(db), "--base-url", fake_api.url,
+                 "--poll-interval", "0"]) == 0
+    ended = {b.id: b.ended_at for b in fake_api.batches.values()}
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT batch_id, ended_at FROM batches").fetchall()
+    finally:
+        con.close()
+    assert rows and all(stored == ended[bid].astimezone(UTC).replace(tzinfo=None) for bid, stored in rows)

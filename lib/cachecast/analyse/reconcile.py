@@ -30,7 +30,6 @@ Money is exact (Decimal) until display; the JSON contract is in docs/reconcile.m
 """
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -478,7 +477,3 @@ def cells_frame(cells: Iterable[Cell]):
                "audited_usd", "difference_usd", "difference_pct", "billed_tokens", "audited_tokens",
                "difference_tokens", "flagged", "cause", "explanation"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def to_json_text(rec: Reconciliation) -> str:
-    return json.dumps(rec.contract())
