@@ -289,6 +289,38 @@ def test_the_store_holding_more_than_the_bill(fake_api, bill, admin, sim_lines, 
     assert all(c["difference_usd"] < 0 for c in out["cells"] if c["flagged"])
 
 
+def test_probes_are_reconciled_at_standard_rates(fake_api, bill, admin, sim_lines, tmp_path, capsys):
+    """A pre-warm probe (submit's synchronous call) is billed too: 56 input tokens and 1,896
+    written at 1h, at standard rates on the day sent: 1,896 x $4 + 56 x $2 = 7,584 + 112
+    micro-dollars = $0.007696."""
+    from cachecast import store
+
+    db = tmp_path / "store.duckdb"
+    ingest(db, sim_lines[:100], "msgbatch_A", "2026-11-20", tmp_path)
+    conn = store.connect(db)
+    try:
+        conn.execute("INSERT INTO probes (build_dir, shape_key, model, api_version, prewarm, ttl, custom_ids, requests, "
+                     "probe_custom_id, max_tokens, status, input_tokens, cache_creation_input_tokens, "
+                     "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_input_tokens, output_tokens, cost_usd, "
+                     "sent_at) VALUES ('b', 'k', ?, '2026-10-21', true, '1h', ['a'], 1, 'a', 0, 'ok', 56, 1896, 0, "
+                     "1896, 0, 0, 0.007696, TIMESTAMP '2026-11-20 08:00:00')", [SONNET])
+    finally:
+        conn.close()
+    bill.records = billed(sim_lines[:100], at("2026-11-20"))
+    exact = ("--tolerance-usd", "0", "--tolerance-pct", "0")
+    rc, out, _ = reconcile(capsys, db, fake_api.url, "--json", *exact)
+    flagged = [(c["token_type"], c["difference_usd"], c["cause"]) for c in out["cells"] if c["flagged"]]
+    assert rc == 1 and flagged == [("cache_creation.ephemeral_1h_input_tokens", -0.007584, "not_billed"),
+                                   ("uncached_input_tokens", -0.000112, "not_billed")]
+    bill.records.append(BilledUsage(at=at("2026-11-20", 8), model=SONNET, uncached_input_tokens=56,
+                                    cache_write_1h=1896, service_tier="standard", product="messages_api"))
+    rc, out, _ = reconcile(capsys, db, fake_api.url, "--json", *exact)
+    assert rc == 0 and out["matched"]
+    # the store's side follows the filters it can: only synchronous lines (the probe) are messages_api
+    rc, out, _ = reconcile(capsys, db, fake_api.url, "--json", "--product", "messages_api", *exact)
+    assert rc == 0 and round(out["audited_usd"], 6) == 0.007696 == round(out["billed_usd"], 6)
+
+
 # ------------------------------------------------------------------ pagination and range splitting
 
 

@@ -251,8 +251,8 @@ def compare(conn: Any, report: Report, *, since: date, until: date, filters: Fil
     now = now or datetime.now(timezone.utc)
     cells: dict[Key, Cell] = {}
     billed_cells(report, cells)
-    simulated = audited_cells(conn, since, until, batch_day, cells)
-    probe_cells(conn, since, until, overrides, cells)
+    simulated = audited_cells(conn, since, until, batch_day, cells, filters)
+    probe_cells(conn, since, until, overrides, cells, filters)
     ordered = sorted(cells.values(), key=_order)
     rec = Reconciliation(reconcile_id=f"rc-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}", ran_at=now, since=since,
                          until=until, filters=filters, tolerance_pct=tolerance_pct, tolerance_usd=tolerance_usd,
@@ -327,12 +327,32 @@ def billed_cells(report: Report, cells: dict[Key, Cell]) -> None:
             c.billed_tokens = (c.billed_tokens or 0) + u.web_searches
 
 
-def audited_cells(conn: Any, since: date, until: date, batch_day: str, cells: dict[Key, Cell]) -> int:
-    """The store's lines of the range into cells; returns how many of them are simulated."""
+def in_filters(filters: Filters, *, model: str | None, service_tier: str, inference_geo: str, speed: str,
+               product: str) -> bool:
+    """Whether store lines of this kind are inside the report's filters: the store knows the
+    model, tier, geo, speed and product (message_batches_api for batch results files,
+    messages_api for synchronous lines and probes) of its lines, not their key, workspace or
+    user, so those filters apply to the report alone."""
+    wanted = {"models": {model_name(m) for m in filters.models}, "service_tiers": set(filters.service_tiers),
+              "inference_geos": set(filters.inference_geos), "speeds": set(filters.speeds),
+              "products": set(filters.products)}
+    have = {"models": model_name(model), "service_tiers": service_tier, "inference_geos": inference_geo,
+            "speeds": speed, "products": product}
+    return all(not wanted[k] or have[k] in wanted[k] for k in wanted)
+
+
+def audited_cells(conn: Any, since: date, until: date, batch_day: str, cells: dict[Key, Cell],
+                  filters: Filters = Filters()) -> int:
+    """The store's lines of the range (inside the report's filters) into cells; returns how
+    many of them are simulated."""
     simulated = 0
     cur = conn.execute(store.query(FILE, "audited_groups"), {"since": since, "until": until, "batch_day": batch_day})
     names = [d[0] for d in cur.description]
     for row in (dict(zip(names, r)) for r in cur.fetchall()):
+        if not in_filters(filters, model=row["model"], service_tier=row["service_tier"],
+                          inference_geo=row["inference_geo"], speed=row["speed"],
+                          product="message_batches_api" if row["is_batch"] else "messages_api"):
+            continue
         simulated += int(row["simulated_requests"])
         parts = [("tokens", tt, row[tok], row[cost]) for tt, (tok, cost, _) in TOKEN_TYPES.items()]
         parts.append(("web_search", None, row["web_searches"], row["web_search_usd"]))
@@ -355,9 +375,12 @@ def _add_audited(c: Cell, quantity: int, cost: Decimal, tier: str) -> None:
     c.audited_tiers.add(tier)
 
 
-def probe_cells(conn: Any, since: date, until: date, overrides: Path | None, cells: dict[Key, Cell]) -> None:
+def probe_cells(conn: Any, since: date, until: date, overrides: Path | None, cells: dict[Key, Cell],
+                filters: Filters = Filters()) -> None:
     """The synchronous probes (schema v4) are billed too, at standard rates on the day sent;
-    the probes table keeps their usage, so each component is priced here as probe.py did."""
+    the probes table keeps their usage, so each component is priced here as probe.py did.
+    Their geo is taken as global: a probe sends no inference_geo, and the report then names
+    the workspace's default (not recorded by the store)."""
     if not conn.execute(store.query(FILE, "probes_exist")).fetchone()[0]:
         return
     cur = conn.execute(store.query(FILE, "probe_lines"), {"since": since, "until": until})
@@ -365,6 +388,10 @@ def probe_cells(conn: Any, since: date, until: date, overrides: Path | None, cel
     from ..facts.pricing import get_rates
 
     for p in (dict(zip(names, r)) for r in cur.fetchall()):
+        # a probe sets no inference_geo: the report says the workspace's default, taken to be global
+        if not in_filters(filters, model=p["model"], service_tier="standard", inference_geo="global",
+                          speed="standard", product="messages_api"):
+            continue
         creation = int(p["cache_creation_input_tokens"] or 0)
         w5, w1 = int(p["cache_write_5m_tokens"] or 0), int(p["cache_write_1h_tokens"] or 0)
         unsplit = creation - w5 - w1
@@ -378,7 +405,7 @@ def probe_cells(conn: Any, since: date, until: date, overrides: Path | None, cel
         for token_type, n in tokens.items():
             if n:
                 c = _cell(cells, p["day"], p["model"], "tokens", token_type,
-                          "200k-1M" if prompt > 200_000 else "0-200k", None)
+                          "200k-1M" if prompt > 200_000 else "0-200k", "global")
                 _add_audited(c, n, n * rates[token_type] / MILLION, "standard")
                 c.simulated_requests += bool(p["simulated"])
 
