@@ -67,9 +67,12 @@ def add_connection_args(p, version_help: str = "the build's provider.api_version
 
 
 def client_for(args, build_dir: Path | None = None):
+    """The SDK client for a command: the build's anthropic-version and anthropic-beta values."""
+    from ...build.build_files import build_betas
+
     version = args.api_version or (build_api_version(build_dir) if build_dir else None) or DEFAULT_API_VERSION
     return api.make_client(args.base_url, args.max_retries, timeout=args.timeout, api_version=version,
-                           connect_timeout=args.connect_timeout)
+                           connect_timeout=args.connect_timeout, betas=build_betas(build_dir) if build_dir else ())
 
 
 def lint_gate(build_dir: Path, force: bool) -> None:
