@@ -69,12 +69,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cachecast.facts import models, sdk_types
+from cachecast.facts import models
 from cachecast.send import sim
 from fakeapi_models import Catalogue, model_info  # noqa: F401  (model_info: older callers' import)
 from fakeapi_batch import ERRORED_TYPES, FakeBatch, count_chars, errored_line, typed_faults

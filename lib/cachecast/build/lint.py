@@ -29,8 +29,8 @@ from ..jsonl import lines
 from .lint_prefix import PrefixTracker
 from ..facts import request_rules
 from ..facts.models import (DEFAULT_API_VERSION, ModelFacts, RetiredModelError, check_lifecycle, find, geo_problem,
-                            max_tokens_problem, sampling_problem, thinking_problem, today, tool_choice_problem,
-                            unknown_model_message)
+                            max_tokens_problem, output_cap, sampling_problem, thinking_problem, today,
+                            tool_choice_problem, unknown_model_message)
 from ..facts.sdk_types import message_params_problems as params_problems
 from .requests import block_text, breakpoint_rule, params_blocks, prefix_digest, prefix_key
 from ..facts.tokenizer import ESTIMATE_ERROR_BAND, estimate_tokens
@@ -334,12 +334,6 @@ def _covered(problem: str) -> bool:
     return path.split(".")[0] in _COVERED or "cache_control" in path
 
 
-def max_tokens_cap(facts: ModelFacts, betas: tuple[str, ...]) -> int:
-    from ..facts.models import output_cap
-
-    return output_cap(facts, betas, in_batch=True) or 0
-
-
 def _check_model_rules(cid: str, params: dict, facts: ModelFacts, state: _State) -> None:
     f = state.findings
     problem = sampling_problem(facts, state.api_version, params)
@@ -359,7 +353,8 @@ def _check_model_rules(cid: str, params: dict, facts: ModelFacts, state: _State)
               "the API takes", cid=cid)
     if max_tokens_problem(facts, mt, state.betas, in_batch=True):
         f.add("error", "max-tokens", f"max_tokens {mt:,} is above {facts.id}'s "
-              f"{max_tokens_cap(facts, state.betas):,}-token maximum", "lower max_tokens in the config", cid=cid)
+              f"{output_cap(facts, state.betas, in_batch=True):,}-token maximum", "lower max_tokens in the config",
+              cid=cid)
     problem = tool_choice_problem(facts, params)
     if problem:
         f.add("error", "tool-choice", problem, "use tool_choice auto (with strict tools), or a model that takes a "

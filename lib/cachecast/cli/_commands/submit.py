@@ -153,8 +153,9 @@ def run_probe(client, plan, build_dir: Path, db: Path, prices: Path | None) -> N
     probe.execute(client, plan, build_dir, db, overrides=prices,
                   log=lambda line: print(line, file=sys.stderr) if line.startswith("warning") else print(line))
     accepted = sum(r.status == "ok" for r in plan.results)
-    print(f"probe: {accepted} shape(s) accepted; cost ${plan.cost_usd:.6f} at standard rates, "
-          f"stored in {db}")
+    refused = sum(r.status == "prewarm_refused" for r in plan.results)  # max_tokens 0 refused: no pre-warm, not a stop
+    print(f"probe: {accepted} shape(s) accepted{f', {refused} without max_tokens 0 (see the warning)' if refused else ''}; "
+          f"cost ${plan.cost_usd:.6f} at standard rates, stored in {db}")
 
 
 def print_prewarm_verdict(db: Path, records, first_wave: int | None) -> None:
