@@ -135,7 +135,9 @@ ENVELOPE_RULES = ("envelope-keys", "envelope-requests-list", "envelope-not-empty
                   "envelope-line-shape", "envelope-custom-id-pattern", "envelope-custom-id-unique",
                   "envelope-body-size")
 HEADER_RULES = ("auth-header", "anthropic-version-header")
-SERVER_RULES = tuple(r.name for r in RULES) + ENVELOPE_RULES + HEADER_RULES
+# what the server answers about a batch's results, and what it cannot do (fakeapi.FakeAnthropic)
+LIFECYCLE_RULES = ("results-before-end", "results-archived", "sync-stream-unsupported")
+SERVER_RULES = tuple(r.name for r in RULES) + ENVELOPE_RULES + HEADER_RULES + LIFECYCLE_RULES
 
 
 def request_problem(params: dict, api_version: str, day: date, *, endpoint: str, betas: tuple[str, ...] = (),

@@ -19,7 +19,7 @@ from cachecast.facts import models
 from fakeapi import FakeAnthropic
 from fakeapi_batch import ERRORED_TYPES
 from fakeapi_models import extra_model
-from fakeapi_rules import SERVER_RULES, Modes, envelope_problem
+from fakeapi_rules import LIFECYCLE_RULES, SERVER_RULES, Modes, envelope_problem
 
 SDK = "anthropic 2.16.0"
 DOCS = "https://platform.claude.com/docs/en"
@@ -165,9 +165,10 @@ def _server(options: dict) -> FakeAnthropic:
 
 
 def test_every_server_rule_has_a_sourced_row():
-    listed = {row[0] for row in RULES} | set(ENVELOPE_ROWS) | set(HEADER_ROWS)
+    listed = {row[0] for row in RULES} | set(ENVELOPE_ROWS) | set(HEADER_ROWS) | set(LIFECYCLE_ROWS)
     assert listed == set(SERVER_RULES), f"unlisted: {set(SERVER_RULES) - listed}, stale: {listed - set(SERVER_RULES)}"
-    assert all(row[1] for row in RULES) and all(src for src, _ in {**ENVELOPE_ROWS, **HEADER_ROWS}.values())
+    assert all(row[1] for row in RULES) and all(
+        src for src, _ in {**ENVELOPE_ROWS, **HEADER_ROWS}.values()) and set(LIFECYCLE_ROWS) == set(LIFECYCLE_RULES)
 
 
 @pytest.mark.parametrize("row", RULES, ids=[f"{r[0]}:{r[2]}" for r in RULES])
@@ -219,6 +220,26 @@ HEADER_ROWS = {
     "auth-header": (f"{SDK} _client.py _validate_headers (X-Api-Key or Authorization); {DOCS}/api/overview", None),
     "anthropic-version-header": (f"{DOCS}/api/versioning", None),
 }
+
+
+LIFECYCLE_ROWS = {
+    "results-before-end": f"{DOCS}/build-with-claude/batch-processing (results exist once processing has ended)",
+    "results-archived": f"{DOCS}/build-with-claude/batch-processing (results available for 29 days from creation); "
+                        f"{SDK} MessageBatch.results_url (null when not available)",
+    "sync-stream-unsupported": "a limitation of this server, not an API rule: POST /v1/messages with stream is a 400",
+}
+
+
+def test_the_lifecycle_rules(fake_api):
+    client = fake_api.client(max_retries=0)
+    fake_api.faults.in_progress_polls = 5
+    running = client.messages.batches.create(requests=[_line()])
+    headers = {"x-api-key": "k", "anthropic-version": models.DEFAULT_API_VERSION}
+    assert httpx.get(f"{fake_api.url}/v1/messages/batches/{running.id}/results", headers=headers).status_code == 404
+    fake_api.archive(running.id)
+    assert client.messages.batches.retrieve(running.id).results_url is None
+    with pytest.raises(anthropic.BadRequestError, match="does not stream"):
+        client.messages.create(**body(), stream=True).close()
 
 
 @pytest.mark.parametrize("name", [n for n, (_, check) in ENVELOPE_ROWS.items() if check is not None])

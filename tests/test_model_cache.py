@@ -164,8 +164,12 @@ def test_refresh_adds_an_unknown_model_and_build_works_on_it(fresh_tables, proje
         assert "not in cachecast's model table" in err and "cache minimum 4,096 tokens" in err
         line = json.loads((tmp_path / "lyric" / "requests-0001.jsonl").read_text().splitlines()[0])
         assert line["params"]["model"] == "claude-lyric-6"
-        rc, _, err = cli(capsys, "lint", tmp_path / "lyric")  # the minimum assumed, so no breakpoint error
-        assert rc in (0, 1) and "unknown-model" not in err
+        # the ~1,950-token prompt is below the assumed 4,096: no breakpoint, and the manifest says why
+        row = json.loads((tmp_path / "lyric" / "manifest.jsonl").read_text().splitlines()[0])
+        assert not row["cacheable"] and "4096-token minimum for claude-lyric-6" in row["skip_reason"]
+        rc, out, err = cli(capsys, "lint", tmp_path / "lyric", "--json")
+        findings = {f["code"] for f in json.loads(out)["findings"]}
+        assert rc == 0 and "unknown-model" not in findings and "prefix-below-minimum" in findings
         # its price is not guessed: the command that prices it stops with the overrides snippet
         rc, _, err = cli(capsys, "project", config)
         assert rc == 2 and "claude-lyric-6" in err and err.count("\n") <= 3
