@@ -69,8 +69,12 @@ FILTERS = {"models": "model", "service_tiers": "service_tier", "speeds": "speed"
 Reply = tuple[int, dict]
 
 
-def is_analytics_path(path: str) -> bool:
-    return path in (COST_PATH, USAGE_PATH)
+PATTERN = r"/v1/organizations/analytics/(cost|usage)"  # mounted by tests/fakeapi.py (add_route)
+
+
+def handler(api: Any, match: Any, query: dict[str, list[str]], body: Any, headers: Any) -> Reply:
+    """The route tests/fakeapi.py calls (after its auth, version and fault checks)."""
+    return api.analytics.route(match.group(0), query, headers)
 
 
 @dataclass
@@ -132,7 +136,8 @@ class Analytics:
         return self._page(combos, params, usage)
 
     def _refused(self, headers: Any) -> Reply | None:
-        key = headers.get("authorization", "")[7:].strip()
+        bearer = headers.get("authorization", "")
+        key = (bearer[7:] if bearer.startswith("Bearer ") else headers.get("x-api-key", "")).strip()
         if not key.startswith("sk-ant-admin"):
             if self.non_admin_status == 401:
                 return _error(401, "invalid x-api-key")
