@@ -82,3 +82,13 @@ def _isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("CACHECAST_TODAY", "2026-12-01")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+
+# ---------------------------------------------------------------------------------------------
+# organization cost and usage reports (owner: bill-reconcile helper, issue 19). See
+# tests/fakeapi_analytics.py; the fake_api fixture above serves them:
+#   fake_api.analytics.records   the bill: BilledUsage slices (when, model, tokens, tier, key, ...)
+#   fake_api.analytics.prices    {model: {token_type: standard $/MTok, "web_search": $/1k}}
+#   fake_api.analytics.batch_discount / amount_unit / batch_day / non_admin_status   undocumented
+#                                semantics, either way; .max_page caps rows per page; .queries
+#                                records every accepted query; an Admin key is sk-ant-admin...
+# ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ Endpoints, as anthropic 2.x calls them:
   GET  /v1/messages/batches/{id}/results    -> JSON Lines (streamed in chunks); 404 once archived
   POST /v1/messages/batches/{id}/cancel     -> MessageBatch
   GET  /v1/models, GET /v1/models/{id}      -> ModelInfo, built from cachecast.facts.models
+  GET  /v1/organizations/analytics/{cost,usage} -> the cost and usage reports (tests/fakeapi_analytics.py)
 
 Every request needs an API key, as `Authorization: Bearer <key>` (what SDK 2.x sends) or
 `x-api-key: <key>` (the docs' curl examples, SDK 1.x; else 401), and an `anthropic-version`
@@ -75,6 +76,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cachecast.facts import models
+import fakeapi_analytics  # organization cost and usage reports
 from cachecast.send import sim
 from fakeapi_models import Catalogue, model_info  # noqa: F401  (model_info: older callers' import)
 from fakeapi_batch import ERRORED_TYPES, FakeBatch, count_chars, errored_line, typed_faults
@@ -208,6 +210,8 @@ class FakeAnthropic:
         # forwarded to cachecast.send.sim.simulate_lines; small waves so short test batches show reads
         self.sim_options: dict = {"concurrency": 8, **(sim_options or {})}
         self.cache = sim.Cache()  # one workspace cache for sync calls and batches
+        self.analytics = fakeapi_analytics.Analytics()  # GET /v1/organizations/analytics/{cost,usage}
+        self.add_route("GET", fakeapi_analytics.PATTERN, fakeapi_analytics.handler)
         self.saw_requests_without_key = 0
         self._t0 = time.monotonic()
         self._lock = threading.Lock()

@@ -104,7 +104,9 @@ def test_gate_prices_the_manifest_like_project(tmp_path):
          "est_prefix_tokens": 2000, "est_rest_tokens": 100}) + "\n")
     v = gate.verdict(build)
     assert v.projected_usd == pytest.approx(0.01734)
-    assert v.within and "writes the 1h cache" in v.basis
+    assert v.within and v.basis == "worst_expected"
+    # ceiling: 2000 x 2.0 + 100 x 1.0 + 4096 x 5.0 = 4000 + 100 + 20480 = 24580 micro-dollars -> $0.02458
+    assert v.ceiling_usd == pytest.approx(0.02458)
 
 
 def test_missing_key_is_one_sentence(fake_api, built, monkeypatch, capsys):

@@ -24,7 +24,7 @@ Why the forecast is built this way:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,8 @@ class Ledger:
     basis_run: str | None  # the run whose costs priced the forecast
     simulated: bool = False
     notes: list[str] = field(default_factory=list)
+    reconciled_through: date | None = None  # the store matches Anthropic's bill through this day (reconcile)
+    reconciled: str = ""  # that, in one sentence
 
     @property
     def planned(self) -> int:
@@ -144,6 +146,7 @@ class Ledger:
             "probe_cost_usd": usd(self.probe_cost_usd),
             "probes": self.probes,
             "simulated": self.simulated,
+            "reconciled_through": self.reconciled_through.isoformat() if self.reconciled_through else None,
         }
         return out
 
@@ -223,6 +226,9 @@ def ledger(conn: duckdb.DuckDBPyConnection, run: str | None = None) -> Ledger:
                  probe_cost_usd=probe_cost, probes=probes, basis=basis, basis_run=basis_run,
                  simulated=any(bool(b["simulated"]) for b in batches))
     out.notes = _notes(out)
+    from .reconcile_store import reconciled_line, reconciled_through
+
+    out.reconciled_through, out.reconciled = reconciled_through(conn), reconciled_line(conn)
     return out
 
 
@@ -435,7 +441,7 @@ class LedgerView:
     ledger: Ledger
 
     def summary_lines(self) -> list[str]:
-        return [headline(self.ledger), *self.ledger.notes, f"Store: {self.db}."]
+        return [headline(self.ledger), *self.ledger.notes, self.ledger.reconciled, f"Store: {self.db}."]
 
     def batches(self):
         return batches_frame(self.ledger)
