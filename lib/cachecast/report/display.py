@@ -23,8 +23,10 @@ import numbers
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
-RIGHT = ' style="text-align:right"'
+RIGHT = ' style="text-align:right;white-space:nowrap"'  # numbers and money never break over two lines
 LEFT = ' style="text-align:left"'
+LEFT_NOWRAP = ' style="text-align:left;white-space:nowrap"'
+SHORT = 24  # text cells up to this long (model ids, custom ids, dates) stay on one line
 NO_MATH = "cachecast-output tex2jax_ignore mathjax_ignore"
 STYLE = ("<style>.cachecast-output table.cachecast-table{border-collapse:collapse;margin:4px 0 10px}"
          ".cachecast-output .cachecast-table th,.cachecast-output .cachecast-table td{padding:3px 10px;"
@@ -113,7 +115,7 @@ def table(df: Any, formats: Mapping[str, str] | None = None, *, columns: Iterabl
         for col, value in zip(frame.columns, record):
             shown = cell(value, formats.get(col))
             numeric = isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, bool)
-            align = RIGHT if numeric else LEFT
+            align = RIGHT if numeric else LEFT_NOWRAP if len(shown) <= SHORT else LEFT
             cells.append(f"<td{align}>{escape(shown)}</td>")
             texts.append(shown)
         rows.append("<tr>" + "".join(cells) + "</tr>")
