@@ -95,9 +95,14 @@ def _stores_in_data() -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _checkout_data_untouched():
+def _checkout_data_untouched(tmp_path_factory):
+    """Also points CACHECAST_DB at a temporary store for the whole session: the per-test
+    setting above is not there yet while a module- or session-scoped fixture runs (the full
+    run of test_report_safety made its report with a key set, and the counts went to data/)."""
     before = _stores_in_data()
-    yield
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CACHECAST_DB", str(tmp_path_factory.mktemp("session-store") / "cachecast.duckdb"))
+        yield
     after = _stores_in_data()
     if after != before:
         changed = sorted(set(before) ^ set(after) | {k for k in before if k in after and before[k] != after[k]})

@@ -426,6 +426,22 @@ def trend_frame(led: Ledger):
     return pd.DataFrame(rows, columns=["order", "batch_id", "measure", "value"])
 
 
+# reader-facing headers of the ledger tables (notebooks/03_run_ledger.ipynb); the CSV files
+# (`ledger --csv`) keep the column names
+LABELS = {
+    "batch_id": "batch", "created_at": "created (UTC)", "ended_at": "ended (UTC)", "requests": "requests",
+    "succeeded": "succeeded", "errored": "errored", "canceled": "canceled", "expired": "expired",
+    "token_hit_rate": "tokens from cache", "request_hit_rate": "requests reading", "cost_usd": "cost $",
+    "no_cache_cost_usd": "no-cache $", "savings_usd": "saved $", "cost_per_succeeded_usd": "$ per succeeded",
+    "cumulative_cost_usd": "spent so far $", "treatment": "treatment", "model": "model", "planned": "planned",
+    "left": "left", "cost_per_request_usd": "$ per request", "low_usd": "cheapest batch $",
+    "high_usd": "dearest batch $", "rest_usd": "rest $", "rest_low_usd": "rest, low $",
+    "rest_high_usd": "rest, high $", "priced_from": "priced from", "run_id": "run id", "run_name": "run",
+    "config_fingerprint": "config", "budget_usd": "budget $", "budget_source": "budget from",
+    "batches": "batches", "last_activity": "last activity (UTC)",
+}
+
+
 @dataclass
 class LedgerView:
     """Everything notebooks/03_run_ledger.ipynb shows (no logic in the notebook). Computed
@@ -442,7 +458,13 @@ class LedgerView:
         return [headline(self.ledger), *self.ledger.notes, f"Store: {shown_path(self.db)}."]
 
     def batches(self):
-        return batches_frame(self.ledger)
+        """batches_frame for reading: times to the minute, and without the columns that say
+        nothing here (no batch ended, canceled or expired; the CSV keeps them all)."""
+        frame = batches_frame(self.ledger)
+        for col in ("created_at", "ended_at"):
+            frame[col] = [None if v is None else str(v).replace("T", " ")[:16] for v in frame[col]]
+        quiet = [c for c in ("ended_at", "canceled", "expired") if not frame[c].map(lambda v: bool(v)).any()]
+        return frame.drop(columns=quiet)
 
     def forecast(self):
         return forecast_frame(self.ledger)

@@ -176,8 +176,40 @@ class AuditView:
             note += f" The demo's projection of this pilot is {shown_path(demo)}."
         return note
 
-    def projected_vs_actual(self, projection: str | Path | dict | None):
-        return audit.projected_vs_actual(self.totals, _located(projection))
+    def projected_vs_actual(self, projection: str | Path | dict | None) -> pd.DataFrame:
+        """audit.projected_vs_actual with each row in its own unit, as text: requests as a
+        count, tokens to one decimal, dollars as money, the hit rate in % (its difference in
+        percentage points)."""
+        frame = audit.projected_vs_actual(self.totals, _located(projection))
+        if not len(frame):
+            return frame
+        rows = []
+        for r in frame.to_dict("records"):
+            shown = {k: _in_unit(r["metric"], r[k], k == "difference") for k in VALUE_COLUMNS}
+            pct = r["difference_pct"]
+            rows.append({"metric": r["metric"], **shown,
+                         "difference_pct": "" if pct is None or pct != pct else f"{pct:+.1f}%"})
+        return pd.DataFrame(rows, columns=list(frame.columns))
+
+
+VALUE_COLUMNS = ("projected", "actual", "actual_scaled", "difference")
+
+
+def _in_unit(metric: str, value: Any, signed: bool) -> str:
+    """One value of a projected-vs-actual row in the row's unit."""
+    from .display import money
+
+    if value is None or value != value:
+        return ""
+    sign = "+" if signed else ""
+    if metric.endswith("($)"):
+        text = money(value)
+        return f"+{text}" if signed and float(value) >= 0 else text
+    if "hit rate" in metric:
+        return f"{float(value) * 100:{sign}.1f} pp" if signed else f"{float(value):.1%}"
+    if metric == "requests":
+        return f"{float(value):{sign},.0f}"
+    return f"{float(value):{sign},.1f}"
 
 
 def _located(projection: str | Path | dict | None):
@@ -236,7 +268,16 @@ def misses(run: Any, per_kind: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
     first = first.assign(_r=first["kind"].map(lambda k: rank.get(k, len(ORDER)))).sort_values(["_r"], kind="stable")
     summary_cols = [c for c in ("batch_id", "kind", "avoidable", "requests", "written_tokens", "usd_lost",
                                 "explanation", "api_reasons") if c in summary]
-    return summary[summary_cols].reset_index(drop=True), first.drop(columns="_r").reset_index(drop=True)
+    return _without_empty(summary[summary_cols], API_COLUMNS), _without_empty(first.drop(columns="_r"), API_COLUMNS)
+
+
+API_COLUMNS = ("api_reason", "api_reasons")  # the API's own miss reasons: only when some line carried one
+
+
+def _without_empty(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """`frame` without those of `columns` that hold nothing (a column of blanks tells nothing)."""
+    empty = [c for c in columns if c in frame and not frame[c].map(lambda v: v not in (None, "") and v == v).any()]
+    return frame.drop(columns=empty).reset_index(drop=True)
 
 
 def other_anomalies(run: Any) -> pd.DataFrame:
