@@ -298,10 +298,10 @@ def rejections(results: list[ProbeResult], total: int) -> list[ProbeError]:
 # -- the store ------------------------------------------------------------------------------------
 def manifest_id(build_dir: Path) -> str | None:
     """The id ingest gives this build's manifest, so probes join batches.manifest_id."""
-    from ..store.ingest import _content_id
+    from ..store.ingest import content_id
 
     path = Path(build_dir) / "manifest.jsonl"
-    return "m-" + _content_id(path)[:16] if path.is_file() else None
+    return "m-" + content_id(path)[:16] if path.is_file() else None
 
 
 def record(db: Path, build_dir: Path, results: list[ProbeResult]) -> None:

@@ -375,7 +375,7 @@ def record_run(conn: duckdb.DuckDBPyConnection, manifest_id: str, build_dir: Pat
     fingerprint = info.get("config_fingerprint")
     run_id = f"{info['run_name']}@{fingerprint or 'unknown'}"
     budget, source = _build_budget(info, info_path.parent, fingerprint, hashlib)
-    q = queries("analyse/ledger.sql")
+    q = queries("store/runs.sql")
     conn.execute(q["upsert_run"], {"run_id": run_id, "run_name": info["run_name"], "fingerprint": fingerprint,
                                    "config_path": info.get("config"), "budget_usd": budget,
                                    "budget_source": source, "now": utcnow()})
