@@ -232,10 +232,6 @@ class Option:
     cost: Decimal
     capped: bool = False  # judged_at is the simulated batch rate, below the planning rate
 
-    @property
-    def name(self) -> str:
-        return self.ttl or "no cache"
-
 
 @dataclass(frozen=True)
 class Recommendation:
