@@ -473,6 +473,9 @@ RUN_ALL = r"""(async () => {
     .map(o => ({marks: o.querySelectorAll('g.role-mark > *').length,
                 width: (o.querySelector('svg, canvas') || {getBoundingClientRect: () => ({width: 0})})
                           .getBoundingClientRect().width}));
+  panel.content.activeCellIndex = 0;  // the top of the notebook for the screenshot
+  try { await panel.content.scrollToItem(0, 'start'); } catch (e) { panel.content.node.scrollTop = 0; }
+  await new Promise(r => setTimeout(r, 500));
   return JSON.stringify({ok: ok, cells: cells, charts: charts});
 })()"""
 
@@ -520,10 +523,6 @@ def test_each_notebook_runs_all_cells_in_jupyterlab_after_make_demo(demo_clone, 
     result = cdp.call("Runtime.evaluate", expression=RUN_ALL % json.dumps(name), awaitPromise=True,
                       returnByValue=True, timeout=300_000)
     state = json.loads(result["result"].get("value") or "{}")
-    cdp.evaluate("(() => { const n = window.jupyterapp.shell.currentWidget.content; n.activeCellIndex = 0;"
-                 " n.node.querySelectorAll('.jp-WindowedPanel-outer').forEach(e => { e.scrollTop = 0; });"
-                 " n.node.scrollTop = 0; })()")
-    time.sleep(0.5)
     screenshot(cdp, f"lab-{Path(name).stem}.png")
     assert state.get("cells"), f"{name}: nothing ran in Lab: {result}"
     assert _problems(state) == [], name
