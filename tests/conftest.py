@@ -17,6 +17,11 @@ from __future__ import annotations
 #   requests become errored lines); fake_api.archive(id) nulls results_url; max_body_bytes
 #   (default 256,000,000) answers 413; POST /v1/messages validates synchronously and takes
 #   max_tokens 0 (pre-warming; fake_api.messages records model/max_tokens); GET /v1/models.
+#   Issue 20: every request rule is one registry (tests/fakeapi_rules.py; sources in
+#   tests/test_fakeapi_rules.py); results shuffled by default (FakeAnthropic(results_order=
+#   "request", seed=N)); cancel keeps started requests; anthropic-beta read (fake_api.betas_seen);
+#   x-api-key or Bearer; rate-limit headers; FakeAnthropic(modes=Modes(...), extra_models=[...]);
+#   fake_api.add_route(method, regex, handler) mounts more endpoints (e.g. analytics).
 # ---------------------------------------------------------------------------------------------
 import pytest
 

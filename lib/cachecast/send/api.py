@@ -52,10 +52,10 @@ def api_key() -> str:
 
 def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
                 timeout: float = DEFAULT_TIMEOUT, api_version: str = DEFAULT_API_VERSION,
-                connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+                connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, betas: tuple[str, ...] = ()):
     """The one place cachecast makes an SDK client (count, submit, status, fetch, models), so every
-    call sends the config's anthropic-version; base_url (or ANTHROPIC_BASE_URL) points it at another
-    server, e.g. the local test server."""
+    call sends the config's anthropic-version and the build's anthropic-beta values (build.json
+    "betas"); base_url (or ANTHROPIC_BASE_URL) points it at another server, e.g. the local test server."""
     import anthropic
 
     if api_version not in API_VERSIONS:
@@ -63,7 +63,8 @@ def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETR
     return anthropic.Anthropic(api_key=api_key(), base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
                                max_retries=max_retries,
                                timeout=anthropic.Timeout(timeout, connect=min(connect_timeout, timeout)),
-                               default_headers={"anthropic-version": api_version})
+                               default_headers={"anthropic-version": api_version,
+                                                **({"anthropic-beta": ",".join(betas)} if betas else {})})
 
 
 def check_batch_id(batch_id: Any, where: str = "the API") -> str:

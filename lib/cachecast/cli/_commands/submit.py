@@ -67,9 +67,12 @@ def add_connection_args(p, version_help: str = "the build's provider.api_version
 
 
 def client_for(args, build_dir: Path | None = None):
+    """The SDK client for a command: the build's anthropic-version and anthropic-beta values."""
+    from ...build.build_files import build_betas
+
     version = args.api_version or (build_api_version(build_dir) if build_dir else None) or DEFAULT_API_VERSION
     return api.make_client(args.base_url, args.max_retries, timeout=args.timeout, api_version=version,
-                           connect_timeout=args.connect_timeout)
+                           connect_timeout=args.connect_timeout, betas=build_betas(build_dir) if build_dir else ())
 
 
 def lint_gate(build_dir: Path, force: bool) -> None:
@@ -150,8 +153,9 @@ def run_probe(client, plan, build_dir: Path, db: Path, prices: Path | None) -> N
     probe.execute(client, plan, build_dir, db, overrides=prices,
                   log=lambda line: print(line, file=sys.stderr) if line.startswith("warning") else print(line))
     accepted = sum(r.status == "ok" for r in plan.results)
-    print(f"probe: {accepted} shape(s) accepted; cost ${plan.cost_usd:.6f} at standard rates, "
-          f"stored in {db}")
+    refused = sum(r.status == "prewarm_refused" for r in plan.results)  # max_tokens 0 refused: no pre-warm, not a stop
+    print(f"probe: {accepted} shape(s) accepted{f', {refused} without max_tokens 0 (see the warning)' if refused else ''}; "
+          f"cost ${plan.cost_usd:.6f} at standard rates, stored in {db}")
 
 
 def print_prewarm_verdict(db: Path, records, first_wave: int | None) -> None:
