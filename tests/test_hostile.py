@@ -251,7 +251,7 @@ def test_run_report_checks_the_declared_type(tmp_path, no_kernel, kind, name, va
 def test_report_help_lists_each_parameter_with_its_default(capsys):
     run = cli(capsys, "report", "--help")
     assert run.rc == 0
-    for line in ("full_items = 5000", "hit_rates = [0.3, 0.8, 0.98]", 'db_path = "data/cachecast.duckdb"',
+    for line in ("full_items = 5000", "hit_rates = [0.3, 0.8, 0.98]", 'db_path = "build/demo/cachecast.duckdb"',
                  "batch_id = null", "budget_usd = null  [a number or null]"):
         assert line in run.out, line
 
@@ -816,6 +816,7 @@ def test_preview_escapes_raw_html(tmp_path):
 # =================================================================================================
 
 from cachecast.store import ingest as ingest_mod  # noqa: E402
+from cachecast.store.ingest import checks as ingest_checks, load as ingest_load, read as ingest_read  # noqa: E402
 from cachecast import store as store_mod  # noqa: E402
 
 
@@ -1043,7 +1044,7 @@ def test_fetch_keeps_both_billed_lines_of_a_repeated_custom_id_and_resumes_exact
 def test_a_gzip_bomb_stops_with_one_sentence_and_real_gzip_still_loads(tmp_path, capsys, monkeypatch):
     import gzip as gz
 
-    monkeypatch.setattr(ingest_mod, "GZIP_RATIO_FROM", 1 << 20)  # (the real threshold is 64 MiB)
+    monkeypatch.setattr(ingest_read, "GZIP_RATIO_FROM", 1 << 20)  # (the real threshold is 64 MiB)
     text = _mixed_text().encode()
     real = tmp_path / "real.jsonl.gz"
     real.write_bytes(gz.compress(text[:200]) + gz.compress(text[200:]))  # two members, split mid-line
@@ -1116,8 +1117,8 @@ def test_a_clean_gzip_is_streamed_without_a_temporary_copy(tmp_path, monkeypatch
     import gzip as gz
 
     copies = []
-    real = ingest_mod._sanitize
-    monkeypatch.setattr(ingest_mod, "_sanitize", lambda blocks, out, *a: copies.append(out) or real(blocks, out, *a))
+    real = ingest_read._sanitize
+    monkeypatch.setattr(ingest_load, "_sanitize", lambda blocks, out, *a: copies.append(out) or real(blocks, out, *a))
     text = "".join(json.dumps(x) + "\n" for x in IDENTITY_LINES.values())
     data = gz.compress((text.replace("\n", "\r\n") if damage == "CRLF" else text).encode())
     path = tmp_path / "results.jsonl.gz"
@@ -1151,4 +1152,4 @@ def test_clean_result_lines_are_not_sent_to_the_line_by_line_key_check():
     lines += [json.dumps(_msg("t1", "msg_t1")).replace('"content": []', f'"content": [{json.dumps(tool)}]')]
     lines += [json.dumps(_failed(f"x{i}", kind)) for i, kind in enumerate(("canceled", "expired"))]
     block = ("\n".join(lines) + "\n").encode()
-    assert not ingest_mod._suspicious(block, block.count(b"\n"))
+    assert not ingest_checks._suspicious(block, block.count(b"\n"))

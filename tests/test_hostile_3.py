@@ -164,7 +164,7 @@ def test_a_models_answer_with_an_impossible_token_limit_is_not_stored(fake_api, 
     page = {"data": rows, "has_more": False, "first_id": rows[0]["id"], "last_id": rows[-1]["id"]}
     fake_api.faults.answer(json.dumps(page), path="/v1/models", method="GET")
     run = cli(capsys, "models", "--refresh", "--base-url", fake_api.url)
-    failed(run, "models", "max_tokens", "is negative", "the stored model facts were not changed")
+    failed(run, "models", "max_tokens is -64,000", "nothing was stored")
     assert not models.refresh_path().exists()
 
 
@@ -544,12 +544,16 @@ def test_no_csv_cell_starts_a_formula(tmp_path, capsys):
     assert "'=1+1" in _cells(tmp_path / "ledger-csv")
 
 
-def test_safe_cell_follows_owasp():
-    from cachecast._csv import safe_cell, safe_row
+def test_every_text_cell_is_neutralised_as_owasp_says():
+    import pandas as pd
 
-    assert [safe_cell(v) for v in ("=1", "+1", "-1", "@a", "\tx", "\rx", "a=1", "", -1, 2.5, None)] == [
+    from cachecast._csv import neutralise, safe_frame
+
+    assert [neutralise(v) for v in ("=1", "+1", "-1", "@a", "\tx", "\rx", "a=1", "", -1, 2.5, None)] == [
         "'=1", "'+1", "'-1", "'@a", "'\tx", "'\rx", "a=1", "", -1, 2.5, None]
-    assert safe_row({"=k": "@v"}) == {"'=k": "'@v"}
+    frame = safe_frame(pd.DataFrame({"=name": ["@x", "ok"], "n": [-1, 2]}))
+    assert list(frame.columns) == ["'=name", "n"] and frame["'=name"].tolist() == ["'@x", "ok"]
+    assert frame["n"].tolist() == [-1, 2]
 
 
 # =================================================================================================

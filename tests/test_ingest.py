@@ -300,7 +300,7 @@ def test_bom_trailing_blank_lines_and_an_over_long_line(db, tmp_path):
     report = ingest.ingest_paths(db, [bom], progress=False)[0]
     assert counts(report) == (2, 2, 0, 0) and report.blank_lines == 2
     huge = json.loads(good[2])
-    huge["result"]["message"]["content"][0]["text"] = "z" * (ingest.MAX_LINE + 10)
+    huge["result"]["message"]["content"][0]["text"] = "z" * (ingest.read.MAX_LINE + 10)
     path = tmp_path / "huge.jsonl"
     path.write_text("\n".join([good[4], json.dumps(huge), good[5]]) + "\n")
     report = ingest.ingest_paths(db, [path], progress=False)[0]

@@ -152,8 +152,7 @@ def test_a_key_in_the_config_is_refused_without_echoing_it(project, capsys, monk
 
 
 def test_the_key_is_read_from_the_environment_only():
-    """Static: every read of a key is os.environ[...ANTHROPIC_API_KEY...] (or ANTHROPIC_ADMIN_KEY, the
-    Admin API's, for reconcile); no module reads a key
+    """Static: every read of the key is os.environ[...ANTHROPIC_API_KEY...]; no module reads a key
     file, a config field or another variable, and no SDK client is made with a literal key."""
     reads, clients = [], []
     for path in sorted(LIB.rglob("*.py")):
@@ -163,7 +162,8 @@ def test_the_key_is_read_from_the_environment_only():
                 reads.append((path.name, node.value))
             if isinstance(node, ast.keyword) and node.arg == "api_key":
                 clients.append((path.name, ast.unparse(node.value)))
-    assert {name for _, name in reads} == {"ANTHROPIC_API_KEY", "ANTHROPIC_ADMIN_KEY"}, reads  # admin: reconcile
+    # ANTHROPIC_ADMIN_KEY: the Admin API key of `cachecast reconcile` (send.api.admin_key), redacted alike
+    assert {name for _, name in reads} == {"ANTHROPIC_API_KEY", "ANTHROPIC_ADMIN_KEY"}, reads
     assert all(not value.startswith(("'", '"')) for _, value in clients), clients
     from cachecast.build.config import RunConfig
 

@@ -10,6 +10,11 @@ class CachecastError(Exception):
 
     exit_code = 2
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (JupyterLab, papermill) shows instead of a traceback: the one
+        sentence, as the CLI prints it (a notebook's reader gets no traceback either)."""
+        return [f"{type(self).__name__}: {redact(str(self))}"]
+
 
 class ConfigError(CachecastError):
     """The run configuration (or a file it points to) is wrong."""
@@ -35,18 +40,12 @@ REDACTED = "[redacted]"
 MIN_SECRET = 8  # shorter "keys" (a test's "x") would redact ordinary words
 
 
-SECRET_ENVS = ("ANTHROPIC_API_KEY", "ANTHROPIC_ADMIN_KEY")  # the admin key: reconcile's cost reports
-
-
 def secret_values() -> tuple[str, ...]:
-    """The forms of ANTHROPIC_API_KEY (and ANTHROPIC_ADMIN_KEY) to remove: as set, and stripped
-    (a key read from a CRLF file carries a '\r' that servers and messages do not echo). Empty
-    when no key is set."""
-    forms = []
-    for env in SECRET_ENVS:
-        raw = os.environ.get(env, "")
-        forms += [raw, raw.strip()]
-    return tuple(k for k in dict.fromkeys(forms) if len(k) >= MIN_SECRET)
+    """The forms of ANTHROPIC_API_KEY and ANTHROPIC_ADMIN_KEY (the Admin API key `reconcile`
+    reads) to remove: as set, and stripped (a key read from a CRLF file carries a '\r' that
+    servers and messages do not echo). Empty when no key is set."""
+    raws = (os.environ.get("ANTHROPIC_API_KEY", ""), os.environ.get("ANTHROPIC_ADMIN_KEY", ""))
+    return tuple(k for k in dict.fromkeys(v for raw in raws for v in (raw, raw.strip())) if len(k) >= MIN_SECRET)
 
 
 def redact(text: str) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 from .. import store
 from ..errors import InputError, PriceError
 from ..facts.pricing import usd
+from .what_if import reprice, what_if_prices  # noqa: F401 - reprice: audit.reprice, as callers know it
 
 FILE = "analyse/audit.sql"
 CONTRACT_KEYS = ("requests", "succeeded", "errored", "canceled", "expired", "input_tokens",
@@ -174,12 +175,32 @@ def treatments(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
     return _df(conn, "treatments_all_batches", batch_id=batch_id)
 
 
-def hit_rate_over_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, bins: int = 40):
-    """Hit rates of succeeded requests in completion order, in `bins` equal slices per batch."""
+ORDERS = {"file": "hit_rate_over_order", "submission": "hit_rate_over_submission"}
+
+
+def hit_rate_over_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, bins: int = 40,
+                        order: str = "file"):
+    """Hit rates of succeeded requests in `bins` equal slices per batch, in results-file order
+    ("file": not promised to be completion order) or in submission order ("submission": the
+    manifest's row order, only requests with a manifest row; see has_submission_order)."""
     check_batch(conn, batch_id)
     if not 1 <= int(bins) <= 10_000:
         raise InputError("bins must be between 1 and 10,000")
-    return _df(conn, "hit_rate_over_order", batch_id=batch_id, bins=int(bins))
+    if order not in ORDERS:
+        raise InputError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+    return _df(conn, ORDERS[order], batch_id=batch_id, bins=int(bins))
+
+
+def submission_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> str:
+    """Whether the batch has a submission order apart from its file order: "none" (some
+    succeeded request has no manifest row, or none succeeded), "same" (the results file
+    lists them in submission order) or "differs"."""
+    check_batch(conn, batch_id)
+    succeeded, unplaced, out_of_order = conn.execute(store.query(FILE, "submission_order_check"),
+                                                     {"batch_id": batch_id}).fetchone()
+    if not succeeded or unplaced:
+        return "none"
+    return "differs" if out_of_order else "same"
 
 
 def anomalies(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
@@ -232,7 +253,7 @@ def miss_causes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
         raise InputError("concurrency must be between 1 and 100,000 (a batch holds at most 100,000 requests)")
     import pandas as pd
 
-    cur = conn  # this connection: a what-if --prices transaction (what_if_prices) is visible only on it
+    cur = conn  # this connection: a what-if --prices copy (what_if_prices) is a temp table of it alone
     try:
         cur.execute(store.query(FILE, "miss_causes_table"), {"batch_id": batch_id, "concurrency": int(concurrency)})
         rows = cur.execute(store.query(FILE, "miss_causes_rows")).df()
@@ -485,9 +506,7 @@ def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_d
                                       progress=False, overrides=overrides)
         if batch_id is None and len({r.batch_id for r in reports}) == 1:
             batch_id = reports[0].batch_id
-    from .what_if import what_if_prices
-
-    what_if_prices(conn, overrides)  # for this notebook's connection only: never committed
+    what_if_prices(conn, overrides)  # for this connection only: the store keeps its prices
     return AuditRun(conn=conn, db=db, batch_id=batch_id, ingested=reports, totals=totals(conn, batch_id))
 
 

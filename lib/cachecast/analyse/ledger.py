@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,8 @@ class Ledger:
     basis_run: str | None  # the run whose costs priced the forecast
     simulated: bool = False
     notes: list[str] = field(default_factory=list)
+    reconciled_through: date | None = None  # the store matches Anthropic's bill through this day (reconcile)
+    reconciled: str = ""  # that, in one sentence
 
     @property
     def planned(self) -> int:
@@ -145,6 +147,7 @@ class Ledger:
             "probe_cost_usd": usd(self.probe_cost_usd),
             "probes": self.probes,
             "simulated": self.simulated,
+            "reconciled_through": self.reconciled_through.isoformat() if self.reconciled_through else None,
         }
         return out
 
@@ -224,6 +227,9 @@ def ledger(conn: duckdb.DuckDBPyConnection, run: str | None = None) -> Ledger:
                  probe_cost_usd=probe_cost, probes=probes, basis=basis, basis_run=basis_run,
                  simulated=any(bool(b["simulated"]) for b in batches))
     out.notes = _notes(out)
+    from .reconcile_store import reconciled_line, reconciled_through
+
+    out.reconciled_through, out.reconciled = reconciled_through(conn), reconciled_line(conn)
     return out
 
 
@@ -441,19 +447,46 @@ def trend_frame(led: Ledger):
     return pd.DataFrame(rows, columns=["order", "batch_id", "measure", "value"])
 
 
+# reader-facing headers of the ledger tables (notebooks/03_run_ledger.ipynb); the CSV files
+# (`ledger --csv`) keep the column names
+LABELS = {
+    "batch_id": "batch", "created_at": "created (UTC)", "ended_at": "ended (UTC)", "requests": "requests",
+    "succeeded": "succeeded", "errored": "errored", "canceled": "canceled", "expired": "expired",
+    "token_hit_rate": "tokens from cache", "request_hit_rate": "requests reading", "cost_usd": "cost $",
+    "no_cache_cost_usd": "no-cache $", "savings_usd": "saved $", "cost_per_succeeded_usd": "$ per succeeded",
+    "cumulative_cost_usd": "spent so far $", "treatment": "treatment", "model": "model", "planned": "planned",
+    "left": "left", "cost_per_request_usd": "$ per request", "low_usd": "cheapest batch $",
+    "high_usd": "dearest batch $", "rest_usd": "rest $", "rest_low_usd": "rest, low $",
+    "rest_high_usd": "rest, high $", "priced_from": "priced from", "run_id": "run id", "run_name": "run",
+    "config_fingerprint": "config", "budget_usd": "budget $", "budget_source": "budget from",
+    "batches": "batches", "last_activity": "last activity (UTC)",
+}
+
+
 @dataclass
 class LedgerView:
-    """Everything notebooks/03_run_ledger.ipynb shows (no logic in the notebook)."""
+    """Everything notebooks/03_run_ledger.ipynb shows (no logic in the notebook). Computed
+    once by open_ledger on a read-only connection that is closed before it returns, so a
+    kernel never keeps the store locked against papermill or the CLI."""
 
-    conn: duckdb.DuckDBPyConnection
     db: Path
     ledger: Ledger
+    run_list: Any  # runs(): every run in the store (DataFrame)
 
     def summary_lines(self) -> list[str]:
-        return [headline(self.ledger), *self.ledger.notes, f"Store: {self.db}."]
+        from .._shown_paths import shown_path
+
+        reconciled = [self.ledger.reconciled] if self.ledger.reconciled else []
+        return [headline(self.ledger), *self.ledger.notes, *reconciled, f"Store: {shown_path(self.db)}."]
 
     def batches(self):
-        return batches_frame(self.ledger)
+        """batches_frame for reading: times to the minute, and without the columns that say
+        nothing here (no batch ended, canceled or expired; the CSV keeps them all)."""
+        frame = batches_frame(self.ledger)
+        for col in ("created_at", "ended_at"):
+            frame[col] = [None if v is None else str(v).replace("T", " ")[:16] for v in frame[col]]
+        quiet = [c for c in ("ended_at", "canceled", "expired") if not frame[c].map(lambda v: bool(v)).any()]
+        return frame.drop(columns=quiet)
 
     def forecast(self):
         return forecast_frame(self.ledger)
@@ -465,28 +498,27 @@ class LedgerView:
         return trend_frame(self.ledger)
 
     def runs(self):
-        return runs(self.conn)
+        return self.run_list
 
     def budget(self) -> float | None:
         return None if self.ledger.budget_usd is None else float(self.ledger.budget_usd)
 
 
-def _resolve(path: str | Path) -> Path:
-    """As given (relative to the working directory), else relative to the checkout: the
-    notebook runs from notebooks/ in JupyterLab but from the repo root under papermill."""
-    p = Path(path)
-    if p.exists() or p.is_absolute():
-        return p
-    alt = Path(__file__).resolve().parents[3] / p
-    return alt if alt.exists() else p
-
-
 def open_ledger(db_path: str | Path, run: str | None = None, prices: str | Path | None = None) -> LedgerView:
-    """Open the store (re-pricing with a --prices file when given, for this connection only:
-    never committed) and compute the ledger."""
+    """The ledger of `run` in the store at `db_path` (found from notebooks/ as from the project
+    root), read through store.connect_reader. A --prices file (else CACHECAST_PRICES, which
+    `cachecast report --prices` sets) is a what-if for that connection (analyse/what_if.py):
+    the store keeps its prices."""
+    from .._shown_paths import locate
+    from ..facts.pricing import overrides_path
     from .what_if import what_if_prices
 
-    db = _resolve(db_path)
-    conn = store.connect_existing(db)
-    what_if_prices(conn, Path(prices) if prices else None)
-    return LedgerView(conn=conn, db=db, ledger=ledger(conn, run))
+    db = locate(db_path)
+    if db is None or not db.exists():
+        raise store.missing_store(db or Path(str(db_path)))
+    conn = store.connect_reader(db)
+    try:
+        what_if_prices(conn, overrides_path(locate(prices)))  # nothing without a prices file
+        return LedgerView(db=db, ledger=ledger(conn, run), run_list=runs(conn))
+    finally:
+        conn.close()

@@ -51,44 +51,47 @@ def api_key() -> str:
 
 
 def admin_key() -> str:
-    """The Admin API key (organization cost and usage reports), from ANTHROPIC_ADMIN_KEY only."""
+    """The Admin API key (the organization's cost and usage reports need one): from
+    ANTHROPIC_ADMIN_KEY only, never ANTHROPIC_API_KEY, and never written anywhere."""
     key = os.environ.get(ADMIN_KEY_ENV, "").strip()
     if not key:
-        raise ApiError(f"{ADMIN_KEY_ENV} is not set; export an Admin API key (sk-ant-admin...) in that environment "
-                       "variable (cachecast reads it from nowhere else and never writes it down)")
+        raise ApiError(f"{ADMIN_KEY_ENV} is not set; reconcile reads Anthropic's cost report, which needs an "
+                       "Admin API key (sk-ant-admin..., made by an organization admin in the Claude Console): "
+                       "export it in that environment variable (cachecast never reads ANTHROPIC_API_KEY for this "
+                       "and never writes the key down)")
     return key
-
-
-def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
-                timeout: float = DEFAULT_TIMEOUT, api_version: str = DEFAULT_API_VERSION,
-                connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, call_deadline: float = DEFAULT_CALL_DEADLINE):
-    """The one place cachecast makes an SDK client (count, submit, status, fetch, models, probe),
-    so every call sends the config's anthropic-version and is held to the guard (send/guard.py:
-    one deadline per call, bounded retry-after, answers checked); base_url (or
-    ANTHROPIC_BASE_URL) points it at another server, e.g. the local test server."""
-    if api_version not in API_VERSIONS:
-        raise InputError(f"anthropic-version {api_version!r} is not one cachecast knows ({', '.join(API_VERSIONS)})")
-    return _client(api_key(), base_url, max_retries, timeout, connect_timeout, call_deadline, api_version)
 
 
 def make_admin_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
                       timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                       call_deadline: float = DEFAULT_CALL_DEADLINE):
-    """An SDK client for the Admin API (reconcile), with the key from ANTHROPIC_ADMIN_KEY and the
-    same guard, timeouts and retries as every other client; list its reports with `list_all`."""
-    return _client(admin_key(), base_url, max_retries, timeout, connect_timeout, call_deadline, DEFAULT_API_VERSION)
+    """make_client with the Admin API key (cachecast reconcile), so the same timeouts, retries and
+    guard apply (one deadline per call; list its reports with `list_all`)."""
+    return make_client(base_url, max_retries, timeout=timeout, connect_timeout=connect_timeout,
+                       call_deadline=call_deadline, key=admin_key())
 
 
-def _client(key: str, base_url: str | None, max_retries: int, timeout: float, connect_timeout: float,
-            call_deadline: float, api_version: str):
+def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
+                timeout: float = DEFAULT_TIMEOUT, api_version: str = DEFAULT_API_VERSION,
+                connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, betas: tuple[str, ...] = (), *,
+                key: str | None = None, call_deadline: float = DEFAULT_CALL_DEADLINE):
+    """The one place cachecast makes an SDK client (count, submit, status, fetch, models, probe,
+    reconcile), so every call sends the config's anthropic-version and the build's anthropic-beta
+    values (build.json "betas"), and is held to the guard (send/guard.py: one deadline per call,
+    bounded retry-after, answers checked); base_url (or ANTHROPIC_BASE_URL) points it at another
+    server, e.g. the local test server. `key`: another key than ANTHROPIC_API_KEY (the Admin API
+    key of make_admin_client)."""
     import anthropic
 
     from . import guard
 
-    return anthropic.Anthropic(api_key=key, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+    if api_version not in API_VERSIONS:
+        raise InputError(f"anthropic-version {api_version!r} is not one cachecast knows ({', '.join(API_VERSIONS)})")
+    return anthropic.Anthropic(api_key=key or api_key(), base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
                                max_retries=max_retries,
                                timeout=anthropic.Timeout(timeout, connect=min(connect_timeout, timeout)),
-                               default_headers={"anthropic-version": api_version},
+                               default_headers={"anthropic-version": api_version,
+                                                **({"anthropic-beta": ",".join(betas)} if betas else {})},
                                **guard.install(call_deadline, max_retries))
 
 

@@ -48,6 +48,7 @@ class ResultSummary:
     output_tokens: int = 0
     resumed_lines: int = 0
     created_at: str | None = None
+    ended_at: str | None = None  # the API's; reconcile --batch-day ended dates the batch's lines by it
     errors: dict[str, int] = field(default_factory=dict)  # "type: message" -> lines, for errored lines
     malformed: int = 0  # lines that are not usable result lines: kept as received, quarantined by ingest
     malformed_reasons: dict[str, int] = field(default_factory=dict)
@@ -259,6 +260,7 @@ def fetch(client, batch_id: str, out: Path, *, progress: bool | None = None) -> 
         raise ApiError(f"batch {batch_id} was archived{when}: results can be downloaded for 29 days from the "
                        f"batch's creation ({_iso(batch.created_at)}), and these are gone")
     summary.created_at = _iso(getattr(batch, "created_at", None))
+    summary.ended_at = _iso(getattr(batch, "ended_at", None))
     total = sum(getattr(batch.request_counts, k) for k in ("succeeded", "errored", "canceled", "expired"))
     show = sys.stderr.isatty() if progress is None else progress
     try:

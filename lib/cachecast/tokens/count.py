@@ -193,8 +193,10 @@ class TokenCounter:
 
     def __init__(self, client: Any = None, db: Path | None = None, *, progress: bool | None = None,
                  max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None,
-                 timeouts: tuple[float, float] | None = None, call_deadline: float | None = None) -> None:
-        self.client = client if client is not None else make_client(max_retries, api_version, timeouts, call_deadline)
+                 timeouts: tuple[float, float] | None = None, betas: tuple[str, ...] = (),
+                 call_deadline: float | None = None) -> None:
+        self.client = client if client is not None else make_client(max_retries, api_version, timeouts, betas,
+                                                                    call_deadline)
         self.db = Path(db) if db is not None else None
         self.progress = progress
         self.api_calls = 0
@@ -273,10 +275,12 @@ def _token_count(value: Any) -> int:
 
 
 def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None,
-                timeouts: tuple[float, float] | None = None, call_deadline: float | None = None) -> Any:
-    """Through api.make_client, so count_tokens sends the run's anthropic-version and is held to
-    the call deadline too. timeouts: (read, connect) seconds (count --timeout/--connect-timeout),
-    else api's defaults; call_deadline: count --call-deadline, else api's default."""
+                timeouts: tuple[float, float] | None = None, betas: tuple[str, ...] = (),
+                call_deadline: float | None = None) -> Any:
+    """Through api.make_client, so count_tokens sends the run's anthropic-version (and the
+    build's anthropic-beta values) and is held to the call deadline too.
+    timeouts: (read, connect) seconds (count --timeout/--connect-timeout), else api's defaults;
+    call_deadline: count --call-deadline, else api's default."""
     from ..send.api import DEFAULT_CALL_DEADLINE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
     from ..send.api import make_client as api_client
     from ..facts.models import DEFAULT_API_VERSION
@@ -285,7 +289,7 @@ def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None 
         raise CachecastError("exact token counts need ANTHROPIC_API_KEY in the environment")
     read, connect = timeouts or (DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
     return api_client(max_retries=max_retries, api_version=api_version or DEFAULT_API_VERSION, timeout=read,
-                      connect_timeout=connect, call_deadline=call_deadline or DEFAULT_CALL_DEADLINE)
+                      connect_timeout=connect, betas=betas, call_deadline=call_deadline or DEFAULT_CALL_DEADLINE)
 
 
 def has_api_key() -> bool:

@@ -1,8 +1,10 @@
 """cachecast models [--json] [--refresh]: the model facts every other command uses.
 
 Without a key the dated table shipped with cachecast answers. With ANTHROPIC_API_KEY,
---refresh stores what the Models API says (lifecycle, retires_at, max_tokens, capabilities)
-and later commands prefer it; the `source` line says which was used."""
+--refresh stores what the Models API says (lifecycle, retires_at, max_tokens, capabilities),
+each row checked against the SDK's ModelInfo first (a bad answer is refused and the old cache
+kept), and later commands prefer it; a model only the API lists is added with conservative
+defaults for what the API does not give. The `source` line says which was used."""
 from __future__ import annotations
 
 import json
@@ -45,24 +47,10 @@ def refresh(args):
 
     client = client_for(args)
     with api.api_errors("listing models", "the stored model facts were not changed"):
+        # every page under one deadline, at most api.MAX_PAGES of them; as the SDK parsed them
+        # (it does not validate): model_cache checks each against ModelInfo and its ranges
         listed = api.list_all(client, lambda: client.models.list(limit=100), "the Models API")
-    rows = [m.model_dump(mode="json") for m in listed]
-    check_limits(rows)
-    return models.store_refresh(rows)
-
-
-def check_limits(rows: list[dict]) -> None:
-    """The Models API's token numbers get the bounds of every server usage number
-    (cachecast._bounds): a negative or absurd max_tokens is refused, nothing is stored."""
-    from ...errors import ApiError
-    from ..._bounds import token_problem
-
-    for row in rows:
-        for name in ("max_tokens", "max_input_tokens"):
-            problem = None if row.get(name) is None else token_problem(row[name])
-            if problem:
-                raise ApiError(f"listing models: the Models API's {name} for {str(row.get('id'))[:60]!r} {problem}, "
-                               "which is not a token limit; the stored model facts were not changed")
+    return models.store_refresh([m.model_dump(mode="json", warnings=False) for m in listed])
 
 
 def render(rows: list[dict], day) -> str:

@@ -1,4 +1,4 @@
--- Ingest of one results file (see cachecast/ingest.py for the why). Named statements,
+-- Ingest of one results file (see cachecast/store/ingest/ for the why). Named statements,
 -- each introduced by a "-- name:" line; values always come in as $parameters.
 --
 -- The file is parsed ONCE by DuckDB: stage_parsed (fast path, read_json into typed columns)
@@ -66,7 +66,7 @@ CREATE OR REPLACE TEMP MACRO cc_parse_raising(line) AS json_transform(line,
 
 -- name: macro_parse_strict
 -- Fast path: a malformed line raises, the transaction rolls back and the file is parsed
--- again with macro_parse_lenient (ingest.py).
+-- again with macro_parse_lenient (store/ingest/load.py).
 CREATE OR REPLACE TEMP MACRO cc_parse(line) AS cc_parse_raising(line);
 
 -- name: macro_parse_lenient
@@ -77,7 +77,7 @@ CREATE OR REPLACE TEMP MACRO cc_parse(line) AS try(cc_parse_raising(line));
 -- its memory limit). read_csv with no delimiter, quote or escape is DuckDB's fastest
 -- parallel line reader. Staging first lets row_number() below run in parallel (DuckDB
 -- numbers the rows of a table scan in parallel, but a window over read_csv would make the
--- whole pipeline single-threaded), and lets ingest.py check the numbering (read_csv skips
+-- whole pipeline single-threaded), and lets store/ingest/checks.py check the numbering (read_csv skips
 -- empty lines) before parsing anything.
 CREATE OR REPLACE TEMP TABLE cc_lines AS
 SELECT line
@@ -89,7 +89,7 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
 -- Fast path: ONE parallel read_json pass, parsing straight into the columns that
 -- macro_parse_strict would give (same names and types, token counts as JSON text), kept in
 -- file order (preserve_insertion_order). read_json does not expose the line text, so this
--- path stores no raw text by itself: ingest.py copies the few unusual lines' text in after
+-- path stores no raw text by itself: store/ingest/load.py copies the few unusual lines' text in after
 -- (wanted_raw), checks that the rows are the file's physical lines, and falls back to
 -- stage_lines (the line-exact, lenient path) on any error, any rejected line or --keep-raw.
 -- $paths is a list: one file, or a chunk of small files (ingest_many.sql), each row with

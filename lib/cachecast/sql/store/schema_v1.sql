@@ -3,7 +3,7 @@
 -- never edit a released version's file (existing databases will not re-run it).
 
 -- One row per Message Batch (or per sync run). batch_id comes from --batch-id, the
--- msgbatch_... id in the results file name, or a fingerprint of the file (see ingest.py).
+-- msgbatch_... id in the results file name, or a fingerprint of the file (see store/ingest/).
 CREATE TABLE batches (
     batch_id        TEXT PRIMARY KEY,
     manifest_id     TEXT,             -- the build it was sent from (manifests.manifest_id), if known
@@ -25,7 +25,7 @@ CREATE TABLE ingests (
     duplicates   BIGINT NOT NULL,
     quarantined  BIGINT NOT NULL,
     blank_lines  BIGINT NOT NULL,
-    path_taken   TEXT NOT NULL,       -- 'fast' (one read_json pass), 'staged' (line reader) or 'sanitized' (see ingest.py)
+    path_taken   TEXT NOT NULL,       -- 'fast' (one read_json pass), 'staged' (line reader) or 'sanitized' (see store/ingest/)
     started_at   TIMESTAMP NOT NULL,
     seconds      DOUBLE
 );

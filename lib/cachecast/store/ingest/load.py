@@ -1,0 +1,398 @@
+"""One file, one transaction: the fast read_json pass or the line-exact staged path, then the
+set-based load (sql/store/ingest.sql): insert, quarantine, drop duplicates, snapshot prices,
+record the line accounting."""
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as day_time, timezone
+from pathlib import Path
+
+import duckdb
+
+from ... import store
+from ...errors import InputError, secret_values
+from .checks import _ambiguous_lines, _numbering_problem, _scan_lines
+from .dedupe import BATCH_ID_RE, _conflicts, _elsewhere, _reasons, resolve_batch_id
+from .read import (_Source, _check_file, _gunzip, _gzip_stream, _is_gzip, _plain, _progress_wanted,
+                   _query_progress, _read_blocks, _sanitize, _temp_dir, content_id, literal_path)
+
+FILE = "store/ingest.sql"
+
+CREATED_SOURCES = ("api", "priced-at", "ingest")
+
+
+@dataclass
+class FileReport:
+    """The line accounting of one ingested file (also stored in the `ingests` table)."""
+
+    source_file: str
+    batch_id: str
+    lines_read: int = 0
+    ingested: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    blank_lines: int = 0
+    seconds: float = 0.0
+    path_taken: str = "fast"  # 'fast' (one read_json pass), 'staged' (line reader), 'sanitized' or 'chunked'
+    reasons: dict[str, int] = field(default_factory=dict)  # quarantine reason -> lines (this ingest)
+    # lines already stored under another batch id (batch -> lines): duplicates, not counted again
+    stored_elsewhere: dict[str, int] = field(default_factory=dict)
+    renamed_from: str | None = None  # the inferred (file-...) id this batch had before its msgbatch_ id
+    # custom_ids on two lines of the batch with different content: custom_id -> (line numbers
+    # in this file, "file:line" of earlier ingests); see _conflicts
+    conflicts: dict[str, tuple[list[int], list[str]]] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        text = (f"{self.source_file}: {_n(self.lines_read, 'line')} read = {self.ingested:,} ingested + "
+                f"{self.duplicates:,} duplicates + {self.quarantined:,} quarantined (batch {self.batch_id})")
+        if self.blank_lines:
+            text += f"; {_n(self.blank_lines, 'blank line')} skipped"
+        if self.renamed_from:
+            text += (f"; batch {self.renamed_from} (an id inferred from the file) now has its real id "
+                     f"{self.batch_id}, one batch, nothing counted twice")
+        elif self.stored_elsewhere:
+            where = ", ".join(f"{b} ({n:,})" for b, n in list(self.stored_elsewhere.items())[:3])
+            more = f" and {len(self.stored_elsewhere) - 3} more" if len(self.stored_elsewhere) > 3 else ""
+            text += (f"; {_n(sum(self.stored_elsewhere.values()), 'line')} already stored under batch {where}{more} "
+                     "are counted as duplicates, not again")
+        if self.conflicts:
+            shown = "; ".join(_conflict_text(cid, here, before) for cid, (here, before) in list(self.conflicts.items())[:3])
+            more = f"; and {len(self.conflicts) - 3} more" if len(self.conflicts) > 3 else ""
+            text += (f"; {_n(len(self.conflicts), 'conflict')} (one custom_id, different content; succeeded lines "
+                     f"are all kept, being billed, else the first line): {shown}{more}")
+        return text
+
+
+def _conflict_text(custom_id: str, here: list[int], before: list[str]) -> str:
+    where = [f"line {n}" for n in here[:5]] + before[:3]
+    return f"custom_id {custom_id[:60]!r} on {', '.join(where)}"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def batch_time(value: datetime | date | str | None) -> datetime | None:
+    """A batch creation time as a naive UTC timestamp (DuckDB TIMESTAMP); a date is its
+    midnight UTC. Text is ISO 8601 (2026-10-06 or 2026-10-06T14:03:00Z)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value or " " in value.strip() \
+                else date.fromisoformat(value.strip())
+        except ValueError:
+            raise InputError(f"'{value}' is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, day_time(0))
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    if value > store.utcnow().replace(hour=23, minute=59, second=59):
+        raise InputError(f"batch date {value.date().isoformat()} is in the future; give the day the batch was created")
+    return value
+
+
+def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: str | None = None,
+                manifest_id: str | None = None, progress: bool | None = None,
+                overrides: Path | None = None, keep_raw: bool = False,
+                created_at: datetime | date | str | None = None, created_at_source: str | None = None) -> FileReport:
+    path = Path(path)
+    _check_file(path)
+    if batch_id is not None and not BATCH_ID_RE.match(batch_id):
+        raise InputError(f"batch id '{batch_id}' must be 1-128 letters, digits or _ . : - (starting with a letter or digit)")
+    started = time.perf_counter()
+    show = _progress_wanted(progress, path.stat().st_size)
+    threading.Thread(target=_warm_prices, daemon=True).start()
+    with tempfile.TemporaryDirectory(prefix="cachecast-ingest-", dir=_temp_dir(conn)) as tmp:
+        src = (_gzip_stream(path) or _gunzip(path, Path(tmp), show)) if _is_gzip(path) else _plain(path)
+        src.path = literal_path(src.path, Path(tmp))
+        report = FileReport(source_file=str(path), batch_id=resolve_batch_id(conn, batch_id, path, src.fingerprint))
+        if src.size == 0:
+            return report
+        opts = _opts(manifest_id, overrides, created_at, created_at_source, show=show, started=started,
+                     keep_raw=keep_raw)
+        try:
+            if keep_raw or src.sanitized or not _load_fast(conn, src, report, opts):
+                _load_staged(conn, src, path, Path(tmp), report, opts)
+        finally:
+            conn.execute(store.query(FILE, "drop_staged"))
+    return report
+
+
+@dataclass
+class _Opts:
+    manifest_id: str | None
+    overrides: Path | None
+    show: bool
+    started: float
+    keep_raw: bool
+    created_at: datetime | None = None
+    created_at_source: str = "ingest"
+
+
+class _NotFast(Exception):
+    """The fast path cannot take this file as it is; the staged path will."""
+
+
+def _load_fast(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, opts: _Opts) -> bool:
+    """One read_json pass; False (nothing stored) when the file needs the staged path."""
+    if src.bom:
+        return False
+    conn.execute("SET preserve_insertion_order = true")  # staged row order = file order = line numbers
+    try:
+        with _query_progress(conn, opts.show, f"read {Path(report.source_file).name}"):
+            conn.execute(store.query(FILE, "stage_parsed"), {"paths": [str(src.path)]})
+        _load(conn, src, report, lenient=False, opts=opts, fast=True)
+    except (duckdb.Error, _NotFast):
+        conn.execute(store.query(FILE, "drop_staged"))
+        return False
+    return True
+
+
+def _warm_prices() -> None:
+    """Import the pricing tables while DuckDB parses (0.3 s of imports that snapshot_prices
+    would otherwise wait for; DuckDB releases the GIL while it runs)."""
+    try:
+        from ...facts.pricing import known_models
+
+        known_models()
+    except Exception:  # noqa: BLE001 - snapshot_prices reports any real problem
+        pass
+
+
+def _load_staged(conn: duckdb.DuckDBPyConnection, src: _Source, path: Path, tmp: Path, report: FileReport,
+                 opts: _Opts) -> None:
+    """The line-exact path: stage every line, parse each; a malformed line makes the parse
+    run again in lenient mode, quarantining whatever does not parse."""
+    src = _stage(conn, src, path, tmp, opts.show)
+    try:
+        _load(conn, src, report, lenient=False, opts=opts)
+    except duckdb.Error as exc:
+        if not _is_json_error(exc):
+            raise InputError(f"{path}: cannot be ingested ({_first_line(exc)})") from None
+        _load(conn, src, report, lenient=True, opts=opts)
+
+
+def _stage(conn: duckdb.DuckDBPyConnection, src: _Source, path: Path, tmp: Path, show: bool) -> _Source:
+    """Stage the lines in file order; when DuckDB's reader cannot take the file as it is
+    (invalid UTF-8, an over-long line) or would number its lines wrongly (empty lines, CR
+    line ends, NUL bytes), stage a sanitized copy instead."""
+    conn.execute("SET preserve_insertion_order = true")  # staged row order = file order = line numbers
+    while True:
+        try:
+            with _query_progress(conn, show and not src.sanitized, f"read {path.name}"):
+                conn.execute(store.query(FILE, "stage_lines"), {"path": str(src.path)})
+            rows, nbytes = conn.execute(store.query(FILE, "staged_stats")).fetchone()
+            problem = _numbering_problem(src, rows, nbytes)
+        except duckdb.Error as exc:
+            problem = _first_line(exc)
+        if problem is None:
+            return src
+        if src.sanitized:
+            raise InputError(f"{path}: cannot read as JSON lines ({problem})")
+        src = _sanitize(_read_blocks(path, src.gzip), tmp / "sanitized.jsonl", src, show, path.name)
+
+
+def load_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
+    """Load a build's manifest.jsonl (a build directory or the file); returns its id.
+    Loading the same manifest again is a no-op."""
+    path = path / "manifest.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        raise InputError(f"{path}: no manifest.jsonl (give the directory `cachecast build` wrote)")
+    manifest_id = "m-" + content_id(path)[:16]
+    if conn.execute(store.query(FILE, "manifest_known"), {"manifest_id": manifest_id}).fetchone()[0]:
+        _link_run(conn, manifest_id, path.parent)
+        return manifest_id
+    try:
+        with store.transaction(conn), tempfile.TemporaryDirectory(prefix="cachecast-manifest-") as tmp:
+            conn.execute(store.query(FILE, "load_manifest"),
+                         {"manifest_id": manifest_id, "path": str(literal_path(path, Path(tmp)))})
+            if conn.execute(store.query(FILE, "manifest_duplicate"), {"manifest_id": manifest_id}).fetchone():
+                raise duckdb.ConstraintException("duplicate custom_id")
+            conn.execute(store.query(FILE, "record_manifest"),
+                         {"manifest_id": manifest_id, "source": str(path), "now": store.utcnow()})
+    except duckdb.ConstraintException:
+        raise InputError(f"{path}: a custom_id appears twice; this is not a manifest from cachecast build") from None
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: not a cachecast build manifest ({_first_line(exc)})") from None
+    _link_run(conn, manifest_id, path.parent)
+    return manifest_id
+
+
+def _link_run(conn: duckdb.DuckDBPyConnection, manifest_id: str, build_dir: Path) -> None:
+    """Record the run the build belongs to (build.json beside manifest.jsonl), also for a
+    manifest loaded before runs existed; a manifest that failed to load links nothing."""
+    if not conn.execute(store.query(FILE, "manifest_known"), {"manifest_id": manifest_id}).fetchone()[0]:
+        return
+    with store.transaction(conn):
+        store.record_run(conn, manifest_id, build_dir)
+
+
+def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, lenient: bool, opts: _Opts,
+          fast: bool = False) -> None:
+    """One attempt, in one transaction: parse and insert every staged line (view cc_rows),
+    quarantine the rejected ones, drop duplicates, snapshot prices, record the accounting."""
+    q = store.queries(FILE)
+    path = Path(report.source_file)
+    manifest_id, started = opts.manifest_id, opts.started
+    _macros(conn, lenient=lenient)
+    conn.execute(q["view_parsed_rows" if fast else "view_staged_rows"])  # after the macros it uses
+    conn.execute(q["view_shaped"])
+    ingest_id = int(conn.execute(q["next_ingest_id"]).fetchone()[0])
+    ids = {"ingest_id": ingest_id, "batch_id": report.batch_id}
+    started_at = store.utcnow()
+    with store.transaction(conn):
+        scan = _start_scan(conn, src) if fast else None
+        with _query_progress(conn, opts.show and not fast, f"ingest {path.name}"):
+            conn.execute(q["insert_lines"], {**ids, "source_file": str(path), "keep_raw": opts.keep_raw})
+        # lines with a repeated JSON key are quarantined like the sanitizer's replaced lines
+        replaced = src.replaced + (_complete_fast(conn, scan, ingest_id) if scan else _ambiguous_lines(src.path, src.gzip))
+        rows, blank = conn.execute(q["line_stats"], {"ingest_id": ingest_id}).fetchone()
+        if replaced:
+            conn.execute(q["create_sanitized_table"])
+            conn.executemany("INSERT INTO sanitized_lines VALUES (?, ?, ?)", replaced)
+            conn.execute(q["apply_sanitized"], {"ingest_id": ingest_id})
+        for secret in secret_values():  # before the keys are made: a key holds no secret either
+            conn.execute(q["redact_secret"], {"ingest_id": ingest_id, "secret": secret})
+        conn.execute(q["key_lines"], {"ingest_id": ingest_id})
+        report.stored_elsewhere, report.renamed_from = _elsewhere(conn, ingest_id, report.batch_id)
+        quarantined = _count(conn.execute(q["quarantine_rejected"], {"ingest_id": ingest_id}))
+        rejected = conn.execute(q["count_rejected"], {"ingest_id": ingest_id}).fetchone()[0]
+        conn.execute(q["delete_rejected"], {"ingest_id": ingest_id})
+        report.conflicts = _conflicts(conn, ingest_id, report.batch_id)
+        duplicates = _count(conn.execute(q["delete_duplicates"], {"ingest_id": ingest_id}))
+        report.lines_read = rows - blank
+        report.blank_lines = blank
+        report.quarantined = quarantined
+        report.duplicates = duplicates + (rejected - quarantined)
+        report.ingested = report.lines_read - rejected - duplicates
+        report.path_taken = "fast" if fast else "sanitized" if src.sanitized else "staged"
+        report.reasons = _reasons(conn, ingest_id)
+        if report.ingested == 0 and report.quarantined == 0 and (
+                not conn.execute(q["batch_known"], {"batch_id": report.batch_id}).fetchone()[0]
+                or not (_manifest_is_new(conn, report.batch_id, manifest_id) or _date_is_new(conn, report.batch_id, opts))):
+            # (a batch whose every line is stored under another id is not made: an empty
+            # second batch of the same results would show in every per-batch table)
+            report.seconds = time.perf_counter() - started
+            return  # nothing new (a re-ingest): leave the store exactly as it was
+        conn.execute(q["upsert_batch"], {"batch_id": report.batch_id, "manifest_id": manifest_id,
+                                         "now": started_at, "created_at": opts.created_at,
+                                         "created_at_source": opts.created_at_source})
+        conn.execute(q["link_batch_run"], {"batch_id": report.batch_id})
+        snapshot_prices(conn, batch_id=report.batch_id, overrides=opts.overrides)
+        conn.execute(q["record_ingest"], {
+            **ids, "source_file": str(path), "fingerprint": src.fingerprint, "bytes": src.size,
+            "lines_read": report.lines_read, "ingested": report.ingested, "duplicates": report.duplicates,
+            "quarantined": report.quarantined, "blank_lines": report.blank_lines, "conflicts": len(report.conflicts),
+            "path_taken": report.path_taken, "started_at": started_at, "seconds": time.perf_counter() - started})
+    report.seconds = time.perf_counter() - started
+
+
+def _macros(conn: duckdb.DuckDBPyConnection, *, lenient: bool = False) -> None:
+    q = store.queries(FILE)
+    for name in ("macro_token_problem", "macro_token_ok", "macro_unusual", "macro_parse_raising", "macro_source_rank",
+                 "macro_line_key", "macro_content_hash", "macro_parse_lenient" if lenient else "macro_parse_strict"):
+        conn.execute(q[name])
+
+
+def _start_scan(conn: duckdb.DuckDBPyConnection, src: _Source) -> Future:
+    """Count the file's lines and copy the text of the candidate unusual lines in a thread,
+    while DuckDB inserts the rows (it releases the GIL)."""
+    candidates = [row[0] for row in conn.execute(store.query(FILE, "raw_candidates")).fetchall()]
+    pool = ThreadPoolExecutor(max_workers=1)
+    job = pool.submit(lambda: (_scan_lines(src.path, candidates, src.gzip), _ambiguous_lines(src.path, src.gzip)))
+    pool.shutdown(wait=False)  # the job runs on; _complete_fast waits for its result
+    return job
+
+
+def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: Future, ingest_id: int) -> list[tuple[int, str, str]]:
+    """After the fast insert: give up (_NotFast) on a rejected line or when the rows are not
+    exactly the file's physical lines; else copy in the text of the unusual lines."""
+    q = store.queries(FILE)
+    if conn.execute(q["fast_rejected"], {"ingest_id": ingest_id}).fetchone()[0]:
+        raise _NotFast("a rejected line")
+    wanted = [row[0] for row in conn.execute(q["wanted_raw"], {"ingest_id": ingest_id}).fetchall()]
+    rows = conn.execute("SELECT count(*) FROM cc_parsed").fetchone()[0]
+    try:
+        (lines, found), ambiguous = scan.result()
+    except UnicodeDecodeError:
+        raise _NotFast("invalid UTF-8") from None
+    texts = dict(found)
+    if lines != rows or not texts.keys() >= set(wanted):
+        raise _NotFast("rows are not the file's lines")
+    if wanted:
+        conn.execute(q["create_raw_table"])
+        conn.execute(q["fill_raw"], {"line_nos": wanted, "texts": [texts[n] for n in wanted]})
+        conn.execute(q["apply_raw"], {"ingest_id": ingest_id})
+    return ambiguous
+
+
+def _manifest_is_new(conn: duckdb.DuckDBPyConnection, batch_id: str, manifest_id: str | None) -> bool:
+    if manifest_id is None:
+        return False
+    row = conn.execute("SELECT manifest_id FROM batches WHERE batch_id = ?", [batch_id]).fetchone()
+    return row is None or row[0] != manifest_id
+
+
+def _date_is_new(conn: duckdb.DuckDBPyConnection, batch_id: str, opts: _Opts) -> bool:
+    """A re-ingest that brings a better batch date (the API's, or --priced-at) still counts."""
+    if opts.created_at is None:
+        return False
+    row = conn.execute(store.query(FILE, "batch_created"), {"batch_id": batch_id}).fetchone()
+    if row is None:
+        return True
+    rank = {s: len(CREATED_SOURCES) - i for i, s in enumerate(CREATED_SOURCES)}
+    return row[0] != opts.created_at and rank[opts.created_at_source] >= rank.get(row[1] or "ingest", 1)
+
+
+def snapshot_prices(conn: duckdb.DuckDBPyConnection, *, batch_id: str | None = None, overrides: Path | None = None,
+                    replace: bool = False) -> int:
+    """Capture the rates for every kind of succeeded line (model, batch day, tier, speed,
+    geo) of one batch, or of the whole store, that price_snapshot cannot cost yet; returns
+    the rows written. With replace=True (audit --prices FILE) the kinds of line whose model
+    the overrides file prices on that day are re-priced from it too, and the new source is
+    recorded. A line with no known price raises PriceError: costing it at $0 would hide
+    real spend. Callers own the transaction (ingest runs it inside the file's)."""
+    from ...facts.pricing import covers, get_rates, snapshot_row
+
+    keys = conn.execute(store.query(FILE, "price_keys"), {"batch_id": batch_id}).fetchall()
+    now = store.utcnow()
+    written = 0
+    for model, day, batch, speed, geo, priced in keys:
+        redo = replace and covers(overrides, model, day)
+        if priced and not redo:
+            continue
+        rates = get_rates(model, batch, overrides, at=day, speed=speed, geo=geo)
+        conn.execute(store.query(FILE, "insert_price"), {**snapshot_row(rates), "captured_at": now, "replace": redo})
+        written += 1
+    return written
+
+
+def _count(result: duckdb.DuckDBPyConnection) -> int:
+    row = result.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _opts(manifest_id: str | None, overrides: Path | None, created_at, created_at_source: str | None, *,
+          show: bool = False, started: float = 0.0, keep_raw: bool = False) -> _Opts:
+    """The batch date (and where it came from) checked once, for ingest_file and for chunks."""
+    when = batch_time(created_at)
+    source = (created_at_source or "priced-at") if when is not None else "ingest"
+    if source not in CREATED_SOURCES:
+        raise InputError(f"created_at_source '{source}' must be one of {', '.join(CREATED_SOURCES)}")
+    return _Opts(manifest_id=manifest_id, overrides=overrides, show=show, started=started, keep_raw=keep_raw,
+                 created_at=when, created_at_source=source)
+
+
+def _is_json_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return "JSON" in text or "json" in text
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
