@@ -102,6 +102,43 @@ def _run_store(tmp_path: Path, *, run_name: str = "pilot", lines: list[dict] | N
 
 
 # =================================================================================================
+# Money 1. A file whose stat size is 0 but which has content when read (files under /proc, some
+#    FUSE mounts) was "0 lines read", rc 0: DuckDB sizes what it reads by stat. Now it is read to
+#    its end. The file here is /proc/PID/cmdline of a process whose argument holds a result line.
+# =================================================================================================
+
+@pytest.fixture
+def proc_file():
+    line = json.dumps(_message_line("from-proc"))
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "\n" + line + "\n"])
+    try:
+        path = Path(f"/proc/{child.pid}/cmdline")
+        for _ in range(100):  # until the child has exec'd: its cmdline then holds the line
+            if line.encode() in path.read_bytes():
+                break
+            time.sleep(0.05)
+        assert path.stat().st_size == 0 and line.encode() in path.read_bytes()
+        yield path
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize("with_other", [False, True], ids=["one file", "among many files"])
+def test_a_file_stat_calls_empty_is_read_to_its_end(proc_file, tmp_path, capsys, with_other):
+    db = tmp_path / "s.duckdb"
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps(_message_line("other")) + "\n")
+    run = cli(capsys, "ingest", proc_file, *([other] if with_other else []), "--db", db)
+    assert run.rc == 0 and "Traceback" not in run.err, run.err
+    # argv: "python\0-c\0import...\0" | the result line | "\0": 3 lines, 1 a result, 2 with NUL bytes
+    assert f"{proc_file}: 3 lines read = 1 ingested + 0 duplicates + 2 quarantined" in run.out, run.out
+    conn = duckdb.connect(str(db), read_only=True)
+    assert ("from-proc",) in conn.execute("SELECT custom_id FROM results").fetchall()
+    conn.close()
+
+
+# =================================================================================================
 # Money 2. A server's usage numbers went into money unchecked: a probe answering input_tokens
 #    -200,000,000 was stored as a -$400 probe cost (the ledger's spend fell below zero), "lots"
 #    or NaN ended in exit 3. Now every usage number from a server goes through cachecast._bounds
@@ -248,6 +285,24 @@ def test_prices_for_one_command_do_not_change_the_store(tmp_path, capsys, comman
     assert value() == 0.0006  # the what-if left the store as it was
     assert value("--prices", prices, "--store-prices") == 0.00006
     assert value() == 0.00006  # kept, because it was asked for
+
+
+def test_the_reports_take_prices_as_a_what_if_too(tmp_path, capsys):
+    """The ledger and audit notebooks read through read-only connections: the what-if is a temp
+    copy of the prices on each of them, and the store keeps its own."""
+    from cachecast.analyse import ledger
+    from cachecast.report import audit_view
+
+    db = _run_store(tmp_path)
+    prices = tmp_path / "cheap.yaml"
+    prices.write_text(CHEAP)
+    view = ledger.open_ledger(str(db), prices=str(prices))
+    assert float(view.ledger.spent_usd) == 0.00006  # 3 x (100 x 0.1 + 20 x 0.5) u$, as above
+    audit = audit_view.open_audit(str(db), overrides=prices)
+    assert float(audit.totals.cost_usd) == 0.00006 and len(audit.treatments())
+    assert float(ledger.open_ledger(str(db)).ledger.spent_usd) == 0.0006  # the store kept its prices
+    run = cli(capsys, "audit", "--db", db, "--json")
+    assert json.loads(run.out)["cost_usd"] == 0.0006
 
 
 # =================================================================================================
