@@ -331,7 +331,7 @@ def _api_case(command: str, fake_api, built: Path, tmp_path: Path) -> tuple[list
         return ["count", built, "--exact", "--db", tmp_path / "c.duckdb"], "POST", "/v1/messages/count_tokens", \
             "counts so far are saved"
     assert command == "models"
-    return ["models", "--refresh", *url], "GET", "/v1/models", "the stored model facts were not changed"
+    return ["models", "--refresh", *url], "GET", "/v1/models", "nothing was stored and the models cache"
 
 
 API_COMMANDS = ["submit", "probe", "fetch", "status", "count", "models"]
@@ -375,7 +375,7 @@ def test_a_listing_that_never_ends_is_cut_at_the_page_limit(fake_api, key, capsy
     fake_api.faults.endless_pages = True
     with bounded(seconds=60):  # before: followed has_more forever
         run = cli(capsys, "models", "--refresh", "--base-url", fake_api.url)
-    failed(run, "models", "still said has_more after 50 pages", "the stored model facts were not changed")
+    failed(run, "models", "still said has_more after 50 pages", "nothing was stored and the models cache")
     assert not models.refresh_path().exists()
     assert fake_api.paths("GET").count("/v1/models") == 50
 
@@ -402,6 +402,32 @@ def test_the_admin_client_for_reconcile_is_held_to_the_same_guard(fake_api, monk
     monkeypatch.delenv("ANTHROPIC_ADMIN_KEY")
     with pytest.raises(ApiError, match="ANTHROPIC_ADMIN_KEY is not set"):
         api.make_admin_client(fake_api.url)
+
+
+RECONCILE = ["--since", "2026-11-30", "--until", "2026-12-01", "--no-save"]
+COST_PATH = "/v1/organizations/analytics/cost"
+
+
+@pytest.mark.parametrize("fault", ["drip", "retry-after", "endless"])
+def test_reconcile_is_held_to_the_same_guard(fake_api, tmp_path, capsys, monkeypatch, fault):
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-test-reconcile-key")
+    db = _run_store(tmp_path)
+    if fault == "drip":
+        fake_api.faults.drip(0.3, times=None, path=COST_PATH)
+        needle = f"GET {COST_PATH} did not finish answering within 2 s"
+    elif fault == "retry-after":
+        fake_api.faults.slow_down(3600, path=COST_PATH)
+        needle = "asked to wait 3,600 s before retrying"
+    else:
+        page = {"data": [], "has_more": True, "next_page": "page_again", "data_refreshed_at": "2026-12-01T00:00:00Z"}
+        fake_api.faults.answer(json.dumps(page), path=COST_PATH, times=None)
+        needle = "the cost report still said has_more after 50 pages"
+    started = time.monotonic()
+    with bounded(seconds=60):  # before: the drip, the hour and the endless pages each held it
+        run = cli(capsys, "reconcile", "--db", db, "--base-url", fake_api.url, *RECONCILE, "--timeout", "2",
+                  "--call-deadline", "2")
+    failed(run, "reconcile", needle, "nothing was compared or saved")
+    assert time.monotonic() - started < 20
 
 
 # =================================================================================================
@@ -658,17 +684,21 @@ def test_a_price_file_that_is_not_one_is_named_not_quoted(tmp_path, capsys):
     assert "SECRET" not in line and "root" not in line
 
 
-@pytest.mark.parametrize("command", ["audit", "ledger"])
-def test_a_csv_folder_gets_the_checks_of_every_output_folder(tmp_path, capsys, command):
+@pytest.mark.parametrize("command", ["audit", "ledger", "reconcile"])
+def test_a_csv_folder_gets_the_checks_of_every_output_folder(fake_api, tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-test-reconcile-key")
     db = _run_store(tmp_path)
+    more = ["--base-url", fake_api.url, *RECONCILE] if command == "reconcile" else []
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("my own file")
-    one_error(cli(capsys, command, "--db", db, "--csv", mine), command, f"{mine}: exists and is not an earlier")
+    run = cli(capsys, command, "--db", db, "--csv", mine, *more)
+    failed(run, command, f"{mine}: exists and is not an earlier")
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
     again = tmp_path / "csv"
-    assert cli(capsys, command, "--db", db, "--csv", again).rc == 0
-    assert cli(capsys, command, "--db", db, "--csv", again).rc == 0  # an earlier CSV output may be rewritten
+    assert cli(capsys, command, "--db", db, "--csv", again, *more).rc in (0, 1)  # reconcile: 1 = flagged cells
+    run = cli(capsys, command, "--db", db, "--csv", again, *more)  # an earlier CSV output may be rewritten
+    assert run.rc in (0, 1) and "error" not in run.err, run.err
 
 
 def test_root_is_refused_as_a_csv_folder_as_export_refuses_it():

@@ -13,10 +13,14 @@ with a leading `'` in the file.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The tables cachecast writes into a --csv folder: audit_*, ledger_*, reconcile_* (and one being
+# written). A folder holding anything else is not an earlier CSV output (cachecast._output).
+CSV_TABLES = re.compile(r"\.?(audit|ledger|reconcile)_[A-Za-z0-9_]+\.csv(\.partial)?")
 
 
 def neutralise(value: Any) -> Any:

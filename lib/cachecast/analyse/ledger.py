@@ -23,7 +23,6 @@ Why the forecast is built this way:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -368,22 +367,17 @@ def tables(led: Ledger) -> dict[str, Any]:
             "ledger_forecast": forecast_frame(led)}
 
 
-# The tables cachecast writes into a --csv folder: audit_*, ledger_*, reconcile_* (and a table
-# being written). A folder holding anything else is not an earlier CSV output.
-CSV_NAMES = re.compile(r"\.?(audit|ledger|reconcile)_[A-Za-z0-9_]+\.csv(\.partial)?")
-
-
 def write_csv(conn: duckdb.DuckDBPyConnection, frames: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write each DataFrame as DIR/<name>.csv with DuckDB's COPY (header, comma); returns the
     paths. Used by `ledger --csv` and `audit --csv`. DIR gets the checks of every output
     folder (cachecast._output: new, empty, or holding only tables cachecast writes; `/` is
     refused as `export` refuses it); every text cell is made safe from formula injection
     (cachecast._csv); each file appears complete or not at all, and a full disk names it."""
-    from .._csv import safe_frame
+    from .._csv import CSV_TABLES, safe_frame
     from .._output import check_output_dir, writing
 
     out = Path(out_dir)
-    check_output_dir(out, None, "cachecast CSV output", "--csv", ours=CSV_NAMES)
+    check_output_dir(out, None, "cachecast CSV output", "--csv", ours=CSV_TABLES)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

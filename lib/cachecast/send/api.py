@@ -95,26 +95,29 @@ def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETR
                                **guard.install(call_deadline, max_retries))
 
 
-def list_all(client: Any, first_page: Callable[[], Any], what: str, max_pages: int = MAX_PAGES) -> list[Any]:
-    """Every item of a paged listing (models.list, the Admin API's reports), under one deadline
-    for all its pages, stopping with one sentence after `max_pages` pages: a server answering
-    has_more: true forever would otherwise be followed forever. `what` names the listing in
-    that sentence ("the Models API"); call it inside `api_errors` to add the action and what
-    was kept."""
+def pages(client: Any, first_page: Callable[[], Any], what: str, max_pages: int = MAX_PAGES) -> Iterator[Any]:
+    """The pages of a listing (models.list, the Admin API's reports), all under one deadline,
+    stopping with one sentence after `max_pages` pages: a server answering has_more: true
+    forever would otherwise be followed forever (the SDK's iter_pages has no limit). `what`
+    names the listing in that sentence ("the Models API"); iterate it inside `api_errors` to
+    add the action and what was kept."""
     from . import guard
 
-    items: list[Any] = []
     with guard.one_deadline(client):
         page = first_page()
         for number in range(1, max_pages + 1):
-            items.extend(getattr(page, "data", None) or [])
+            yield page
             if not page.has_next_page():
-                return items
-            if number == max_pages:
-                break
-            page = page.get_next_page()
-    raise guard.PageLimit(f"{what} still said has_more after {max_pages} pages ({len(items):,} items); stopped there "
-                          "(a real listing is a few pages: is --base-url the Anthropic API?)")
+                return
+            if number < max_pages:
+                page = page.get_next_page()
+    raise guard.PageLimit(f"{what} still said has_more after {max_pages} pages; stopped there (a real listing is a "
+                          "few pages: is --base-url the Anthropic API?)")
+
+
+def list_all(client: Any, first_page: Callable[[], Any], what: str, max_pages: int = MAX_PAGES) -> list[Any]:
+    """Every item of a paged listing, through `pages`."""
+    return [item for page in pages(client, first_page, what, max_pages) for item in (getattr(page, "data", None) or [])]
 
 
 def check_batch_id(batch_id: Any, where: str = "the API") -> str:

@@ -46,7 +46,8 @@ def refresh(args):
     from .submit import client_for
 
     client = client_for(args)
-    with api.api_errors("listing models", "the stored model facts were not changed"):
+    kept = f"nothing was stored and the models cache {models.refresh_path()} is unchanged"  # as model_cache says it
+    with api.api_errors("listing models", kept):
         # every page under one deadline, at most api.MAX_PAGES of them; as the SDK parsed them
         # (it does not validate): model_cache checks each against ModelInfo and its ranges
         listed = api.list_all(client, lambda: client.models.list(limit=100), "the Models API")
