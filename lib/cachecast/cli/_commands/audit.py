@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ...analyse import audit
+    from ...analyse import audit, prewarm
     from ... import store
 
     conn = store.connect_existing(args.db)
@@ -34,12 +34,12 @@ def run(args) -> int:
         totals = audit.totals(conn, args.batch_id)
         written = _write_csv(conn, args.csv, args.batch_id, totals) if args.csv else []
         if args.json:  # the contract keys first, then the run's probe cost and pre-warm verdicts
-            print(json.dumps({**totals.contract(), **audit.probe_summary(conn, args.batch_id)}))
+            print(json.dumps({**totals.contract(), **prewarm.probe_summary(conn, args.batch_id)}))
             return 0
         print(audit.headline(totals))
         print(audit.status_line(totals))
-        if audit.probe_cost(conn, args.batch_id)["probes"]:
-            for line in audit.prewarm_lines(conn, args.batch_id):
+        if prewarm.probe_cost(conn, args.batch_id)["probes"]:
+            for line in prewarm.prewarm_lines(conn, args.batch_id):
                 print(line)
         counts = audit.anomaly_counts(conn, args.batch_id)
         if len(counts):
