@@ -188,7 +188,8 @@ def treatments(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
 
 
 def hit_rate_over_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, bins: int = 40):
-    """Hit rates of succeeded requests in completion order, in `bins` equal slices per batch."""
+    """Hit rates of succeeded requests in results-file order (not completion order: the API
+    does not promise it), in `bins` equal slices per batch."""
     check_batch(conn, batch_id)
     if not 1 <= int(bins) <= 10_000:
         raise InputError("bins must be between 1 and 10,000")
@@ -196,7 +197,7 @@ def hit_rate_over_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = 
 
 
 def anomalies(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
-    """Every anomaly, one row per (request, kind), in completion order, with its reason."""
+    """Every anomaly, one row per (request, kind), with its reason, listed in results-file order."""
     check_batch(conn, batch_id)
     return _df(conn, "anomalies", batch_id=batch_id)
 
@@ -460,7 +461,7 @@ class AuditRun:
         if not total:
             return "No anomalies: every cacheable request read or wrote as expected."
         shown = min(total, limit)
-        return (f"{total:,} anomalies; the first {shown:,} in completion order are listed below "
+        return (f"{total:,} anomalies; the first {shown:,} in results-file order are listed below "
                 "(all of them: cachecast.audit.anomalies).")
 
     def errors(self):
@@ -512,7 +513,7 @@ _LABELS = {
     "cache_read_input_tokens": "cache reads", "output_tokens": "output", "token_hit_rate": "tokens from cache",
     "request_hit_rate": "requests reading", "cost_usd": "cost $", "no_cache_cost_usd": "no-cache $",
     "savings_usd": "saved $", "kind": "kind", "usd_lost": "lost $", "example": "example",
-    "line_no": "line", "custom_id": "custom_id", "reason": "reason", "completion_rank": "order",
+    "line_no": "line", "custom_id": "custom_id", "reason": "reason", "file_rank": "file order",
     "result_type": "result", "error_type": "error type", "example_message": "example message",
     "source_file": "file", "raw": "raw line (start)", "batch_id": "batch", "model": "model",
     "metric": "metric", "projected": "projected", "actual": "actual", "actual_scaled": "actual, scaled",

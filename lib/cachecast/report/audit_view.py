@@ -141,14 +141,14 @@ def by_kind(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def examples(frame: pd.DataFrame, per_kind: int = 5) -> pd.DataFrame:
-    """The first `per_kind` anomalies of each kind, in completion order (not the whole list:
+    """The first `per_kind` anomalies of each kind, in results-file order (not the whole list:
     the rows of one kind say the same thing)."""
-    columns = ["kind", "completion_rank", "line_no", "custom_id", "treatment", "usd_lost"]
+    columns = ["kind", "file_rank", "line_no", "custom_id", "treatment", "usd_lost"]
     if not len(frame):
         return pd.DataFrame(columns=columns)
     rank = {k: i for i, k in enumerate(ORDER)}
     ordered = frame.assign(_r=frame["kind"].map(lambda k: rank.get(k, len(ORDER))))
-    ordered = ordered.sort_values(["_r", "completion_rank"]).groupby("kind", sort=False).head(per_kind)
+    ordered = ordered.sort_values(["_r", "file_rank"]).groupby("kind", sort=False).head(per_kind)
     return ordered[columns].reset_index(drop=True)
 
 
@@ -156,5 +156,5 @@ def examples(frame: pd.DataFrame, per_kind: int = 5) -> pd.DataFrame:
 
 LABELS = {**_AUDIT_LABELS, "kind": "cause", "avoidable": "avoidable", "written_tokens": "tokens written",
           "explanation": "what it means", "api_reasons": "API's reasons", "api_reason": "API's reason", "requests": "requests", "usd_lost": "lost $", "meaning": "what it means",
-          "example": "example", "completion_rank": "order", "line_no": "line", "custom_id": "custom_id",
+          "example": "example", "file_rank": "file order", "line_no": "line", "custom_id": "custom_id",
           "treatment": "treatment"}

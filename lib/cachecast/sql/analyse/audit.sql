@@ -68,8 +68,8 @@ WHERE batch_id IS NOT DISTINCT FROM $batch_id
 ORDER BY treatment;
 
 -- name: hit_rate_over_order
--- Succeeded requests in completion order (file order, per batch), cut into $bins equal
--- slices; a cache warming up shows as a rising line, an expiring one as a dip.
+-- Succeeded requests in results-file order (per batch; the API does not promise that this is
+-- completion order), cut into $bins equal slices; a display, no figure of the audit uses it.
 WITH ordered AS (
     SELECT batch_id, input_tokens, cache_creation_input_tokens, cache_read_input_tokens,
            row_number() OVER (PARTITION BY batch_id ORDER BY ingest_id, line_no) AS rank,
@@ -93,7 +93,7 @@ ORDER BY batch_id, slice;
 -- name: anomalies
 SELECT * FROM anomalies
 WHERE $batch_id IS NULL OR batch_id = $batch_id
-ORDER BY batch_id, completion_rank, kind;
+ORDER BY batch_id, file_rank, kind;
 
 -- name: anomaly_counts
 SELECT kind, count(*) AS requests, sum(usd_lost) AS usd_lost, min(reason) AS example
