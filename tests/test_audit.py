@@ -88,7 +88,9 @@ def test_every_contract_field_by_hand(mixed):
     assert list(got)[:len(EXPECTED)] == list(EXPECTED)
     assert set(got) - set(EXPECTED) == {"price_source", "priced_on", "thinking_tokens", "thinking_cost_usd",
                                         "web_search_requests", "web_search_cost_usd", "us_only_requests",
-                                        "fast_requests"}
+                                        "fast_requests", "web_fetch_requests", "web_fetch_cost_usd",
+                                        "iteration_requests", "iterations_cost_usd", "truncated_requests",
+                                        "truncated_share", "truncated_cost_usd"}  # issue 19's, after the contract
     assert got["price_source"].startswith("genai-prices ") and got["thinking_tokens"] == 0
     for key, want in EXPECTED.items():
         assert got[key] == pytest.approx(want, abs=1e-12), key

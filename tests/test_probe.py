@@ -247,7 +247,8 @@ def test_submit_pilot_wait_prewarm_probes_prewarms_submits_fetches_and_reports(f
     assert fake_api.messages == [{"model": "claude-sonnet-5-5", "max_tokens": 0}]  # one shape in the pilot
     assert "probe: 1 request shape(s) to validate and pre-warm" in stdout
     verdict = next(x for x in stdout.splitlines() if x.startswith("pre-warm msgbatch_"))
-    assert "first 8 line(s)" in verdict and "pre-warm paid $" in verdict
+    assert "of a first wave of 8 (assumed)" in verdict and "pre-warm paid $" in verdict
+    assert "pre-warm: ASSUMED (not documented): without the pre-warm the first 8 requests" in stdout
     conn = store.connect(db)
     try:
         keys = prewarm.probe_summary(conn, first_wave=8)

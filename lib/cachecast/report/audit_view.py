@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..analyse.audit import _LABELS as _AUDIT_LABELS  # the audit tables' reader-facing headers
+from ..analyse.tables import _LABELS as _AUDIT_LABELS  # the audit tables' reader-facing headers
 
 FIRST_WAVE = "first_wave"
 MISS_KINDS = {FIRST_WAVE, "repeat_write", "write_never_read", "prefix_drift", "ttl_mismatch"}

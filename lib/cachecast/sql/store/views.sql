@@ -46,6 +46,62 @@ SELECT DISTINCT batch_id, ingest_id, line_no, coalesce(it.model, model), priced_
 FROM (SELECT *, unnest(iterations) AS it FROM result_price_keys
       WHERE result_type = 'succeeded' AND iterations IS NOT NULL);
 
+-- One row per entry of a succeeded line's usage.iterations (server-side turns: the
+-- executor's own sampling turns, an advisor's, a compaction's), each priced at its own
+-- model's rates (model absent: the line's) on the line's day, tier and geo, at standard
+-- speed unless the turn is on the line's own model (ASSUMED, cachecast.facts.costs), its own
+-- prompt judging the long-context tier; cache writes without a breakdown at the TTL the
+-- manifest asked for, else 5m, as for the top level. executor: a message or fallback_message
+-- turn (cachecast.facts.usage EXECUTOR_ITERATIONS).
+CREATE OR REPLACE VIEW iteration_costs AS
+WITH turns AS (
+    SELECT r.batch_id, r.ingest_id, r.line_no, r.custom_id, r.model AS line_model, r.priced_on, r.price_batch,
+           r.price_speed, r.price_geo, m.ttl AS requested_ttl, m.treatment,
+           generate_subscripts(r.iterations, 1) AS turn, unnest(r.iterations) AS it
+    FROM result_price_keys r
+    LEFT JOIN batches b ON b.batch_id = r.batch_id
+    LEFT JOIN manifest m ON m.manifest_id = b.manifest_id AND m.custom_id = r.custom_id
+    WHERE r.result_type = 'succeeded' AND r.iterations IS NOT NULL
+),
+rated AS (
+    SELECT t.batch_id, t.ingest_id, t.line_no, t.custom_id, t.treatment, t.turn, t.it.type AS turn_type,
+        coalesce(t.it.model, t.line_model) AS model, t.it.type IN ('message', 'fallback_message') AS executor,
+        p.model IS NOT NULL AS priced, p.source AS price_source,
+        t.it.input_tokens AS input_tokens, t.it.cache_creation_input_tokens AS cache_creation_input_tokens,
+        t.it.cache_read_input_tokens AS cache_read_input_tokens, t.it.output_tokens AS output_tokens,
+        t.it.input_tokens + t.it.cache_creation_input_tokens + t.it.cache_read_input_tokens AS prompt_tokens,
+        coalesce(t.it.cache_write_5m_tokens, 0)
+            + CASE WHEN t.requested_ttl IS DISTINCT FROM '1h' THEN t.it.cache_creation_input_tokens
+                   - coalesce(t.it.cache_write_5m_tokens, 0) - coalesce(t.it.cache_write_1h_tokens, 0) ELSE 0 END
+            AS write_5m_tokens,
+        coalesce(t.it.cache_write_1h_tokens, 0)
+            + CASE WHEN t.requested_ttl = '1h' THEN t.it.cache_creation_input_tokens
+                   - coalesce(t.it.cache_write_5m_tokens, 0) - coalesce(t.it.cache_write_1h_tokens, 0) ELSE 0 END
+            AS write_1h_tokens,
+        p.long_context_threshold, p.input, p.write_5m, p.write_1h, p.read, p.output,
+        p.lc_input, p.lc_write_5m, p.lc_write_1h, p.lc_read, p.lc_output
+    FROM turns t
+    LEFT JOIN price_snapshot p
+      ON p.model = coalesce(t.it.model, t.line_model) AND p.priced_on = t.priced_on AND p.batch = t.price_batch
+     AND p.speed = CASE WHEN coalesce(t.it.model, t.line_model) = t.line_model THEN t.price_speed ELSE 'standard' END
+     AND p.geo = t.price_geo
+),
+costed AS (
+    SELECT * EXCLUDE (long_context_threshold, input, write_5m, write_1h, read, output,
+                      lc_input, lc_write_5m, lc_write_1h, lc_read, lc_output),
+        cc_usd(input_tokens, cc_rate(lc, input, lc_input)) AS input_cost_usd,
+        cc_usd(write_5m_tokens, cc_rate(lc, write_5m, lc_write_5m)) AS write_5m_cost_usd,
+        cc_usd(write_1h_tokens, cc_rate(lc, write_1h, lc_write_1h)) AS write_1h_cost_usd,
+        cc_usd(cache_read_input_tokens, cc_rate(lc, read, lc_read)) AS read_cost_usd,
+        cc_usd(output_tokens, cc_rate(lc, output, lc_output)) AS output_cost_usd,
+        cc_usd(prompt_tokens, cc_rate(lc, input, lc_input)) AS no_cache_input_cost_usd
+    FROM (SELECT *, cc_long(prompt_tokens, long_context_threshold) AS lc FROM rated)
+)
+SELECT * EXCLUDE (lc), lc AS long_context,
+    input_cost_usd + write_5m_cost_usd + write_1h_cost_usd + read_cost_usd + output_cost_usd AS cost_usd,
+    no_cache_input_cost_usd + output_cost_usd AS no_cache_cost_usd
+FROM costed;
+
 -- One row per result line with its manifest row, the rates that apply and its cost.
 -- Money is DECIMAL(38, 15) USD: tokens x (USD per million tokens) x 0.000001, exact (cc_usd).
 --   * rates of the line's own kind (result_price_keys): its batch's day, batch or standard
@@ -56,13 +112,13 @@ FROM (SELECT *, unnest(iterations) AS it FROM result_price_keys
 --     else as 5m writes (write_ttl_source = 'assumed_5m', listed in `anomalies`)
 --   * the long-context tier reprices every token of a request whose total prompt
 --     (input + creation + read) exceeds the model's threshold (Haiku 5.5: 100k; Sonnet 4: 200k)
---   * usage.iterations (server-side turns: advisor, compaction, ...), as the advisor tool docs
---     say they are billed (cachecast.facts.usage): each turn at its own model's rates, its own
---     prompt judging the long-context tier. When the iterations hold the executor's own turns
---     (message, fallback_message), those turns ARE the line's input/write/read/output cost and
---     the top-level usage (the first executor turn restated) is not priced again; the other
---     turns are iterations_cost_usd, their own component. Without executor turns the
---     top-level usage is priced and every iteration is added as iterations_cost_usd.
+--   * usage.iterations (view iteration_costs), as the advisor tool docs say they are billed
+--     (cachecast.facts.usage): when the iterations hold the executor's own turns (message,
+--     fallback_message), those turns ARE the line's input/write/read/output cost and the
+--     top-level usage (the first executor turn restated, with the turns' output summed) is
+--     not priced again; the other turns (advisor_message, compaction) are
+--     iterations_cost_usd, their own component. Without executor turns the top-level usage is
+--     priced and every iteration is added as iterations_cost_usd.
 --   * web searches (server_tool_use.web_search_requests) at the rate per 1,000; web fetches
 --     likewise (documented: no charge). Other counters have no price: the audit lists them.
 --   * thinking_cost_usd: the thinking_tokens part of output_cost_usd (already in it)
@@ -94,53 +150,18 @@ split AS (
             AS write_1h_tokens
     FROM joined
 ),
-turns AS (
-    -- one row per entry of usage.iterations (only lines that have them)
-    SELECT ingest_id, line_no, model AS line_model, priced_on, price_batch, price_speed, price_geo, requested_ttl,
-           unnest(iterations) AS it
-    FROM split
-    WHERE result_type = 'succeeded' AND iterations IS NOT NULL
-),
-turn_rates AS (
-    SELECT t.ingest_id, t.line_no, t.it.type IN ('message', 'fallback_message') AS executor, p.model IS NOT NULL AS turn_priced,
-        t.it.input_tokens AS t_in, t.it.cache_read_input_tokens AS t_read, t.it.output_tokens AS t_out,
-        t.it.input_tokens + t.it.cache_creation_input_tokens + t.it.cache_read_input_tokens AS t_prompt,
-        coalesce(t.it.cache_write_5m_tokens, 0)
-            + CASE WHEN t.requested_ttl IS DISTINCT FROM '1h' THEN t.it.cache_creation_input_tokens
-                   - coalesce(t.it.cache_write_5m_tokens, 0) - coalesce(t.it.cache_write_1h_tokens, 0) ELSE 0 END AS t_w5,
-        coalesce(t.it.cache_write_1h_tokens, 0)
-            + CASE WHEN t.requested_ttl = '1h' THEN t.it.cache_creation_input_tokens
-                   - coalesce(t.it.cache_write_5m_tokens, 0) - coalesce(t.it.cache_write_1h_tokens, 0) ELSE 0 END AS t_w1,
-        p.long_context_threshold, p.input, p.write_5m, p.write_1h, p.read, p.output,
-        p.lc_input, p.lc_write_5m, p.lc_write_1h, p.lc_read, p.lc_output
-    FROM turns t
-    LEFT JOIN price_snapshot p
-      ON p.model = coalesce(t.it.model, t.line_model) AND p.priced_on = t.priced_on AND p.batch = t.price_batch
-     AND p.speed = CASE WHEN coalesce(t.it.model, t.line_model) = t.line_model THEN t.price_speed ELSE 'standard' END
-     AND p.geo = t.price_geo
-),
-turn_costs AS (
-    SELECT *,
-        cc_usd(t_in, cc_rate(lc, input, lc_input)) AS c_in,
-        cc_usd(t_w5, cc_rate(lc, write_5m, lc_write_5m)) AS c_w5,
-        cc_usd(t_w1, cc_rate(lc, write_1h, lc_write_1h)) AS c_w1,
-        cc_usd(t_read, cc_rate(lc, read, lc_read)) AS c_read,
-        cc_usd(t_out, cc_rate(lc, output, lc_output)) AS c_out,
-        cc_usd(t_prompt, cc_rate(lc, input, lc_input)) AS c_plain_in
-    FROM (SELECT *, cc_long(t_prompt, long_context_threshold) AS lc FROM turn_rates)
-),
 line_turns AS (
     SELECT ingest_id, line_no,
         bool_or(executor) AS executor_turns,
-        bool_and(turn_priced) AS turns_priced,
+        bool_and(priced) AS turns_priced,
         count(*) FILTER (WHERE NOT executor) AS other_turns,
-        sum(c_in) FILTER (WHERE executor) AS x_input, sum(c_w5) FILTER (WHERE executor) AS x_write_5m,
-        sum(c_w1) FILTER (WHERE executor) AS x_write_1h, sum(c_read) FILTER (WHERE executor) AS x_read,
-        sum(c_out) FILTER (WHERE executor) AS x_output,
-        sum(c_plain_in) FILTER (WHERE executor) AS x_plain_input,
-        coalesce(sum(c_in + c_w5 + c_w1 + c_read + c_out) FILTER (WHERE NOT executor), 0) AS o_cost,
-        coalesce(sum(c_plain_in + c_out) FILTER (WHERE NOT executor), 0) AS o_plain
-    FROM turn_costs GROUP BY ingest_id, line_no
+        sum(input_cost_usd) FILTER (WHERE executor) AS x_input, sum(write_5m_cost_usd) FILTER (WHERE executor) AS x_write_5m,
+        sum(write_1h_cost_usd) FILTER (WHERE executor) AS x_write_1h, sum(read_cost_usd) FILTER (WHERE executor) AS x_read,
+        sum(output_cost_usd) FILTER (WHERE executor) AS x_output,
+        sum(no_cache_input_cost_usd) FILTER (WHERE executor) AS x_plain_input,
+        coalesce(sum(cost_usd) FILTER (WHERE NOT executor), 0) AS o_cost,
+        coalesce(sum(no_cache_cost_usd) FILTER (WHERE NOT executor), 0) AS o_plain
+    FROM iteration_costs GROUP BY ingest_id, line_no
 ),
 tiered AS (
     SELECT s.*,
@@ -193,7 +214,8 @@ SELECT *,
         + web_fetch_cost_usd AS no_cache_cost_usd
 FROM costed;
 
--- One row per batch: counts, tokens, hit rates, cost against no-cache, quarantine.
+-- One row per batch: counts, tokens, hit rates, cost against no-cache, answers cut off at
+-- max_tokens (truncated) and what they cost, quarantine.
 CREATE OR REPLACE VIEW batch_rollup AS
 WITH r AS (
     SELECT batch_id,
@@ -213,6 +235,8 @@ WITH r AS (
         coalesce(sum(no_cache_cost_usd), 0) AS no_cache_cost_usd,
         coalesce(bool_or(simulated), false) AS simulated,
         count(*) FILTER (WHERE result_type = 'succeeded' AND NOT priced) AS unpriced,
+        count(*) FILTER (WHERE result_type = 'succeeded' AND stop_reason = 'max_tokens') AS truncated,
+        coalesce(sum(cost_usd) FILTER (WHERE stop_reason = 'max_tokens'), 0) AS truncated_cost_usd,
         string_agg(DISTINCT model, ', ' ORDER BY model) AS models
     FROM request_costs GROUP BY batch_id
 ),
@@ -235,6 +259,8 @@ SELECT b.batch_id, b.manifest_id, b.first_ingest_at, b.last_ingest_at, b.created
     coalesce(r.no_cache_cost_usd, 0) - coalesce(r.cost_usd, 0) AS savings_usd,
     coalesce(r.simulated, false) AS simulated,
     coalesce(r.unpriced, 0) AS unpriced,
+    coalesce(r.truncated, 0) AS truncated,
+    coalesce(r.truncated_cost_usd, 0) AS truncated_cost_usd,
     r.models,
     coalesce(q.quarantined_lines, 0) AS quarantined_lines
 FROM batches b
