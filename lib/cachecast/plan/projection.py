@@ -127,17 +127,17 @@ def request_cost(rates: Rates, *, requests: Decimal | int, system: int, user: De
     """Cost of `requests` requests of which `hits` read the prefix and the rest write it
     (ttl None: nothing is cached, the prefix is plain input). `output` is all output tokens,
     `thinking` the part of them that is thinking (its own component, same output rate)."""
-    requests = Decimal(requests)
-    p_in, p_w5, p_w1, p_read, p_out = rates.tier(int(system + user))
-    answer_cost = requests * (output - thinking) * p_out / MILLION
-    thinking_cost = requests * thinking * p_out / MILLION
-    if ttl is None:
-        return Cost(uncached_input=requests * (system + user) * p_in / MILLION, cache_writes=Decimal(0),
-                    cache_reads=Decimal(0), output=answer_cost, thinking=thinking_cost)
-    write = p_w5 if ttl == "5m" else p_w1
-    misses = requests - hits
-    return Cost(uncached_input=requests * user * p_in / MILLION, cache_writes=misses * system * write / MILLION,
-                cache_reads=hits * system * p_read / MILLION, output=answer_cost, thinking=thinking_cost)
+    from ..facts.costs import token_cost  # the one cost formula (tier: one request's prompt)
+
+    requests, prompt = Decimal(requests), system + user
+    misses = requests - hits if ttl is not None else Decimal(0)
+    c = token_cost(rates, input=requests * (user if ttl is not None else prompt),
+                   write_5m=misses * system if ttl == "5m" else 0, write_1h=misses * system if ttl == "1h" else 0,
+                   read=hits * system if ttl is not None else 0, output=requests * (output - thinking),
+                   tier_tokens=prompt)
+    thinking_cost = token_cost(rates, output=requests * thinking, tier_tokens=prompt).output
+    return Cost(uncached_input=c.input, cache_writes=c.write_5m + c.write_1h, cache_reads=c.read, output=c.output,
+                thinking=thinking_cost)
 
 
 def break_even_hit_rate(rates: Rates, ttl: str, prompt_tokens: int = 0) -> Decimal:
@@ -331,6 +331,15 @@ class PilotObservation:
     output_mean: Decimal  # all output, thinking included
     prompt_ratio: Decimal | None  # actual / estimated prompt tokens (None: no manifest to compare)
     thinking_mean: Decimal | None = None  # usage.output_tokens_details.thinking_tokens (None: not reported)
+    truncated: int = 0  # of the requests, answers cut off at max_tokens: the observed mean is then a floor
+
+    def truncation_note(self) -> str | None:
+        """Said beside a calibration from this pilot when its outputs were cut off (issue 19)."""
+        if not self.truncated:
+            return None
+        return (f"{self.truncated:,} of {self.requests:,} pilot answers ({self.truncated / self.requests:.1%}) stopped "
+                "at max_tokens: the calibrated output is a floor (those answers would have been longer); raise "
+                "max_tokens or lower the effort, or pin --output-tokens")
 
 
 def observed_pilot(db: Path) -> PilotObservation:
@@ -357,10 +366,14 @@ def observed_pilot(db: Path) -> PilotObservation:
         if "thinking_tokens" in cols:  # lines without the breakdown count as unknown, not as 0
             thinking = con.execute(f"SELECT avg(thinking_tokens)::DOUBLE FROM results {where}").fetchone()[0]
         ratio = _prompt_ratio(con, where, cols)
+        truncated = 0
+        if "stop_reason" in cols:
+            truncated = con.execute(f"SELECT count(*) FROM results {where} AND stop_reason = 'max_tokens'").fetchone()[0]
     finally:
         con.close()
     return PilotObservation(requests=int(n), output_mean=Decimal(str(round(out_mean, 3))), prompt_ratio=ratio,
-                            thinking_mean=Decimal(str(round(thinking, 3))) if thinking is not None else None)
+                            thinking_mean=Decimal(str(round(thinking, 3))) if thinking is not None else None,
+                            truncated=int(truncated))
 
 
 def _prompt_ratio(con: Any, where: str, cols: set[str]) -> Decimal | None:
@@ -450,6 +463,8 @@ def _output_tokens(cfg: RunConfig, pins: Pins, pilot: PilotObservation | None, s
         elif pilot is not None:
             answer, sources["output"] = pilot.output_mean - (pilot.thinking_mean or 0), "calibrated"
             notes.append(f"answer = observed mean of {pilot.requests:,} audited requests less their thinking")
+            if pilot.truncation_note():
+                notes.append(pilot.truncation_note())
         else:
             answer, sources["output"] = default_output_tokens(cfg), "config"
             notes.append(f"answer = max_tokens {cfg.max_tokens} x output_fill_ratio {cfg.output_fill_ratio}")
@@ -461,6 +476,8 @@ def _output_tokens(cfg: RunConfig, pins: Pins, pilot: PilotObservation | None, s
     if pilot is not None:
         sources["output"] = "calibrated"
         notes.append(f"output = observed mean of {pilot.requests:,} audited requests")
+        if pilot.truncation_note():
+            notes.append(pilot.truncation_note())
         if pilot.thinking_mean is None:
             sources["thinking"] = "included in output"
             notes.append("the pilot's lines report no thinking_tokens: thinking is not split out")
