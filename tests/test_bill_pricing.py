@@ -299,3 +299,28 @@ def test_iteration_helpers_follow_the_sdk_field_names():
                               "cache_read_input_tokens": 1})
     assert (it.executor, it.writes(), it.to_json()["cache_creation"]) == (
         False, (3, 4), {"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 4})
+
+
+def test_the_reports_show_server_side_turns_and_truncation(tmp_path, capsys):
+    """Notebook 02 shows audit_view.billed(run), notebook 03 audit_view.truncation(view): each in
+    a cell of its own, the logic in the library."""
+    from cachecast.report import audit_view
+
+    lines = advisor_lines()
+    lines[0]["stop_reason"] = "max_tokens"
+    path = tmp_path / "adv.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    db = tmp_path / "s.duckdb"
+    assert run(capsys, "ingest", path, "--db", db, "--priced-at", "2026-12-01")[0] == 0
+    view = audit.open_run(db)
+    try:
+        text, turns, cut = (x.plain for x in audit_view.billed(view))
+    finally:
+        view.conn.close()
+    assert "server-side turns: 2 advisor_message on claude-fable-5" in text and "warning: 1 of 2 answers" in text
+    assert "advisor_message\tclaude-fable-5\tno\t2\t2" in turns
+    assert "claude-sonnet-5\t(no manifest)\t2\t1\t50.0%" in cut
+    for notebook, call in (("02_audit_batch.ipynb", "audit_view.billed(run)"),
+                           ("03_run_ledger.ipynb", "audit_view.truncation(view)")):
+        cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / notebook).read_text())["cells"]
+        assert any(call in "".join(c["source"]) for c in cells if c["cell_type"] == "code"), notebook

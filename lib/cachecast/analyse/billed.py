@@ -115,12 +115,18 @@ def truncation_json(rows: list[dict[str, Any]]) -> dict[str, Any]:
 # ------------------------------------------------------------------ together
 
 
-def details(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:
+def details(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, totals: Any = None) -> dict[str, Any]:
     """The keys that go after the audit contract: server-side turns by type and model, unpriced
-    server-tool counters, truncation (with its warnings)."""
+    server-tool counters, truncation (with its warnings). With the audit's `totals` at hand,
+    the per-group truncation pass over every line is skipped when nothing was cut off."""
+    cut = totals is None or totals.truncated_requests > 0
+    rows = truncation(conn, batch_id) if cut else []
+    out = truncation_json(rows)
+    if not cut:
+        out["share"], out["requests"] = 0.0, 0
     return {"iterations": iteration_rows(conn, batch_id) or None,
             "unpriced_server_tools": unpriced_tools(conn, batch_id) or None,
-            "truncated": truncation_json(truncation(conn, batch_id))}
+            "truncated": out}
 
 
 def lines(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> list[str]:

@@ -158,3 +158,39 @@ LABELS = {**_AUDIT_LABELS, "kind": "cause", "avoidable": "avoidable", "written_t
           "explanation": "what it means", "api_reasons": "API's reasons", "api_reason": "API's reason", "requests": "requests", "usd_lost": "lost $", "meaning": "what it means",
           "example": "example", "file_rank": "file order", "line_no": "line", "custom_id": "custom_id",
           "treatment": "treatment"}
+
+
+# ------------------------------------------------------------------ beyond the tokens (issue 19)
+
+BILLED_LABELS = {"turn_type": "turn", "executor": "executor's own", "turns": "turns",
+                 "input_tokens": "input", "cache_creation_input_tokens": "cache writes",
+                 "cache_read_input_tokens": "cache reads", "output_tokens": "output", "cost_usd": "cost $",
+                 "priced": "priced", "succeeded": "succeeded", "truncated": "cut off", "share": "share cut off",
+                 "truncated_cost_usd": "spent on them $", "truncated_output_tokens": "their output tokens",
+                 "model": "model", "treatment": "treatment", "requests": "requests"}
+TRUNCATION_FORMATS = {"share": ".1%", "truncated_cost_usd": "$4", "truncated_output_tokens": ",d"}
+
+
+def billed(run: Any) -> list:
+    """What notebook 02 shows under "Beyond the tokens": server-side turns (usage.iterations)
+    each at its model's rates, server-tool counters without a price, answers cut off at
+    max_tokens per model and treatment with what they cost, and the warnings."""
+    from . import display as d
+
+    lines = run.billed_lines() or ["No server-side turns, no unpriced server tool and no answer cut off at max_tokens."]
+    return [d.text(*lines),
+            d.table(run.iterations(), {"cost_usd": "$4"}, labels=BILLED_LABELS,
+                    caption="Server-side turns (usage.iterations), each at its own model's rates",
+                    empty="no server-side turns"),
+            d.table(run.truncation(), TRUNCATION_FORMATS, labels=BILLED_LABELS,
+                    caption="Answers cut off at max_tokens, per model and treatment", empty="no succeeded answers")]
+
+
+def truncation(view: Any) -> list:
+    """Notebook 03: the run's answers cut off at max_tokens, per model and treatment (the
+    ledger's notes carry the warnings)."""
+    from . import display as d
+
+    return [d.table(view.truncation(), TRUNCATION_FORMATS, labels=BILLED_LABELS,
+                    caption="Answers cut off at max_tokens, per model and treatment", empty="no succeeded answers")]
+

@@ -35,7 +35,7 @@ def run(args) -> int:
         totals = audit.totals(conn, args.batch_id)
         written = _write_csv(conn, args.csv, args.batch_id, totals) if args.csv else []
         if args.json:  # the contract keys first, then what else was billed, the probes and pre-warm verdicts
-            print(json.dumps({**totals.contract(), **billed.details(conn, args.batch_id),
+            print(json.dumps({**totals.contract(), **billed.details(conn, args.batch_id, totals),
                               **prewarm.probe_summary(conn, args.batch_id)}))
             return 0
         print(audit.headline(totals))
