@@ -182,10 +182,9 @@ writes AS (
     SELECT b.batch_id, b.line_no, b.custom_id, b.treatment, b.model, b.prefix_hash, b.requested_ttl,
         b.cache_creation_input_tokens AS written_tokens, b.cache_write_5m_tokens, b.cache_write_1h_tokens,
         b.write_5m_cost_usd + b.write_1h_cost_usd AS write_cost,
-        CAST(b.cache_creation_input_tokens * b.rate_read * 0.000001 AS DECIMAL(38, 15)) AS read_cost,
-        CAST(b.cache_creation_input_tokens * b.rate_input * 0.000001 AS DECIMAL(38, 15)) AS input_cost,
-        CAST(coalesce(b.cache_write_1h_tokens, 0) * (b.rate_write_1h - b.rate_write_5m) * 0.000001
-             AS DECIMAL(38, 15)) AS premium_1h,
+        cc_usd(b.cache_creation_input_tokens, b.rate_read) AS read_cost,
+        cc_usd(b.cache_creation_input_tokens, b.rate_input) AS input_cost,
+        cc_usd(coalesce(b.cache_write_1h_tokens, 0), b.rate_write_1h - b.rate_write_5m) AS premium_1h,
         b.cache_miss_reason AS api_reason, b.cache_missed_input_tokens AS api_missed_tokens,
         coalesce(r.readers, 0) AS readers, u.usual_prefix_hash,
         row_number() OVER (PARTITION BY b.batch_id, b.model, b.prefix_hash ORDER BY b.custom_id, b.message_id)

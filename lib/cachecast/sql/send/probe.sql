@@ -45,8 +45,8 @@ WITH warmed AS (
 lines AS (
     SELECT c.batch_id, b.manifest_id, c.prefix_hash, c.cache_read_input_tokens, c.cache_creation_input_tokens,
            c.simulated,
-           CAST(c.cache_read_input_tokens * ((CASE WHEN c.requested_ttl = '1h' THEN c.rate_write_1h ELSE c.rate_write_5m END)
-                                             - c.rate_read) * 0.000001 AS DECIMAL(38, 15)) AS saving
+           cc_usd(c.cache_read_input_tokens, (CASE WHEN c.requested_ttl = '1h' THEN c.rate_write_1h ELSE c.rate_write_5m END)
+                                             - c.rate_read) AS saving
     FROM request_costs c
     JOIN batches b ON b.batch_id = c.batch_id
     SEMI JOIN warmed w ON w.manifest_id = b.manifest_id AND w.prefix_hash = c.prefix_hash
