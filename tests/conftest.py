@@ -17,6 +17,11 @@ from __future__ import annotations
 #   requests become errored lines); fake_api.archive(id) nulls results_url; max_body_bytes
 #   (default 256,000,000) answers 413; POST /v1/messages validates synchronously and takes
 #   max_tokens 0 (pre-warming; fake_api.messages records model/max_tokens); GET /v1/models.
+#   Issue 20: every request rule is one registry (tests/fakeapi_rules.py; sources in
+#   tests/test_fakeapi_rules.py); results shuffled by default (FakeAnthropic(results_order=
+#   "request", seed=N)); cancel keeps started requests; anthropic-beta read (fake_api.betas_seen);
+#   x-api-key or Bearer; rate-limit headers; FakeAnthropic(modes=Modes(...), extra_models=[...]);
+#   fake_api.add_route(method, regex, handler) mounts more endpoints (e.g. analytics).
 # ---------------------------------------------------------------------------------------------
 import pytest
 
@@ -77,3 +82,13 @@ def _isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("CACHECAST_TODAY", "2026-12-01")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+
+# ---------------------------------------------------------------------------------------------
+# organization cost and usage reports (owner: bill-reconcile helper, issue 19). See
+# tests/fakeapi_analytics.py; the fake_api fixture above serves them:
+#   fake_api.analytics.records   the bill: BilledUsage slices (when, model, tokens, tier, key, ...)
+#   fake_api.analytics.prices    {model: {token_type: standard $/MTok, "web_search": $/1k}}
+#   fake_api.analytics.batch_discount / amount_unit / batch_day / non_admin_status   undocumented
+#                                semantics, either way; .max_page caps rows per page; .queries
+#                                records every accepted query; an Admin key is sk-ant-admin...
+# ---------------------------------------------------------------------------------------------

@@ -16,12 +16,33 @@ Endpoints, as anthropic 2.x calls them:
   GET  /v1/messages/batches/{id}/results    -> JSON Lines (streamed in chunks); 404 once archived
   POST /v1/messages/batches/{id}/cancel     -> MessageBatch
   GET  /v1/models, GET /v1/models/{id}      -> ModelInfo, built from cachecast.facts.models
+  GET  /v1/organizations/analytics/{cost,usage} -> the cost and usage reports (tests/fakeapi_analytics.py)
 
-Every request needs `Authorization: Bearer <key>` (what SDK 2.x sends; else 401) and an
-`anthropic-version` header from models.API_VERSIONS (else 400). A batch remembers the
-version and the day of its create call; its requests are validated against those when it
-ends, like the real service: each invalid request becomes an `errored` line
-(invalid_request_error, or not_found_error for an unknown model) and is not simulated.
+Every request needs an API key, as `Authorization: Bearer <key>` (what SDK 2.x sends) or
+`x-api-key: <key>` (the docs' curl examples, SDK 1.x; else 401), and an `anthropic-version`
+header from models.API_VERSIONS (else 400). `anthropic-beta` values (comma-separated, the
+header may repeat) are read: fast mode on a research-preview model needs fast-mode-2026-02-01,
+max_tokens above the synchronous limit needs output-300k-2026-03-24 and a batch. A batch
+remembers the version, betas and day of its create call; its requests are validated against
+those when it ends, like the real service: each invalid request becomes an `errored` line
+(invalid_request_error, or not_found_error for an unknown model) and is not simulated. The
+request rules are one registry, tests/fakeapi_rules.py, each with its source in
+tests/test_fakeapi_rules.py; the Models API view and the catalogue are tests/fakeapi_models.py.
+
+Lifecycle as the docs describe it, not as is convenient: results come back in an order
+other than the requests' (`results_order="shuffled"`, seeded by `seed`; "request" keeps
+request order), a cancel cancels only the requests that had not started (the batch runs
+its requests evenly over its in-progress polls), injected errored lines carry the SDK's
+error types (`Faults.errored_types`), and every answer carries the rate-limit headers
+(anthropic-ratelimit-requests-*/tokens-*; `retry-after` in seconds on a 429).
+
+Modes for what the docs leave open (`modes=fakeapi_rules.Modes(...)`): max_tokens 0 with
+adaptive thinking on an always-thinking model (accept | reject), and whether count_tokens
+applies the breakpoint rules (enforced | ignored).
+
+Routes: `add_route(method, pattern, handler)` mounts more endpoints (e.g. the organization
+analytics ones of tests/fakeapi_analytics.py); handler(api, match, query, body, headers)
+returns (status, payload) and runs with the server's lock held, after auth and faults.
 A batch create body over `max_body_bytes` (Content-Length, checked before the body is
 read) is a 413 request_too_large. `archive(batch_id)`, or an age over 29 days, archives a
 batch: results_url null (the SDK's `results()` then raises) and results 404.
@@ -43,24 +64,24 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cachecast.facts import models, sdk_types
+from cachecast.facts import models
+import fakeapi_analytics  # organization cost and usage reports
 from cachecast.send import sim
-from cachecast.build.requests import params_blocks, ttl_order_ok
+from fakeapi_models import Catalogue, model_info  # noqa: F401  (model_info: older callers' import)
+from fakeapi_batch import ERRORED_TYPES, FakeBatch, count_chars, errored_line, typed_faults
+from fakeapi_rules import MAX_BODY_BYTES, Modes, envelope_problem, request_problem
 
-CUSTOM_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-MAX_BATCH_REQUESTS = 100_000
-MAX_BODY_BYTES = 256_000_000  # the Batches API limit: "256 MB", stay under 256,000,000 bytes
-MAX_BREAKPOINTS = 4
 ARCHIVE_AFTER = timedelta(days=29)  # results downloadable 29 days from creation
 _BATCH_PATH = re.compile(r"^/v1/messages/batches/([A-Za-z0-9_-]+)(/results|/cancel)?$")
 _MODEL_PATH = re.compile(r"^/v1/models/([^/]+)$")
@@ -98,7 +119,8 @@ class Faults:
     Batch outcome knobs apply to batches created after they are set:
       in_progress_polls  retrieve answers in_progress this many times before the batch ends
       errored / expired  the first `errored` valid lines (in request order) error, the next
-                         `expired` lines expire; the rest succeed
+                         `expired` lines expire; the rest succeed. Errored lines cycle through
+                         `errored_types` (overloaded_error, api_error, billing_error)
     cut_results_after (one shot): the next results download sends that many lines and half
     of the next one, then drops the connection (to test resumable downloads)
     """
@@ -107,6 +129,7 @@ class Faults:
     in_progress_polls: int = 0
     errored: int = 0
     expired: int = 0
+    errored_types: tuple[str, ...] = ERRORED_TYPES  # injected errored lines cycle through these
     cut_results_after: int | None = None  # next results download: N lines, half a line, then the connection drops
 
     def fail(self, status: int, times: int | None = 1, *, method: str | None = None, path: str | None = None,
@@ -116,8 +139,10 @@ class Faults:
         return rule
 
     def rate_limit(self, times: int = 1, *, path: str | None = None, method: str | None = None,
-                   retry_after_ms: int = 10) -> FaultRule:
-        """429 with a short retry-after-ms (the SDK honours it) and a whole-second retry-after."""
+                   retry_after_ms: int | None = 10) -> FaultRule:
+        """429 with `retry-after` in whole seconds (what the rate-limits docs describe) and, unless
+        retry_after_ms=None, the SDK's own retry-after-ms, which the docs do not promise and which
+        keeps the SDK's retries fast in tests."""
         return self.fail(429, times, method=method, path=path, retry_after_ms=retry_after_ms, retry_after="1")
 
     def server_error(self, times: int | None = 1, *, path: str | None = None, method: str | None = None) -> FaultRule:
@@ -135,179 +160,8 @@ class Faults:
         return None
 
 
-@dataclass
-class FakeBatch:
-    id: str
-    requests: list[dict]
-    created_at: datetime
-    in_progress_polls: int
-    errored: int
-    expired: int
-    api_version: str = models.DEFAULT_API_VERSION  # of the create call: the batch's params follow it
-    created_day: date | None = None  # lifecycle checks use the day the batch was created
-    sim_start: float = 0.0  # the server's cache clock when the batch was created
-    polls: int = 0
-    status: str = "in_progress"
-    canceled: bool = False
-    ended_at: datetime | None = None
-    archived_at: datetime | None = None
-    results: list[str] | None = None  # JSON lines, generated when the batch ends
-
-
 def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat().replace("+00:00", "Z")
-
-
-def _day_iso(day: date | None) -> str | None:
-    return None if day is None else f"{day.isoformat()}T00:00:00Z"
-
-
-def _text_chars(value: Any) -> int:
-    """Characters of text in a system/content value: a string or a list of blocks."""
-    if isinstance(value, str):
-        return len(value)
-    total = 0
-    for block in value or []:
-        if isinstance(block, dict):
-            if isinstance(block.get("text"), str):
-                total += len(block["text"])
-            elif "content" in block:  # tool_result blocks
-                total += _text_chars(block["content"])
-    return total
-
-
-def count_chars(body: dict) -> int:
-    """All text that count_tokens counts: system, messages, and tool definitions (as JSON)."""
-    chars = _text_chars(body.get("system"))
-    for message in body.get("messages") or []:
-        chars += _text_chars(message.get("content"))
-    for tool in body.get("tools") or []:
-        chars += len(json.dumps(tool, sort_keys=True))
-    return chars
-
-
-# ------------------------------------------------------------------ request rules (pure functions)
-
-
-def request_problem(params: dict, api_version: str, day: date, *, in_batch: bool) -> tuple[str, str] | None:
-    """(error type, message) for params the API would reject, or None. One function for the
-    sync endpoint and batch lines, so the two cannot drift apart."""
-    if in_batch:
-        problem = _batch_only_problem(params)
-        if problem:
-            return "invalid_request_error", problem
-    problems = sdk_types.message_params_problems(params, api_version)
-    if problems:
-        return "invalid_request_error", "; ".join(problems)
-    facts = models.find(params["model"])
-    if facts is None:
-        return "not_found_error", f"model: {params['model']}"
-    problem = model_problem(facts, params, api_version, day) or _output_problem(facts, params, in_batch)
-    return ("invalid_request_error", problem) if problem else None
-
-
-def _batch_only_problem(params: dict) -> str | None:
-    if "stream" in params:
-        return "stream: streaming is not supported in the Message Batches API"
-    if params.get("max_tokens") == 0:
-        return ("max_tokens: must be at least 1 in the Message Batches API (max_tokens 0 pre-warms the cache "
-                "and is only accepted by /v1/messages)")
-    return None
-
-
-def model_problem(facts: models.ModelFacts, params: dict, api_version: str, day: date) -> str | None:
-    """The per-model rules shared by messages, batch lines and count_tokens (cachecast.facts.models)."""
-    if models.lifecycle_on(facts, day) == "retired":
-        instead = f"; use {facts.replacement}" if facts.replacement else ""
-        return f"model: {params['model']} was retired on {facts.retires_at} and no longer serves requests{instead}"
-    output_config = params.get("output_config") or {}
-    return (models.sampling_problem(facts, api_version, params)
-            or models.thinking_problem(facts, params.get("thinking"), output_config.get("effort"),
-                                       params.get("max_tokens"))
-            or models.geo_problem(facts, params))
-
-
-def _output_problem(facts: models.ModelFacts, params: dict, in_batch: bool) -> str | None:
-    """Rules of a generating request (not count_tokens): speed, max_tokens, cache breakpoints."""
-    problem = models.speed_problem(facts, params, in_batch=in_batch)
-    if problem:
-        return problem
-    max_tokens = params["max_tokens"]
-    if max_tokens < 0:
-        return "max_tokens: Input should be greater than or equal to 0"
-    if facts.max_output and max_tokens > facts.max_output:
-        return (f"max_tokens: {max_tokens} > {facts.max_output}, which is the maximum allowed number of output "
-                f"tokens for {facts.id}")
-    return breakpoint_problem(params)
-
-
-def breakpoint_problem(params: dict) -> str | None:
-    """At most 4 breakpoints, a top-level (automatic) one included; its TTL must equal the last
-    explicit one's; 1h entries before 5m ones."""
-    ttls = [b["cache_control"].get("ttl", "5m") for b in params_blocks(params) if b.get("cache_control")]
-    top = params.get("cache_control")
-    if top:
-        if ttls and top.get("ttl", "5m") != ttls[-1]:
-            return (f"cache_control: the top-level cache_control ttl '{top.get('ttl', '5m')}' differs from the "
-                    f"ttl '{ttls[-1]}' of the last block with cache_control")
-        ttls.append(top.get("ttl", "5m"))
-    if len(ttls) > MAX_BREAKPOINTS:
-        return f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(ttls)}."
-    if not ttl_order_ok(ttls):
-        return "a cache_control block with ttl '1h' must not come after one with ttl '5m'"
-    return None
-
-
-def errored_line(custom_id: str, error_type: str, message: str) -> dict:
-    """A batch result line for a request the service rejected (SDK: MessageBatchErroredResult)."""
-    return {"custom_id": custom_id, "result": {"type": "errored", "error": {
-        "type": "error", "error": {"type": error_type, "message": message}}}}
-
-
-# ------------------------------------------------------------------ the Models API view of cachecast.facts.models
-
-_UNTRACKED = {"supported": True}  # capabilities cachecast's table does not track: reported as supported
-
-
-def model_info(facts: models.ModelFacts, day: date) -> dict:
-    """A ModelInfo object (anthropic.types.ModelInfo) from the model table, lifecycle as of `day`."""
-    return {"type": "model", "id": facts.id, "display_name": _display_name(facts.id),
-            "created_at": _created_at(facts), "lifecycle": models.lifecycle_on(facts, day),
-            "deprecated_at": _day_iso(facts.deprecated_at), "retires_at": _day_iso(facts.retires_at),
-            "max_tokens": facts.max_output, "max_input_tokens": None, "line": _line(facts.id),
-            "capabilities": _capabilities(facts)}
-
-
-def _capabilities(facts: models.ModelFacts) -> dict:
-    thinking_types = {t: {"supported": t in facts.thinking_modes} for t in models.THINKING_TYPES}
-    effort = {level: {"supported": level in facts.effort} for level in models.EFFORTS}
-    return {"batch": {"supported": facts.batch}, "citations": _UNTRACKED, "code_execution": _UNTRACKED,
-            "context_management": _UNTRACKED, "effort": {"supported": bool(facts.effort), **effort},
-            "image_input": _UNTRACKED, "pdf_input": _UNTRACKED, "structured_outputs": _UNTRACKED,
-            "server_tools": {"supported": True, "code_execution": _UNTRACKED, "web_search": _UNTRACKED},
-            "thinking": {"supported": any(t in facts.thinking_modes for t in ("enabled", "adaptive")),
-                         "types": thinking_types}}
-
-
-def _display_name(model_id: str) -> str:
-    words = [w for w in model_id.split("-") if w != "claude" and not re.fullmatch(r"\d{8}", w)]
-    named = [w.capitalize() for w in words if not w.isdigit()]
-    version = ".".join(w for w in words if w.isdigit())
-    return " ".join(["Claude", *named, version]).strip()
-
-
-def _line(model_id: str) -> str | None:
-    return next((line for line in ("haiku", "sonnet", "opus", "fable", "mythos") if line in model_id), None)
-
-
-def _created_at(facts: models.ModelFacts) -> str:
-    """The date in a dated alias (claude-haiku-4-5-20251001), else the table's as-of date:
-    the table does not keep release dates, and the field is required."""
-    for name in (facts.id, *facts.aliases):
-        found = re.search(r"(\d{4})(\d{2})(\d{2})$", name)
-        if found:
-            return f"{found[1]}-{found[2]}-{found[3]}T00:00:00Z"
-    return f"{models.as_of()}T00:00:00Z"
 
 
 def _page(items: list[dict], query: dict) -> dict:
@@ -334,16 +188,30 @@ class FakeAnthropic:
     """The server state. Start with `start()`, stop with `stop()` (or use as a context manager)."""
 
     def __init__(self, *, chars_per_token: float = 4.0, sim_options: dict | None = None,
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = MAX_BODY_BYTES, results_order: str = "shuffled", seed: int = 0,
+                 modes: Modes | None = None, extra_models: list[dict] | None = None,
+                 requests_per_minute: int = 4_000, tokens_per_minute: int = 2_000_000) -> None:
         self.calls: list[tuple[str, str]] = []
         self.messages: list[dict] = []  # model and max_tokens of each valid POST /v1/messages body
+        self.counted: list[dict] = []  # each count_tokens body as received (the probe's cache structure)
+        self.betas_seen: list[tuple[str, tuple[str, ...]]] = []  # (path, anthropic-beta values) per request
         self.faults = Faults()
+        assert results_order in ("shuffled", "request"), results_order
+        self.results_order = results_order  # the docs: results "may be given out of request order"
+        self.seed = seed
+        self.modes = modes or Modes()
+        self.catalogue = Catalogue(list(extra_models or []))
+        self.limits = {"requests": requests_per_minute, "tokens": tokens_per_minute}
+        self._window: tuple[int, int] = (0, 0)  # (minute since the epoch, requests seen in it)
+        self.routes: list[tuple[str, re.Pattern, Any]] = []
         self.batches: dict[str, FakeBatch] = {}
         self.chars_per_token = chars_per_token
         self.max_body_bytes = max_body_bytes
         # forwarded to cachecast.send.sim.simulate_lines; small waves so short test batches show reads
         self.sim_options: dict = {"concurrency": 8, **(sim_options or {})}
         self.cache = sim.Cache()  # one workspace cache for sync calls and batches
+        self.analytics = fakeapi_analytics.Analytics()  # GET /v1/organizations/analytics/{cost,usage}
+        self.add_route("GET", fakeapi_analytics.PATTERN, fakeapi_analytics.handler)
         self.saw_requests_without_key = 0
         self._t0 = time.monotonic()
         self._lock = threading.Lock()
@@ -401,38 +269,58 @@ class FakeAnthropic:
         """Seconds since the server started: the time axis of the shared sim cache."""
         return time.monotonic() - self._t0
 
+    def add_route(self, method: str, pattern: str, handler) -> None:
+        """Mount an endpoint: `pattern` is a regex matched against the whole path; handler(api,
+        match, query, body, headers) -> (status, payload), called with the lock held after auth,
+        the anthropic-version check and faults. Later routes are tried after the built-in ones."""
+        self.routes.append((method, re.compile(pattern), handler))
+
+    def rate_headers(self, status: int) -> dict[str, str]:
+        """anthropic-ratelimit-* as the rate-limits docs describe: limit, remaining, reset (RFC 3339)."""
+        minute = int(time.time() // 60)
+        seen = self._window[1] + 1 if self._window[0] == minute else 1
+        self._window = (minute, seen)
+        reset = datetime.fromtimestamp((minute + 1) * 60, timezone.utc).isoformat().replace("+00:00", "Z")
+        remaining = 0 if status == 429 else max(0, self.limits["requests"] - seen)
+        return {"anthropic-ratelimit-requests-limit": str(self.limits["requests"]),
+                "anthropic-ratelimit-requests-remaining": str(remaining),
+                "anthropic-ratelimit-requests-reset": reset,
+                "anthropic-ratelimit-tokens-limit": str(self.limits["tokens"]),
+                "anthropic-ratelimit-tokens-remaining": str(0 if status == 429 else self.limits["tokens"]),
+                "anthropic-ratelimit-tokens-reset": reset}
+
     # -- endpoint logic (called with the lock held) -----------------------------------------
-    def count_tokens(self, body: dict, api_version: str) -> Reply:
-        problems = sdk_types.count_tokens_problems(body, api_version)
-        if problems:
-            return _error(400, "; ".join(problems))
-        facts = models.find(body["model"])
-        if facts is None:
-            return _error(404, f"model: {body['model']}")
-        problem = model_problem(facts, body, api_version, models.today())
-        if problem:
-            return _error(400, problem)
+    def count_tokens(self, body: dict, api_version: str, betas: tuple[str, ...] = ()) -> Reply:
+        found = request_problem(body, api_version, models.today(), endpoint="count_tokens", betas=betas,
+                                find=self.catalogue.find, modes=self.modes)
+        if found:
+            kind, message = found
+            return _error(_STATUS[kind], message)
+        self.counted.append(body)
         return 200, {"input_tokens": math.ceil(count_chars(body) / self.chars_per_token)}
 
-    def create_message(self, body: dict, api_version: str) -> Reply:
+    def create_message(self, body: dict, api_version: str, betas: tuple[str, ...] = ()) -> Reply:
         if body.get("stream") is True:
             return _error(400, "stream: this fake server does not stream; call messages.create without stream")
-        found = request_problem(body, api_version, models.today(), in_batch=False)
+        found = request_problem(body, api_version, models.today(), endpoint="messages", betas=betas,
+                                find=self.catalogue.find, modes=self.modes)
         if found:
             kind, message = found
             return _error(_STATUS[kind], message)
         self.messages.append({"model": body["model"], "max_tokens": body["max_tokens"]})
         message_id = f"{sim.SIM_ID_PREFIX}{uuid.uuid4().hex[:24]}"
-        return 200, sim.simulate_message(body, cache=self.cache, now=self._clock(), message_id=message_id)
+        return 200, sim.simulate_message(body, cache=self.cache, now=self._clock(), message_id=message_id,
+                                         facts=self.catalogue.find(body["model"]))
 
-    def create_batch(self, body: dict, api_version: str) -> Reply:
-        problem = _envelope_problem(body)
+    def create_batch(self, body: dict, api_version: str, betas: tuple[str, ...] = ()) -> Reply:
+        problem = envelope_problem(body)
         if problem:
             return _error(400, problem)
-        batch = FakeBatch(id=f"msgbatch_fake{next(self._ids):04d}{uuid.uuid4().hex[:12]}", requests=body["requests"],
+        ordinal = next(self._ids)
+        batch = FakeBatch(id=f"msgbatch_fake{ordinal:04d}{uuid.uuid4().hex[:12]}", requests=body["requests"],
                           created_at=datetime.now(timezone.utc), in_progress_polls=self.faults.in_progress_polls,
                           errored=self.faults.errored, expired=self.faults.expired, api_version=api_version,
-                          created_day=models.today(), sim_start=self._clock())
+                          created_day=models.today(), sim_start=self._clock(), betas=betas, ordinal=ordinal)
         if batch.in_progress_polls <= 0:
             self._end(batch)
         self.batches[batch.id] = batch
@@ -452,10 +340,16 @@ class FakeAnthropic:
         batch = self.batches.get(batch_id)
         if batch is None:
             return _error(404, f"message batch '{batch_id}' not found")
-        if batch.status != "ended":
+        if batch.status != "ended" and not batch.canceled:
             batch.canceled = True
+            batch.started = self._started(batch)
             batch.status = "canceling"
         return 200, self._batch_json(batch)
+
+    @staticmethod
+    def _started(batch: FakeBatch) -> int:
+        """Requests begun by now: a batch works through its requests evenly over its polls."""
+        return min(len(batch.requests), len(batch.requests) * batch.polls // (batch.in_progress_polls + 1))
 
     def list_batches(self, query: dict) -> Reply:
         items = sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True)
@@ -476,35 +370,38 @@ class FakeAnthropic:
         return self.results(batch_id)[0]
 
     def list_models(self, query: dict) -> Reply:
-        day = models.today()
-        return 200, _page([model_info(f, day) for f in models.all_models()], query)
+        return 200, _page(self.catalogue.listing(models.today()), query)
 
     def get_model(self, model_id: str) -> Reply:
-        facts = models.find(model_id)
-        if facts is None:
+        info = self.catalogue.info(model_id, models.today())
+        if info is None:
             return _error(404, f"model: {model_id}")
-        return 200, model_info(facts, models.today())
+        return 200, info
 
     # -- helpers -----------------------------------------------------------------------------
     def _end(self, batch: FakeBatch) -> None:
-        """Validate each request against the batch's API version and day, simulate the valid ones."""
-        if batch.canceled:
-            lines = sim.simulate_lines(batch.requests, canceled=True)
-        else:
-            lines = self._outcomes(batch)
+        """Validate each request against the batch's API version, betas and day; simulate the
+        valid ones that started (all of them unless a cancel came first); order the lines."""
+        run = batch.requests[:batch.started] if batch.canceled else batch.requests
+        lines = self._outcomes(batch, run)
+        lines += [{"custom_id": r["custom_id"], "result": {"type": "canceled"}} for r in batch.requests[len(run):]]
+        if self.results_order == "shuffled":
+            random.Random(self.seed * 1_000_003 + batch.ordinal).shuffle(lines)
         batch.results = [json.dumps(line) for line in lines]
         batch.status = "ended"
         batch.ended_at = datetime.now(timezone.utc)
 
-    def _outcomes(self, batch: FakeBatch) -> list[dict]:
+    def _outcomes(self, batch: FakeBatch, requests: list[dict]) -> list[dict]:
         """Result lines in request order: errored lines for invalid requests, sim for the rest."""
         day = batch.created_day or models.today()
-        problems = [request_problem(r["params"], batch.api_version, day, in_batch=True) for r in batch.requests]
-        valid = [r for r, p in zip(batch.requests, problems) if p is None]
-        simulated = iter(sim.simulate_lines(valid, errored=batch.errored, expired=batch.expired, cache=self.cache,
-                                            start=batch.sim_start, **self.sim_options))
-        return [next(simulated) if p is None else errored_line(r["custom_id"], *p)
-                for r, p in zip(batch.requests, problems)]
+        problems = [request_problem(r["params"], batch.api_version, day, endpoint="batch", betas=batch.betas,
+                                    find=self.catalogue.find, modes=self.modes) for r in requests]
+        valid = [r for r, p in zip(requests, problems) if p is None]
+        simulated = typed_faults(sim.simulate_lines(valid, errored=batch.errored, expired=batch.expired,
+                                                    cache=self.cache, start=batch.sim_start, find=self.catalogue.find,
+                                                    **self.sim_options), self.faults.errored_types)
+        lines = iter(simulated)
+        return [next(lines) if p is None else errored_line(r["custom_id"], *p) for r, p in zip(requests, problems)]
 
     def _archived_at(self, batch: FakeBatch) -> datetime | None:
         if batch.archived_at is None and datetime.now(timezone.utc) >= batch.created_at + ARCHIVE_AFTER:
@@ -533,29 +430,10 @@ class FakeAnthropic:
         }
 
 
-def _envelope_problem(body: dict) -> str | None:
-    """What the Batches API rejects at create time: the list itself and each line's custom_id."""
-    requests = body.get("requests")
-    extra = [k for k in body if k not in ("requests", "user_profile_id", "workspace_id")]
-    if extra:
-        return f"{extra[0]}: Extra inputs are not permitted"
-    if not isinstance(requests, list):
-        return "requests: Field required" if requests is None else "requests: Input should be a valid list"
-    if not requests:
-        return "requests: List should have at least 1 item after validation, not 0"
-    if len(requests) > MAX_BATCH_REQUESTS:
-        return f"requests: List should have at most {MAX_BATCH_REQUESTS} items after validation, not {len(requests)}"
-    seen: set[str] = set()
-    for i, req in enumerate(requests):
-        problems = sdk_types.request_envelope_problems(req, f"requests.{i}")
-        if problems:
-            return "; ".join(problems)
-        if not CUSTOM_ID_RE.match(req["custom_id"]):
-            return f"requests.{i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
-        if req["custom_id"] in seen:
-            return f"requests.{i}.custom_id: duplicate custom_id '{req['custom_id']}'"
-        seen.add(req["custom_id"])
-    return None
+def _betas(headers) -> tuple[str, ...]:
+    """anthropic-beta values: comma-separated, and the header may be given more than once."""
+    values = headers.get_all("anthropic-beta") or []
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
 
 
 def _error(status: int, message: str) -> Reply:
@@ -564,10 +442,12 @@ def _error(status: int, message: str) -> Reply:
 
 
 def _header_problem(headers) -> Reply | None:
-    """Bearer auth first (401), then the anthropic-version header (400), as the API checks them."""
-    if not headers.get("authorization", "").startswith("Bearer ") or not headers["authorization"][7:].strip():
-        return _error(401, "authentication required: send 'Authorization: Bearer <key>' (what anthropic SDK 2.x "
-                           "sends)")
+    """Auth first (401): `Authorization: Bearer <key>` (SDK 2.x) or `x-api-key: <key>` (the docs'
+    curl examples); then the anthropic-version header (400), as the API checks them."""
+    bearer = headers.get("authorization", "")
+    has_bearer = bearer.startswith("Bearer ") and bool(bearer[7:].strip())
+    if not has_bearer and not headers.get("x-api-key", "").strip():
+        return _error(401, "authentication required: send 'x-api-key: <key>' or 'Authorization: Bearer <key>'")
     version = headers.get("anthropic-version")
     if not version:
         return _error(400, "anthropic-version: header is required")
@@ -619,6 +499,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(*_error(400, "request body is not valid JSON"))
             if method == "POST" and not isinstance(body, dict):
                 return self._json(*_error(400, "Input should be a valid dictionary"))
+            api.betas_seen.append((path, _betas(self.headers)))
             self._route(method, path, query, body, self.headers["anthropic-version"])
 
     def _route(self, method: str, path: str, query: dict, body: dict, version: str) -> None:
@@ -626,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
         posts = {"/v1/messages": api.create_message, "/v1/messages/count_tokens": api.count_tokens,
                  "/v1/messages/batches": api.create_batch}
         if method == "POST" and path in posts:
-            return self._json(*posts[path](body, version))
+            return self._json(*posts[path](body, version, _betas(self.headers)))
         if method == "GET" and path == "/v1/messages/batches":
             return self._json(*api.list_batches(query))
         if method == "GET" and path == "/v1/models":
@@ -637,6 +518,10 @@ class _Handler(BaseHTTPRequestHandler):
         match = _BATCH_PATH.match(path)
         if match:
             return self._batch_route(method, *match.groups())
+        for route_method, pattern, handler in api.routes:
+            found = pattern.fullmatch(path)
+            if found and method == route_method:
+                return self._json(*handler(api, found, query, body, self.headers))
         return self._json(*_error(404, f"{method} {path} is not an endpoint of this fake server"))
 
     def _batch_route(self, method: str, batch_id: str, tail: str | None) -> None:
@@ -668,6 +553,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("request-id", payload.get("request_id") or f"req_fake_{uuid.uuid4().hex[:16]}")
+        for name, value in self.api.rate_headers(status).items():
+            self.send_header(name, value)
         if rule is not None and rule.retry_after_ms is not None:
             self.send_header("retry-after-ms", str(rule.retry_after_ms))
         if rule is not None and rule.retry_after is not None:

@@ -52,7 +52,8 @@ def test_submit_wait_records_fetches_and_logs(fake_api, key, built, capsys):
     assert len(results.read_text().splitlines()) == 60
     line = next(x for x in out.splitlines() if x.startswith("batch "))
     assert "60 succeeded, 0 errored" in line and "cache_read_input_tokens=" in line and "token hit rate" in line
-    assert fake_api.paths("POST") == ["/v1/messages", "/v1/messages/batches"]  # the probe, then the batch
+    # the probe (count_tokens with cache_control, then the max_tokens-0 call), then the batch
+    assert fake_api.paths("POST") == ["/v1/messages/count_tokens", "/v1/messages", "/v1/messages/batches"]
 
 
 def test_resubmit_does_not_submit_twice(fake_api, key, built, capsys):
@@ -79,7 +80,8 @@ def test_budget_gate_refuses_unless_forced(fake_api, key, tmp_path, capsys):
     assert "exceeds the config's budget_usd $0.01" in err and err.count("\n") == 1
     assert fake_api.calls == []
     assert main(["submit", str(out), "--base-url", fake_api.url, "--force"]) == 0
-    assert fake_api.paths("POST") == ["/v1/messages", "/v1/messages/batches"]  # the probe, then the batch
+    # the probe (count_tokens with cache_control, then the max_tokens-0 call), then the batch
+    assert fake_api.paths("POST") == ["/v1/messages/count_tokens", "/v1/messages", "/v1/messages/batches"]
 
 
 def test_gate_prices_the_manifest_like_project(tmp_path):
@@ -102,7 +104,9 @@ def test_gate_prices_the_manifest_like_project(tmp_path):
          "est_prefix_tokens": 2000, "est_rest_tokens": 100}) + "\n")
     v = gate.verdict(build)
     assert v.projected_usd == pytest.approx(0.01734)
-    assert v.within and "writes the 1h cache" in v.basis
+    assert v.within and v.basis == "worst_expected"
+    # ceiling: 2000 x 2.0 + 100 x 1.0 + 4096 x 5.0 = 4000 + 100 + 20480 = 24580 micro-dollars -> $0.02458
+    assert v.ceiling_usd == pytest.approx(0.02458)
 
 
 def test_missing_key_is_one_sentence(fake_api, built, monkeypatch, capsys):
@@ -116,7 +120,8 @@ def test_missing_key_is_one_sentence(fake_api, built, monkeypatch, capsys):
 def test_429_then_success_is_retried_by_the_sdk(fake_api, key, built):
     fake_api.faults.rate_limit(2, path="/v1/messages/batches", method="POST")
     assert main(["submit", str(built), "--base-url", fake_api.url, "--max-retries", "2"]) == 0
-    assert fake_api.paths("POST") == ["/v1/messages"] + ["/v1/messages/batches"] * 3  # probe, then 2 x 429 + 1
+    # the probe (count_tokens, then messages), then 2 x 429 + 1
+    assert fake_api.paths("POST") == ["/v1/messages/count_tokens", "/v1/messages"] + ["/v1/messages/batches"] * 3
     assert (built / "batches.json").exists()
 
 

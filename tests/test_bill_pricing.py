@@ -324,3 +324,27 @@ def test_the_reports_show_server_side_turns_and_truncation(tmp_path, capsys):
                            ("03_run_ledger.ipynb", "audit_view.truncation(view)")):
         cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / notebook).read_text())["cells"]
         assert any(call in "".join(c["source"]) for c in cells if c["cell_type"] == "code"), notebook
+
+
+def test_reconcile_sees_the_advisor_under_its_own_model(tmp_path, capsys):
+    """The cost report groups by model, and the advisor's turns are billed under the advisor
+    model: the store's side of reconcile (sql/analyse/reconcile.sql audited_groups) puts them
+    there, and counts the executor's tokens as billed (both its turns), not the top level."""
+    db = tmp_path / "s.duckdb"
+    assert run(capsys, "ingest", ADVISOR, "--db", db, "--priced-at", "2026-12-01")[0] == 0
+    conn = store.connect(db)
+    try:
+        cur = conn.execute(store.query("analyse/reconcile.sql", "audited_groups"),
+                           {"batch_day": "created", "since": DEC, "until": DEC})
+        names = [d[0] for d in cur.description]
+        rows = {(r["model"], r["service_tier"]): r for r in (dict(zip(names, x)) for x in cur.fetchall())}
+    finally:
+        conn.close()
+    fable, sonnet = rows[("claude-fable-5", "standard")], rows[("claude-sonnet-5", "standard")]
+    # advisor: 783 x $10 = $0.00783 input, 400 x $50 = $0.02 output; no request of its own
+    assert (fable["requests"], fable["uncached_input_tokens"], fable["uncached_input_usd"], fable["output_tokens"],
+            fable["output_usd"]) == (0, 783, D("0.00783"), 400, D("0.02"))
+    # executor: 412 + 1,348 = 1,760 input ($0.00352), 412 read ($0.0000824), 138 + 442 = 580 output ($0.0058)
+    assert (sonnet["requests"], sonnet["uncached_input_tokens"], sonnet["uncached_input_usd"], sonnet["read_tokens"],
+            sonnet["read_usd"], sonnet["output_usd"]) == (1, 1760, D("0.00352"), 412, D("0.0000824"), D("0.0058"))
+    assert rows[("claude-fable-5", "batch")]["output_usd"] == D("0.01")  # half, in the batch line

@@ -46,8 +46,10 @@ def test_result_lines_validate_as_sdk_types(fake_api):
     fake_api.faults.errored, fake_api.faults.expired = 1, 1
     batch = fake_api.client().messages.batches.create(requests=[_req(f"r{i}") for i in range(4)])
     lines = [json.loads(line) for line in fake_api.batches[batch.id].results]
-    kinds = [MessageBatchIndividualResponse.model_validate(line).result.type for line in lines]
-    assert kinds == ["errored", "expired", "succeeded", "succeeded"]
+    parsed = {line["custom_id"]: MessageBatchIndividualResponse.model_validate(line).result for line in lines}
+    # the first valid line errors and the next expires, in request order (the file is shuffled)
+    assert [parsed[f"r{i}"].type for i in range(4)] == ["errored", "expired", "succeeded", "succeeded"]
+    assert parsed["r0"].error.error.type == "overloaded_error"  # an SDK ErrorObject type, not the caller's fault
 
 
 def test_in_progress_for_k_polls_then_ended(fake_api):
@@ -102,3 +104,84 @@ def test_missing_key_is_refused(fake_api):
 
     resp = httpx.get(f"{fake_api.url}/v1/messages/batches")
     assert resp.status_code == 401 and fake_api.saw_requests_without_key == 1
+
+
+# ------------------------------------------------------------------ lifecycle as the docs describe it (issue 20)
+
+
+def _order(server, n: int = 12) -> list[str]:
+    client = server.client()
+    batch = client.messages.batches.create(requests=[_req(f"r{i:02d}") for i in range(n)])
+    return [json.loads(line)["custom_id"] for line in server.batches[batch.id].results]
+
+
+def test_results_come_back_out_of_request_order_by_default_and_seeded():
+    # the SDK's Request.custom_id docstring: "results may be given out of request order"; the old
+    # server always answered in request order, so a verdict reading file order passed falsely
+    from fakeapi import FakeAnthropic
+
+    orders = {}
+    for name, options in {"a": {}, "b": {}, "seed 7": {"seed": 7}, "request": {"results_order": "request"}}.items():
+        with FakeAnthropic(**options) as server:
+            orders[name] = _order(server)
+    ids = [f"r{i:02d}" for i in range(12)]
+    assert orders["a"] == orders["b"] != ids and sorted(orders["a"]) == ids  # shuffled, the same for one seed
+    assert orders["seed 7"] not in (orders["a"], ids)
+    assert orders["request"] == ids
+
+
+def test_cancel_cancels_only_what_had_not_started(fake_api):
+    # the old server canceled every line, started or not: a canceled batch hid the requests that ran
+    fake_api.faults.in_progress_polls = 3  # the batch works through its 8 requests over 4 polls
+    client = fake_api.client()
+    batch = client.messages.batches.create(requests=[_req(f"r{i}") for i in range(8)])
+    client.messages.batches.retrieve(batch.id)  # one poll: a quarter of the batch has started
+    assert client.messages.batches.cancel(batch.id).processing_status == "canceling"
+    counts = client.messages.batches.retrieve(batch.id).request_counts
+    assert (counts.succeeded, counts.canceled) == (2, 6)  # 8 x 1 // 4 = 2 had started and finish
+    kinds = {r.custom_id: r.result.type for r in client.messages.batches.results(batch.id)}
+    assert kinds == {**{f"r{i}": "succeeded" for i in range(2)}, **{f"r{i}": "canceled" for i in range(2, 8)}}
+
+
+def test_rate_limit_headers_and_retry_after_in_seconds(fake_api):
+    import httpx
+
+    headers = {"authorization": "Bearer k", "anthropic-version": "2026-10-21"}
+    ok = httpx.get(f"{fake_api.url}/v1/messages/batches", headers=headers)
+    assert ok.headers["anthropic-ratelimit-requests-limit"] == "4000"
+    assert int(ok.headers["anthropic-ratelimit-requests-remaining"]) < 4000
+    assert ok.headers["anthropic-ratelimit-requests-reset"].endswith("Z") and "anthropic-ratelimit-tokens-limit" in ok.headers
+    fake_api.faults.rate_limit(1, retry_after_ms=None)  # the real API's headers only
+    limited = httpx.get(f"{fake_api.url}/v1/messages/batches", headers=headers)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+    assert "retry-after-ms" not in limited.headers and limited.headers["anthropic-ratelimit-requests-remaining"] == "0"
+
+
+@pytest.mark.parametrize("mode, rejected", [("enforced", True), ("ignored", False)])
+def test_count_tokens_breakpoint_rules_both_ways(mode, rejected):
+    # whether count_tokens applies the 4-breakpoint limit is not documented: both ways are served,
+    # and the probe applies cachecast's rule after count_tokens either way (tests/test_probe.py)
+    from fakeapi import FakeAnthropic
+    from fakeapi_rules import Modes
+
+    system = [{"type": "text", "text": f"part {i}", "cache_control": {"type": "ephemeral"}} for i in range(5)]
+    with FakeAnthropic(modes=Modes(count_tokens_cache_rules=mode)) as server:
+        call = lambda: server.client(max_retries=0).messages.count_tokens(  # noqa: E731
+            model=MODEL, system=system, messages=[{"role": "user", "content": "q"}])
+        if rejected:
+            with pytest.raises(anthropic.BadRequestError, match="A maximum of 4 blocks"):
+                call()
+        else:
+            assert call().input_tokens > 0
+
+
+def test_a_route_can_be_mounted(fake_api):
+    # the hook other endpoints (organization analytics) plug into: after auth, version and faults
+    seen = []
+    fake_api.add_route("GET", r"/v1/organizations/usage_report/(\w+)",
+                       lambda api, match, query, body, headers: seen.append(match[1]) or (200, {"data": []}))
+    got = fake_api.client().get("/v1/organizations/usage_report/messages", cast_to=str)
+    assert json.loads(got) == {"data": []} and seen == ["messages"]
+    fake_api.faults.fail(503, times=1, path="/v1/organizations")
+    with pytest.raises(anthropic.APIStatusError):
+        fake_api.client(max_retries=0).get("/v1/organizations/usage_report/messages", cast_to=str)

@@ -150,13 +150,22 @@ def test_max_tokens_above_the_models_maximum_is_errored(fake_api):
 
 
 def test_breakpoint_limits(fake_api):
-    # old server: no cache_control rules at all
+    # old server: no cache_control rules at all; then it refused a 5m automatic breakpoint after an
+    # explicit 1h one, which the prompt-caching docs allow (Automatic caching > Edge cases: only a
+    # different TTL on the last block itself is a 400)
     block = {"type": "text", "text": "y", "cache_control": {"type": "ephemeral"}}
     five = params(system=[*SYSTEM_1H, *[dict(block) for _ in range(3)]], cache_control={"type": "ephemeral"})
-    ttl = params(cache_control={"type": "ephemeral"})  # the last explicit breakpoint is 1h
-    too_many, mismatch = run_batch(fake_api, five, ttl)
+    after_1h = params(cache_control={"type": "ephemeral"})  # the last block (the question) is unmarked
+    marked_last = params(messages=[{"role": "user", "content": [
+        {"type": "text", "text": "q", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]}],
+        cache_control={"type": "ephemeral"})
+    order = params(system=[{**SYSTEM_1H[0], "cache_control": {"type": "ephemeral"}}],
+                   cache_control={"type": "ephemeral", "ttl": "1h"})  # 5m explicit, then a 1h automatic
+    too_many, accepted, mismatch, wrong_order = run_batch(fake_api, five, after_1h, marked_last, order)
     assert "A maximum of 4 blocks with cache_control" in error_of(too_many)[1]
-    assert "differs from the ttl '1h'" in error_of(mismatch)[1]
+    assert accepted.result.type == "succeeded", accepted.result
+    assert "differs from the ttl '1h' of the last block" in error_of(mismatch)[1]
+    assert "ttl '1h' must not come after one with ttl '5m'" in error_of(wrong_order)[1]
 
 
 # ------------------------------------------------------------------ batch-only rules and the envelope
@@ -209,13 +218,16 @@ def test_body_over_the_limit_is_413(fake_api):
 # ------------------------------------------------------------------ auth and archived batches
 
 
-def test_bearer_is_required(fake_api):
-    # old server: accepted x-api-key too (SDK 1.x); SDK 2.x sends Authorization: Bearer
+def test_auth_takes_bearer_or_x_api_key(fake_api):
+    # the server once refused x-api-key, which the API takes (every curl example in the docs sends it);
+    # SDK 2.x sends Authorization: Bearer. No key, or an empty one, is a 401 either way.
     version = {"anthropic-version": models.DEFAULT_API_VERSION}
-    old_style = httpx.get(f"{fake_api.url}/v1/messages/batches", headers={"x-api-key": "k", **version})
-    assert old_style.status_code == 401 and old_style.json()["error"]["type"] == "authentication_error"
-    bearer = httpx.get(f"{fake_api.url}/v1/messages/batches", headers={"authorization": "Bearer k", **version})
-    assert bearer.status_code == 200
+    url = f"{fake_api.url}/v1/messages/batches"
+    assert httpx.get(url, headers={"x-api-key": "k", **version}).status_code == 200
+    assert httpx.get(url, headers={"authorization": "Bearer k", **version}).status_code == 200
+    for headers in ({}, {"x-api-key": ""}, {"authorization": "Bearer"}, {"authorization": "k"}):
+        refused = httpx.get(url, headers={**headers, **version})
+        assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
 
 
 def test_archived_batch_has_no_results(fake_api):

@@ -160,7 +160,10 @@ def _unknown_key(lines):
 
 
 def _automatic_ttl_mismatch(lines):
-    lines[0]["params"]["cache_control"] = dict(EPH)  # 5m top-level after the 1h system breakpoint
+    # the last block has its own 1h breakpoint and the top-level one says 5m: a 400 (prompt caching,
+    # Automatic caching > Edge cases); a 5m top-level after an earlier 1h one is fine (test below)
+    lines[0]["params"]["messages"][0]["content"][-1]["cache_control"] = dict(EPH_1H)
+    lines[0]["params"]["cache_control"] = dict(EPH)
     return lines[0]["custom_id"]
 
 
@@ -241,7 +244,30 @@ def test_each_problem_is_reported_alone(good, tmp_path, case):
         assert cid in f.custom_ids or code in PER_MODEL  # lifecycle is one finding per model, not per request
 
 
-PER_MODEL = {"retired-model", "deprecated-model", "automatic-never-read"}
+PER_MODEL = {"automatic-never-read"}  # a finding about the whole build, not one request
+
+
+def test_a_5m_automatic_breakpoint_after_an_explicit_1h_one_is_accepted(good, tmp_path):
+    """The last block is unmarked, so the automatic 5m breakpoint goes there, after the 1h one: 1h before 5m
+    is the documented order (prompt caching, Automatic caching > Edge cases; Mixing TTLs). Lint used to call
+    it a TTL mismatch, and the builder refused it."""
+    good[0]["params"]["cache_control"] = dict(EPH)
+    report = lint_path(write(tmp_path, good))
+    assert not [f for f in report.findings if f.level == "error"], report.findings
+    good[0]["params"]["cache_control"] = dict(EPH_1H)  # 1h automatic after ... the 1h system one: fine too
+    good[0]["params"]["system"][0]["cache_control"] = dict(EPH)  # now 5m explicit, then a 1h automatic: 400
+    report = lint_path(write(tmp_path, good, name="second"))
+    assert ("error", "ttl-order") in codes(report)
+
+
+def test_retired_model_finding_names_every_request(good, tmp_path):
+    """Every request of a retired model comes back errored: the finding counts and lists them
+    like any other (it used to say count 1 with no custom_ids)."""
+    for line in good:
+        line["params"]["model"] = "claude-sonnet-4-5"
+    report = lint_path(write(tmp_path, good))
+    f = finding(report, "retired-model")
+    assert f.count == len(good) and f.custom_ids == [line["custom_id"] for line in good][:5]
 
 
 def test_good_requests_of_the_planted_set_raise_no_error(good, tmp_path):

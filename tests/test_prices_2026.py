@@ -285,14 +285,19 @@ def test_gate_checks_the_true_worst_case_hand_worked(project):
     #   x 10 = $0.0948
     # The old gate judged 30% hits: 2,000 x (0.3 x 0.05 + 0.7 x 2) = 2,830 -> 11,430 x 10 = $0.1143,
     # under a $0.12 budget, while the run can cost $0.126.
+    # Ceiling (1h, every request writes, none reads, every output at max_tokens 2,000):
+    #   2,000 x 2 + 100 x 1 + 2,000 x 5 = 4,000 + 100 + 10,000 = 14,100; x 10 = $0.141
     build = _fake_build(project, budget=0.12)
     v = verdict(build)
-    assert (D(str(v.projected_usd)), D(str(v.expected_usd))) == (D("0.126"), D("0.0948"))
-    assert not v.within and v.basis == "every request writes the 1h cache, none reads"
-    with pytest.raises(BudgetError, match=r"\$0.13 in the worst case .*\$0.09 expected"):
+    assert (v.figures.ceiling, v.figures.worst_expected, v.figures.expected) == (
+        D("0.141"), D("0.126"), D("0.0948"))
+    assert D(str(v.projected_usd)) == D("0.126")  # judged on the worst expected
+    assert not v.within and v.basis == "worst_expected"
+    with pytest.raises(BudgetError, match=r"worst expected spend of these files, \$0.13 .*expected \$0.09, "
+                                          r"ceiling \$0.14\), exceeds the config's budget_usd \$0.12"):
         check_budget(build)
     line = check_budget(build, force=True)
-    assert "$0.13 in the worst case" in line and "$0.09 expected" in line
+    assert "worst expected $0.13" in line and "expected $0.09" in line and "ceiling $0.14" in line
 
 
 def test_gate_prices_with_the_overrides_file(project, tmp_path):

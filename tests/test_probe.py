@@ -95,15 +95,19 @@ def test_validation_probe_strips_markers_and_prewarm_keeps_them(project, tmp_pat
 
 def test_planted_invalid_shape_stops_submit_before_any_batch(fake_api, key, project, tmp_path, capsys):
     out = small_build(project, tmp_path)
-    # a top-level cache_control whose TTL differs from the block's: lint says so too, so --force
-    # gets past lint (and the budget gate); the probe's 400 still stops it, --force or not
-    lines = rewrite(out / "requests-0001.jsonl", lambda i, x: x["params"].update(
-        cache_control={"type": "ephemeral", "ttl": "5m"}) if i >= 4 else None)
+    # wrong TTL order: a 5m system breakpoint, then a 1h automatic one on the last block. lint says
+    # so too, so --force gets past lint (and the budget gate); the probe's 400 still stops it
+    def plant(i, x):
+        if i >= 4:
+            x["params"]["system"][0]["cache_control"] = {"type": "ephemeral"}
+            x["params"]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
+    lines = rewrite(out / "requests-0001.jsonl", plant)
     db = tmp_path / "s.duckdb"
     rc, _, err = cli(capsys, "submit", out, "--prewarm", "--force", "--db", db, "--wait", "--base-url",
                      fake_api.url, "--poll-interval", 0)
     assert rc == 2
-    assert "top-level cache_control ttl '5m' differs from the ttl '1h'" in err  # the API's own message
+    assert "the API (count_tokens, 400) rejected the request" in err  # cache_control sent, so it is checked
+    assert "ttl '1h' must not come after one with ttl '5m'" in err  # the API's own message
     assert f"2 request(s) share this shape: {lines[4]['custom_id']}, {lines[5]['custom_id']}" in err
     assert batch_creates(fake_api) == 0 and not (out / "batches.json").exists()
     conn = store.connect(db)

@@ -313,7 +313,7 @@ def test_executed_notebook_in_jupyterlab_reads_as_written_and_shows_charts(proje
         lab.wait(timeout=30)
     assert state.get("controlMath", 0) > 0, f"MathJax never ran in Lab, so the check proves nothing: {state}"
     verdict = state.get("verdict") or ""
-    assert re.search(r"OVER budget: \$[\d,]+\.\d\d in the worst case .* against \$5\.00", verdict), verdict
+    assert re.search(r"OVER budget: worst expected \$[\d,]+\.\d\d .* against \$5\.00", verdict), verdict
     assert state["verdictMath"] == 0, state
     assert len(state["charts"]) >= 4, state
     for chart in state["charts"]:

@@ -95,6 +95,8 @@ def test_report_html_is_self_contained(project_report):
     assert re.search(r'"input":\s*"range"', html)  # the what-if slider (vega-lite bind)
     # summary table with the verdict in words; 300 items x 6 = 1,800 requests at ~$9 > $5 budget
     assert "1,800" in html and "OVER budget" in html and "full run" in html
+    # the budget gate's three figures (issue 19): a table row per figure and run, and the ceiling warning
+    assert "Budget gate" in html and "worst expected" in html and "every output reaches max_tokens 4,096" in html
 
 
 def test_report_bad_config_is_one_sentence(tmp_path, capsys):

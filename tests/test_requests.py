@@ -279,6 +279,31 @@ def test_automatic_caching_is_refused_as_a_fifth_breakpoint(project):
         build_request(cfg, payload(system=blocks), None)
 
 
+AUTO_5M = {"provider": {"request_overrides": {"cache_control": {"automatic": True, "ttl": "5m"}}}}
+
+
+def test_a_5m_automatic_breakpoint_after_an_explicit_1h_one_is_built(project):
+    """The payload's own 1h system breakpoint, then the 5m automatic one on the (unmarked) last
+    block: 1h before 5m, as the prompt-caching docs allow (Automatic caching > Edge cases). The
+    builder used to refuse it as a TTL mismatch."""
+    built = build_request(project.load(AUTO_5M), payload(system=[text(LONG_SYSTEM, EPH_1H)]), None)
+    assert built.params["system"][0]["cache_control"] == EPH_1H and built.params["cache_control"] == EPH
+    assert built.breakpoints == 2 and built.ttl == "5m"
+
+
+def test_an_automatic_ttl_that_differs_from_the_last_blocks_own_is_refused(project):
+    user = [text(LONG_SYSTEM), text("What is 2 + 2?", EPH_1H)]  # the last block carries its own 1h breakpoint
+    with pytest.raises(CacheRuleError, match="differs from the TTL of the last block's own breakpoint"):
+        build_request(project.load(AUTO_5M), payload(system=[text(LONG_SYSTEM, EPH_1H)], user=user), None)
+
+
+def test_an_automatic_breakpoint_on_a_last_block_with_the_same_ttl_is_a_no_op(project):
+    cfg = project.load({"provider": {"request_overrides": {"cache_control": {"automatic": True}}}})
+    user = [text(LONG_SYSTEM), text("What is 2 + 2?", EPH_1H)]
+    built = build_request(cfg, payload(user=user), None)
+    assert built.breakpoints == 2  # system and the last block; the automatic marker adds no slot
+
+
 def test_prefix_hash_can_be_recomputed_from_the_request_file(pilot_build):
     """Lint re-derives prefixes from request files; it must hash exactly as the builder did."""
     from cachecast.build.requests import block_text, prefix_digest

@@ -162,7 +162,8 @@ def test_the_key_is_read_from_the_environment_only():
                 reads.append((path.name, node.value))
             if isinstance(node, ast.keyword) and node.arg == "api_key":
                 clients.append((path.name, ast.unparse(node.value)))
-    assert {name for _, name in reads} == {"ANTHROPIC_API_KEY"}, reads
+    # ANTHROPIC_ADMIN_KEY: the Admin API key of `cachecast reconcile` (send.api.admin_key), redacted alike
+    assert {name for _, name in reads} == {"ANTHROPIC_API_KEY", "ANTHROPIC_ADMIN_KEY"}, reads
     assert all(not value.startswith(("'", '"')) for _, value in clients), clients
     from cachecast.build.config import RunConfig
 

@@ -21,9 +21,9 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|FROM|WHERE|CRE
 
 # (file relative to lib/cachecast, expression as ast.unparse writes it) -> why it is safe
 ALLOWED = {
-    ("plan/projection.py", "status"): "a column name picked from the fixed tuple ('result_type', 'status', 'type')",
-    ("plan/projection.py", "where"): "built above from `status` (allow-listed) and constant text",
-    ("plan/projection.py", "join"): "one of two constant JOIN clauses",
+    ("plan/calibration.py", "status"): "a column name picked from the fixed tuple ('result_type', 'status', 'type')",
+    ("plan/calibration.py", "where"): "built above from `status` (allow-listed) and constant text",
+    ("plan/calibration.py", "join"): "one of two constant JOIN clauses",
 }
 
 

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "audit": "cachecast.analyse.audit",
     "ledger": "cachecast.analyse.ledger",
+    "reconciliation": "cachecast.analyse.reconcile_store",
     "audit_view": "cachecast.report.audit_view",
     "display": "cachecast.report.display",
     "provenance": "cachecast.report.provenance",
@@ -25,6 +26,7 @@ _PUBLIC = {
     "projection_charts": "cachecast.report.charts.projection",
     "audit_charts": "cachecast.report.charts.audit",
     "ledger_charts": "cachecast.report.charts.ledger",
+    "reconcile_charts": "cachecast.report.charts.reconcile",
     "show": "cachecast.report.charts:show",
     "resolve_path": "cachecast.report.projection_report:resolve_path",
     "hit_rate_table": "cachecast.send.sim:hit_rate_table",

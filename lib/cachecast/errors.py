@@ -36,10 +36,11 @@ MIN_SECRET = 8  # shorter "keys" (a test's "x") would redact ordinary words
 
 
 def secret_values() -> tuple[str, ...]:
-    """The forms of ANTHROPIC_API_KEY to remove: as set, and stripped (a key read from a CRLF
-    file carries a '\r' that servers and messages do not echo). Empty when no key is set."""
-    raw = os.environ.get("ANTHROPIC_API_KEY", "")
-    return tuple(k for k in dict.fromkeys((raw, raw.strip())) if len(k) >= MIN_SECRET)
+    """The forms of ANTHROPIC_API_KEY and ANTHROPIC_ADMIN_KEY (the Admin API key `reconcile`
+    reads) to remove: as set, and stripped (a key read from a CRLF file carries a '\r' that
+    servers and messages do not echo). Empty when no key is set."""
+    raws = (os.environ.get("ANTHROPIC_API_KEY", ""), os.environ.get("ANTHROPIC_ADMIN_KEY", ""))
+    return tuple(k for k in dict.fromkeys(v for raw in raws for v in (raw, raw.strip())) if len(k) >= MIN_SECRET)
 
 
 def redact(text: str) -> str:

@@ -24,7 +24,7 @@ Why the forecast is built this way:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,8 @@ class Ledger:
     simulated: bool = False
     notes: list[str] = field(default_factory=list)
     truncation: list[dict] = field(default_factory=list)  # per model and treatment (cachecast.analyse.billed)
+    reconciled_through: date | None = None  # the store matches Anthropic's bill through this day (reconcile)
+    reconciled: str = ""  # that, in one sentence
 
     @property
     def planned(self) -> int:
@@ -147,6 +149,7 @@ class Ledger:
             "probes": self.probes,
             "simulated": self.simulated,
             **self._truncated(),
+            "reconciled_through": self.reconciled_through.isoformat() if self.reconciled_through else None,
         }
         return out
 
@@ -236,6 +239,9 @@ def ledger(conn: duckdb.DuckDBPyConnection, run: str | None = None) -> Ledger:
                  simulated=any(bool(b["simulated"]) for b in batches),
                  truncation=truncation_rows(_rows(conn, "run_truncation", run_id=run_id)))
     out.notes = _notes(out)
+    from .reconcile_store import reconciled_line, reconciled_through
+
+    out.reconciled_through, out.reconciled = reconciled_through(conn), reconciled_line(conn)
     return out
 
 
@@ -457,7 +463,7 @@ class LedgerView:
     ledger: Ledger
 
     def summary_lines(self) -> list[str]:
-        return [headline(self.ledger), *self.ledger.notes, f"Store: {self.db}."]
+        return [headline(self.ledger), *self.ledger.notes, self.ledger.reconciled, f"Store: {self.db}."]
 
     def batches(self):
         return batches_frame(self.ledger)

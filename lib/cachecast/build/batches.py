@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..jsonl import loads, strict_lines
 from ..facts.models import source as model_source
 from .prompts import iter_items, renderer
-from .requests import BuiltRequest, build_requests
+from .requests import BuiltRequest, build_requests, config_betas
 
 @dataclass(frozen=True)
 class ShardLimits:
@@ -240,6 +240,7 @@ def _write_build_json(cfg: RunConfig, tmp: Path, result: BuildResult) -> None:
         "provider": cfg.provider.name,
         "model": cfg.provider.model,
         "api_version": cfg.provider.api_version if cfg.provider.name == "anthropic" else None,
+        "betas": config_betas(cfg),  # anthropic-beta values submit, probe and count send (requests.config_betas)
         "config_fingerprint": config_fingerprint(cfg),
         "budget_usd": cfg.budget_usd,  # the run's budget as built: the ledger judges the run against it
         "model_facts": model_source() if cfg.provider.name == "anthropic" else None,

@@ -5,6 +5,7 @@ Its own module so that readers of a build (tokens, lint, api) need not import th
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,19 @@ def request_files(path: Path) -> list[Path]:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     return [regular_file(path, "requests (.jsonl)")]
+
+
+def build_betas(build_dir: Path) -> tuple[str, ...]:
+    """The anthropic-beta values a build's requests need (build.json "betas"), so that submit,
+    probe and count all send the headers the build was made for; () for older builds."""
+    betas = build_info(build_dir).get("betas") or []
+    if not isinstance(betas, list) or not all(isinstance(b, str) and _BETA_RE.match(b) for b in betas):
+        raise InputError(f"{Path(build_dir)}/{BUILD_INFO}: 'betas' is not a list of anthropic-beta names; "
+                         "rebuild with cachecast build")
+    return tuple(betas)
+
+
+_BETA_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 def build_api_version(build_dir: Path) -> str:

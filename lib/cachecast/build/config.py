@@ -161,7 +161,8 @@ def _check_model_rules(cfg: RunConfig, path: Path) -> None:
 
     thinking = cfg.thinking.model_dump(exclude_none=True, exclude={"effort"}) if cfg.thinking else None
     report = check_run(cfg.provider.model, cfg.provider.api_version, cfg.temperatures, thinking,
-                       cfg.thinking.effort if cfg.thinking else None, cfg.max_tokens, cfg.output_fill_ratio)
+                       cfg.thinking.effort if cfg.thinking else None, cfg.max_tokens, cfg.output_fill_ratio,
+                       batch=cfg.provider.batch)
     if report.errors:
         key, sentence = report.errors[0]
         raise ConfigError(f"{path}: '{key}' {sentence}" if key != "provider.model" else f"{path}: {sentence}")

@@ -21,15 +21,18 @@ from tqdm import tqdm
 
 from datetime import date
 
-from .build_files import build_api_version
+from .build_files import build_api_version, build_betas
 from .batches import CUSTOM_ID_RE, LIMITS
 from .build_files import request_files
 from ..errors import InputError
 from ..jsonl import lines
 from .lint_prefix import PrefixTracker
-from ..facts.models import DEFAULT_API_VERSION, ModelFacts, RetiredModelError, check_lifecycle, find, geo_problem, sampling_problem, thinking_problem, today, unknown_model_message
+from ..facts import request_rules
+from ..facts.models import (DEFAULT_API_VERSION, ModelFacts, RetiredModelError, check_lifecycle, find, geo_problem,
+                            max_tokens_problem, output_cap, sampling_problem, thinking_problem, today,
+                            tool_choice_problem, unknown_model_message)
 from ..facts.sdk_types import message_params_problems as params_problems
-from .requests import MAX_BREAKPOINTS, block_text, params_blocks, prefix_digest, prefix_key, ttl_order_ok
+from .requests import block_text, breakpoint_rule, params_blocks, prefix_digest, prefix_key
 from ..facts.tokenizer import ESTIMATE_ERROR_BAND, estimate_tokens
 
 SHOW_IDS = 5  # custom_ids listed per finding; the count says how many in all
@@ -109,6 +112,8 @@ class _State:
     requests: int = 0
     openai: int = 0
     api_version: str = DEFAULT_API_VERSION  # the build's provider.api_version (build.json), else the SDK's
+    betas: tuple[str, ...] = ()  # the anthropic-beta values the build sends (build.json)
+    lifecycle: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # model -> (level, sentence)
     day: date = field(default_factory=today)
     automatic: dict[str, set[str]] = field(default_factory=dict)  # model -> whole-prompt hashes (automatic caching)
     automatic_requests: int = 0
@@ -118,7 +123,7 @@ def lint_path(path: str | Path, progress: bool = False) -> LintReport:
     """Lint a build directory (requests-*.jsonl, plus manifest.jsonl when present) or one file."""
     path = Path(path)
     files = request_files(path)
-    state = _State(api_version=build_api_version(path))
+    state = _State(api_version=build_api_version(path), betas=build_betas(path))
     manifest = path / "manifest.jsonl" if path.is_dir() else path.parent / "manifest.jsonl"
     if manifest.is_file() and manifest != path:
         state.treatments = _read_treatments(manifest, state.findings)
@@ -274,25 +279,26 @@ def _check_request(cid: str, params: dict, state: _State) -> None:
 def _facts(model: str, cid: str, state: _State) -> ModelFacts | None:
     if model not in state.facts:
         state.facts[model] = find(model)
-        if state.facts[model] is not None:
-            _check_lifecycle(model, state)
+        state.lifecycle[model] = _lifecycle(model, state.day) if state.facts[model] is not None else None
     if state.facts[model] is None:
         state.findings.add("error", "unknown-model", unknown_model_message(model),
                            "fix the model id (the API answers 404 not_found_error for every request)", cid=cid)
+    found = state.lifecycle.get(model)
+    if found is not None:  # every request of a retired model would come back errored: each is named
+        level, sentence = found
+        code, fix = (("retired-model", "change provider.model in the config and rebuild") if level == "error" else
+                     ("deprecated-model", "plan the move before the retirement date"))
+        state.findings.add(level, code, sentence, fix, cid=cid)
     return state.facts[model]
 
 
-def _check_lifecycle(model: str, state: _State) -> None:
-    """Once per model: every request of a retired model would come back errored."""
+def _lifecycle(model: str, day: date) -> tuple[str, str] | None:
+    """Once per model: (level, sentence) for a retired or deprecated model, else None."""
     try:
-        warning = check_lifecycle(model, state.day)
+        warning = check_lifecycle(model, day)
     except RetiredModelError as exc:
-        state.findings.add("error", "retired-model", str(exc).split(" (cachecast model table")[0],
-                           "change provider.model in the config and rebuild", where=model)
-        return
-    if warning:
-        state.findings.add("warning", "deprecated-model", warning, "plan the move before the retirement date",
-                           where=model)
+        return "error", str(exc).split(" (cachecast model table")[0]
+    return ("warning", warning) if warning else None
 
 
 def _check_generic(cid: str, params: dict, findings: Findings) -> None:
@@ -341,12 +347,22 @@ def _check_model_rules(cid: str, params: dict, facts: ModelFacts, state: _State)
     if problem:
         f.add("error", "thinking-shape", problem, "set the config's thinking to a type this model accepts "
               f"({', '.join(facts.thinking_modes)})", cid=cid)
-    problem = geo_problem(facts, params)
+    problem = geo_problem(facts, params) or request_rules.geo_value_problem(params)
     if problem:
-        f.add("error", "inference-geo", problem, "remove inference_geo, or use a 4.6-or-later model", cid=cid)
-    if facts.max_output and mt and mt > facts.max_output:
-        f.add("error", "max-tokens", f"max_tokens {mt:,} is above {facts.id}'s {facts.max_output:,}-token maximum",
-              "lower max_tokens in the config", cid=cid)
+        f.add("error", "inference-geo", problem, "remove inference_geo, or use a 4.6-or-later model and a region "
+              "the API takes", cid=cid)
+    if max_tokens_problem(facts, mt, state.betas, in_batch=True):
+        f.add("error", "max-tokens", f"max_tokens {mt:,} is above {facts.id}'s "
+              f"{output_cap(facts, state.betas, in_batch=True):,}-token maximum", "lower max_tokens in the config",
+              cid=cid)
+    problem = tool_choice_problem(facts, params)
+    if problem:
+        f.add("error", "tool-choice", problem, "use tool_choice auto (with strict tools), or a model that takes a "
+              "forced tool_choice", cid=cid)
+    problem = request_rules.content_problem(params)
+    if problem:
+        f.add("error", "empty-content", problem, "remove the empty text block (an empty prompt file renders one)",
+              cid=cid)
 
 
 @dataclass
@@ -380,20 +396,8 @@ def _check_cache(cid: str, params: dict, facts: ModelFacts | None, state: _State
     if not bps:
         _no_breakpoint(cid, params, blocks, facts, f)
         return
-    if len(bps) > MAX_BREAKPOINTS:
-        f.add("error", "too-many-breakpoints", f"more than {MAX_BREAKPOINTS} cache_control breakpoints; "
-              "the API rejects the request", "keep at most 4 (system, plus tools and context if configured)",
-              cid=cid, detail=f"{len(bps)} breakpoints")
     ttls = [b.ttl for b in bps]
-    explicit = [b.ttl for b in bps if not b.automatic]
-    if any(b.automatic for b in bps) and explicit and bps[-1].ttl != explicit[-1]:
-        f.add("error", "automatic-ttl-mismatch", "the top-level (automatic) cache_control TTL differs from the last "
-              "explicit breakpoint's; the API rejects the request", "use one ttl for both (the config's "
-              "cache_control.ttl sets them together)", cid=cid, detail=f"{explicit[-1]} then {bps[-1].ttl}")
-    if not ttl_order_ok(ttls):
-        f.add("error", "ttl-order", "a 1h breakpoint comes after a 5m one; longer TTLs must come first "
-              "(tools -> system -> messages)", "use one ttl for all breakpoints, or put the 1h ones first",
-              cid=cid, detail=" -> ".join(ttls))
+    _check_breakpoint_rule(cid, params, blocks, bps, f)
     if "5m" in ttls and "1h" not in ttls:
         f.add("warning", "short-ttl", "5-minute cache entries in a batch: batches often run longer than 5 "
               "minutes, so entries may expire between requests",
@@ -405,6 +409,33 @@ def _check_cache(cid: str, params: dict, facts: ModelFacts | None, state: _State
     tokens = _track_prefixes(cid, params["model"], texts, bps, state)
     if facts is not None:
         _check_minimum(cid, params["model"], tokens, facts, f)
+
+
+_RULES = {  # code -> (message, fix); the API's own sentence goes in the detail
+    "too-many-breakpoints": ("more than 4 cache_control breakpoints (automatic caching takes a slot unless the last "
+                             "block has its own); the API rejects the request",
+                             "keep at most 4 (system, plus tools and context if configured)"),
+    "automatic-ttl-mismatch": ("the top-level (automatic) cache_control TTL differs from the TTL of the last block's "
+                               "own breakpoint; the API rejects the request",
+                               "use one ttl for both (the config's cache_control.ttl sets them together)"),
+    "ttl-order": ("a 1h breakpoint comes after a 5m one (the automatic one included); longer TTLs must come first "
+                  "(tools -> system -> messages)", "use one ttl for all breakpoints, or put the 1h ones first"),
+}
+
+
+def _check_breakpoint_rule(cid: str, params: dict, blocks: list[dict], bps: list[_Breakpoint], f: Findings) -> None:
+    """The API's breakpoint rules, from the one function the builder and the local server use."""
+    explicit = [b.ttl for b in bps if not b.automatic]
+    top = next((b.ttl for b in bps if b.automatic), None)
+    last = blocks[-1].get("cache_control") if blocks else None
+    last_ttl = last.get("ttl", "5m") if isinstance(last, dict) else None
+    found = breakpoint_rule(explicit, last_ttl, top)
+    if found is None:
+        return
+    code, api_message = found
+    message, fix = _RULES[code]
+    layout = " -> ".join(b.ttl + (" (automatic)" if b.automatic else "") for b in bps)
+    f.add("error", code, message, fix, cid=cid, detail=f"{layout}: {api_message}")
 
 
 def _track_prefixes(cid: str, model: str, texts: tuple[str, ...], bps: list[_Breakpoint],

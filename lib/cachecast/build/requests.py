@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .config import RunConfig
 from ..errors import CacheRuleError
-from ..facts.models import model_facts
+from ..facts.models import model_facts, request_betas
 from ..facts.tokenizer import estimate_tokens, estimate_tokens_for_chars
 
 MAX_BREAKPOINTS = 4
@@ -52,7 +52,9 @@ def build_requests(cfg: RunConfig, payload: dict[str, Any],
     prefix_hash, prefix_tokens, total_tokens, skip = _cached_prefix(blocks, model, automatic)
     if automatic and skip and prefix_hash is None:
         automatic = None  # the whole prompt is below the minimum: the top-level marker caches nothing
-    bps = [b["cache_control"] for b in blocks if "cache_control" in b] + ([automatic] if automatic else [])
+    marked = [b["cache_control"] for b in blocks if "cache_control" in b]
+    on_last = bool(blocks) and "cache_control" in blocks[-1]  # then the automatic marker is a no-op
+    bps = marked + ([automatic] if automatic and not on_last else [])
     base = _base_params(cfg, system, messages, tools, automatic)
     facts = model_facts(model)
     built = []
@@ -65,6 +67,15 @@ def build_requests(cfg: RunConfig, payload: dict[str, Any],
             prefix_hash=prefix_hash, prefix_tokens=prefix_tokens, rest_tokens=total_tokens - prefix_tokens,
             cacheable=bool(bps), skip_reason=skip))
     return built
+
+
+def config_betas(cfg: RunConfig) -> list[str]:
+    """The anthropic-beta values this config's requests need (facts.models.request_betas:
+    output-300k above the synchronous max_tokens; the builder sends no speed). build.json
+    records them, so that submit, probe and count send the same headers."""
+    if cfg.provider.name != "anthropic":
+        return []
+    return list(request_betas(model_facts(cfg.provider.model), {"max_tokens": cfg.max_tokens}))
 
 
 def _place_breakpoints(cfg: RunConfig, blocks: list[dict], system: list[dict]) -> None:
@@ -80,8 +91,8 @@ def _place_breakpoints(cfg: RunConfig, blocks: list[dict], system: list[dict]) -
 def _automatic(cfg: RunConfig) -> dict | None:
     """The top-level cache_control (automatic caching) at the configured TTL, or None.
 
-    The API applies it to the last cacheable block; a TTL that differs from the last
-    explicit breakpoint's is a 400, so it takes that TTL's value from the same setting."""
+    The API applies it to the last cacheable block; it is a 400 only when that block has a
+    breakpoint of its own with another TTL (breakpoint_rule), and one `ttl` setting keeps them equal."""
     if not cfg.provider.cache.automatic or cfg.provider.name != "anthropic":
         return None
     return _ttl_marker(cfg.provider.cache.ttl)
@@ -158,23 +169,68 @@ def _apply_ttl(blocks: list[dict], ttl: str) -> None:
         block["cache_control"] = _ttl_marker(cc.get("ttl", ttl))
 
 
-def _check_breakpoints(blocks: list[dict], automatic: dict | None = None) -> None:
-    ttls = [b["cache_control"].get("ttl", "5m") for b in blocks if "cache_control" in b]
-    if automatic is not None:
-        if ttls and automatic.get("ttl", "5m") != ttls[-1]:
-            raise CacheRuleError("the top-level (automatic) cache_control TTL differs from the last explicit "
-                                 "breakpoint's; the API rejects that (use one ttl)")
-        ttls.append(automatic.get("ttl", "5m"))  # it takes one of the 4 slots
+def breakpoint_rule(explicit: list[str], last_marked: str | None, top: str | None) -> tuple[str, str] | None:
+    """(lint code, the API's message) for a breakpoint layout the API rejects, or None.
+
+    `explicit`: the TTLs of block-level breakpoints in prefix order; `last_marked`: the TTL
+    of the last block's own marker (None when it has none); `top`: the TTL of the
+    top-level (automatic) cache_control, None when absent. The prompt-caching docs
+    (Automatic caching > Edge cases): the automatic breakpoint goes on the last cacheable
+    block and takes one of the 4 slots; on a last block that already has the same TTL it is
+    a no-op; a different TTL there is a 400; with 4 explicit breakpoints it is a 400 (no
+    slot left). An unmarked last block simply gets it, so a 5m automatic breakpoint after
+    an explicit 1h one is fine; 1h entries must still come before 5m ones (Mixing TTLs)."""
+    ttls = list(explicit)
+    if top is not None:
+        if len(explicit) >= MAX_BREAKPOINTS:
+            return ("too-many-breakpoints", f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be "
+                    f"provided. Found {len(explicit) + 1} (automatic caching needs a free slot).")
+        if last_marked is not None and last_marked != top:
+            return ("automatic-ttl-mismatch", f"cache_control: the top-level cache_control ttl '{top}' differs from "
+                    f"the ttl '{last_marked}' of the last block, which has its own cache_control")
+        if last_marked is None:
+            ttls.append(top)
     if len(ttls) > MAX_BREAKPOINTS:
-        raise CacheRuleError(
-            f"request has {len(ttls)} cache_control breakpoints; Anthropic accepts at most {MAX_BREAKPOINTS} "
-            "(drop the tools or context breakpoint, or automatic caching, which takes one slot)"
-        )
+        return ("too-many-breakpoints",
+                f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(ttls)}.")
     if not ttl_order_ok(ttls):
+        return "ttl-order", "a cache_control block with ttl '1h' must not come after one with ttl '5m'"
+    return None
+
+
+def cache_control_problem(params: dict[str, Any]) -> str | None:
+    """The API's message for built params whose breakpoints it rejects (local server, probe)."""
+    blocks = params_blocks(params)
+    explicit = [_ttl(b["cache_control"]) for b in blocks if isinstance(b.get("cache_control"), dict)]
+    last = blocks[-1].get("cache_control") if blocks else None
+    top = params.get("cache_control")
+    found = breakpoint_rule(explicit, _ttl(last) if isinstance(last, dict) else None,
+                            _ttl(top) if isinstance(top, dict) else None)
+    return found[1] if found else None
+
+
+def _ttl(marker: dict) -> str:
+    return marker.get("ttl", "5m")
+
+
+def _check_breakpoints(blocks: list[dict], automatic: dict | None = None) -> None:
+    explicit = [_ttl(b["cache_control"]) for b in blocks if "cache_control" in b]
+    last = blocks[-1].get("cache_control") if blocks else None
+    found = breakpoint_rule(explicit, _ttl(last) if last else None, _ttl(automatic) if automatic else None)
+    if found is None:
+        return
+    code, _ = found
+    if code == "too-many-breakpoints":
+        count = len(explicit) + (1 if automatic is not None else 0)
         raise CacheRuleError(
-            "a 1h cache_control breakpoint comes after a 5m one; longer TTLs must come first in the prefix "
-            "(tools -> system -> messages)"
-        )
+            f"request has {count} cache_control breakpoints; Anthropic accepts at most {MAX_BREAKPOINTS} "
+            "(drop the tools or context breakpoint, or automatic caching, which takes one slot)")
+    if code == "automatic-ttl-mismatch":
+        raise CacheRuleError("the top-level (automatic) cache_control TTL differs from the TTL of the last block's "
+                             "own breakpoint; the API rejects that (use one ttl)")
+    raise CacheRuleError(
+        "a 1h cache_control breakpoint comes after a 5m one; longer TTLs must come first in the prefix "
+        "(tools -> system -> messages)")
 
 
 _PREFIX_MEMO: dict[tuple, tuple[str, int]] = {}

@@ -18,7 +18,7 @@ import traceback
 from ..errors import CachecastError, redact
 
 COMMANDS = ["build", "lint", "count", "project", "ingest", "audit", "export", "report",
-            "submit", "status", "fetch", "models", "demo", "probe", "ledger"]
+            "submit", "status", "fetch", "models", "demo", "probe", "ledger", "reconcile"]
 
 
 class _Parser(argparse.ArgumentParser):

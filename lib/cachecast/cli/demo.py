@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 from ..errors import InputError
@@ -134,10 +135,30 @@ class _SimMessages:
                                        message_id=f"{sim.SIM_ID_PREFIX}probe{self.sent:06d}")
         return SimpleNamespace(id=message["id"], usage=_SimUsage(message["usage"]))
 
+    def count_tokens(self, **params):
+        """count_tokens, as the probe sends it first (cache_control kept): the simulator's count."""
+        from ..send import sim
+
+        params = {**params, **params.pop("extra_body", {})}
+        return SimpleNamespace(input_tokens=sim.to_sim_request({"custom_id": "count", "params": params}).total_tokens)
+
+
+class _SimModels:
+    """models.retrieve from the model table: the max_tokens the probe checks against."""
+
+    def retrieve(self, model: str):
+        from ..facts import models
+
+        facts = models.model_facts(model)
+        info = {"type": "model", "id": facts.id, "display_name": facts.id, "created_at": f"{models.as_of()}T00:00:00Z",
+                "lifecycle": models.lifecycle_on(facts, models.today()), "max_tokens": facts.max_output}
+        return SimpleNamespace(model_dump=lambda **_: info)
+
 
 class _SimClient:
     def __init__(self, cache, now: float):
         self.messages = _SimMessages(cache, now)
+        self.models = _SimModels()
 
 
 def prewarmed_pilot(build_dir: Path, work: Path, output_fill_ratio: float = 0.35) -> list[str]:

@@ -4,8 +4,10 @@ Why one module: the builder, lint, the projection, the token estimate and the lo
 server must agree on what a model accepts. If each kept its own copy, the test server
 could be kinder than lint, and lint kinder than the API. Facts live in data/models.yaml
 (dated, each row with its sources); `cachecast models --refresh` stores what the Models
-API says, and that is preferred where it speaks (lifecycle, dates, max_tokens, thinking
-types, effort levels).
+API says (facts.model_cache validates it both ways), and that is preferred where it speaks
+(lifecycle, dates, max_tokens, max_input_tokens, thinking types, effort levels, batch). A
+model the API lists and the table lacks gets a row from the API's facts plus conservative
+defaults for what the API does not give (`api_only`, `assumed` say which).
 
 Ids match exactly (dated ids are aliases): matching by prefix once gave claude-sonnet-5-5
 the claude-sonnet-5 row, with the wrong minimum, tokenizer and sampling rules.
@@ -13,9 +15,8 @@ the claude-sonnet-5 row, with the wrong minimum, tokenizer and sampling rules.
 from __future__ import annotations
 
 import difflib
-import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
@@ -26,6 +27,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
+from . import model_cache
+from .model_cache import REFRESH_ENV, refresh_path  # noqa: F401  (the names callers and tests use)
 
 API_VERSIONS = ("2026-10-21", "2023-06-01")
 DEFAULT_API_VERSION = "2026-10-21"  # what anthropic SDK 2.x sends
@@ -34,7 +37,10 @@ EFFORTS = ("low", "medium", "high", "xhigh", "max")
 THINKING_TYPES = ("enabled", "adaptive", "disabled", "between_tools")
 MIN_BUDGET_TOKENS = 1024
 TODAY_ENV = "CACHECAST_TODAY"  # YYYY-MM-DD: the date lifecycle checks use (tests, what-ifs)
-REFRESH_ENV = "CACHECAST_MODELS_FILE"  # where `models --refresh` stores the Models API answer
+# anthropic-beta values (SDK 2.16 anthropic.types.AnthropicBetaParam) a build may need
+FAST_MODE_BETA = "fast-mode-2026-02-01"  # speed "fast" on a model in research preview (fast-mode docs)
+OUTPUT_300K_BETA = "output-300k-2026-03-24"  # max_tokens above the sync limit, Message Batches only
+FORCED_TOOL_CHOICES = ("any", "tool")
 
 
 class RetiredModelError(ConfigError):
@@ -71,7 +77,10 @@ class _Row(_Strict):
     default_effort: Literal["low", "medium", "high", "xhigh", "max"] | None
     inference_geo: bool
     fast_mode: bool
-    max_output: int | None
+    fast_mode_beta: bool
+    max_output: int | None = Field(default=None, gt=0)
+    max_output_batch_beta: int | None = Field(default=None, gt=0)
+    forced_tool_choice: bool
     batch: bool
     sources: tuple[str, ...]
 
@@ -105,6 +114,12 @@ class ModelFacts:
     sources: tuple[str, ...]
     source: str
     as_of: str
+    fast_mode_beta: bool = False
+    max_output_batch_beta: int | None = None
+    forced_tool_choice: bool = True
+    max_input_tokens: int | None = None  # the Models API's; the table does not keep it
+    api_only: bool = False  # not in the table: the Models API's facts plus conservative defaults
+    assumed: tuple[str, ...] = field(default=())  # facts the Models API did not give, assumed
 
     @property
     def family(self) -> str:  # older callers' name for the id
@@ -137,6 +152,9 @@ class ModelFacts:
             "default_effort": self.default_effort, "inference_geo": self.inference_geo,
             "fast_mode": self.fast_mode, "max_output": self.max_output, "batch": self.batch,
             "sources": list(self.sources), "source": self.source,
+            "fast_mode_beta": self.fast_mode_beta, "max_output_batch_beta": self.max_output_batch_beta,
+            "forced_tool_choice": self.forced_tool_choice, "max_input_tokens": self.max_input_tokens,
+            "api_only": self.api_only, "assumed": list(self.assumed),
         }
 
 
@@ -176,48 +194,32 @@ def _facts(model_id: str, row: _Row, raw: dict[str, Any]) -> ModelFacts:
         disable_max_effort=t.disable_max_effort, enabled_deprecated=t.enabled_deprecated,
         effort=row.effort, default_effort=row.default_effort, inference_geo=row.inference_geo,
         fast_mode=row.fast_mode, max_output=row.max_output, batch=row.batch,
-        sources=tuple(raw["sources"].get(s, s) for s in row.sources), source=raw["source"], as_of=raw["as_of"])
+        sources=tuple(raw["sources"].get(s, s) for s in row.sources), source=raw["source"], as_of=raw["as_of"],
+        fast_mode_beta=row.fast_mode_beta, max_output_batch_beta=row.max_output_batch_beta,
+        forced_tool_choice=row.forced_tool_choice)
+
+
+def inference_geos() -> tuple[str, ...]:
+    """The inference_geo values the API takes (data/models.yaml, data residency docs)."""
+    return tuple(_raw()["inference_geos"])
 
 
 # ------------------------------------------------------------------ the Models API refresh
 
 
-def refresh_path() -> Path:
-    """Where the Models API answer is kept: per user, not per project (it is about the account)."""
-    env = os.environ.get(REFRESH_ENV)
-    if env:
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "cachecast" / "models.json"
-
-
 def store_refresh(models: list[dict[str, Any]], path: Path | None = None) -> Path:
-    """Keep `client.models.list()` rows (already plain dicts) with the time they were read."""
-    path = path or refresh_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "models": models}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body, indent=1, default=str) + "\n")
-    tmp.replace(path)
+    """Keep `client.models.list()` rows (plain dicts) once model_cache has validated them."""
+    path = model_cache.store(models, path)
     _table.cache_clear()
     model_facts.cache_clear()
     return path
 
 
-def _read_refresh() -> dict[str, Any] | None:
-    path = refresh_path()
-    if not path.is_file():
-        return None
-    try:
-        body = json.loads(path.read_text())
-        return body if isinstance(body, dict) and isinstance(body.get("models"), list) else None
-    except (OSError, ValueError):
-        return None  # a damaged cache is ignored: the dated table still answers
-
-
 def _apply_api(facts: ModelFacts, api: dict[str, Any], fetched_at: str) -> ModelFacts:
     """The Models API is the source of truth for what it reports; the rest stays the table's."""
     changes: dict[str, Any] = {"source": f"{facts.source}; Models API {fetched_at}"}
+    if isinstance(api.get("max_input_tokens"), int):
+        changes["max_input_tokens"] = api["max_input_tokens"]
     if api.get("lifecycle") in ("active", "deprecated", "retired"):
         changes["lifecycle"] = api["lifecycle"]
     for key in ("retires_at", "deprecated_at"):
@@ -247,15 +249,50 @@ def _day(value: Any) -> date | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
 
 
+# the largest published cache minimum: what a model the table does not know is assumed to need
+def _largest_minimum() -> int:
+    return max(f.min_cache_tokens for f in _static_table().values())
+
+
+def facts_from_api(api: dict[str, Any], fetched_at: str) -> ModelFacts:
+    """A row for a model only the Models API knows: its facts, and for the rest the choices
+    that cannot make a projection look cheaper or let a request through that might fail."""
+    minimum = _largest_minimum()
+    assumed = (f"cache minimum {minimum:,} tokens (the largest known)", "tokenizer 2026 (~1.3x tokens)",
+               "no temperature", "no inference_geo", "no fast mode", "no forced tool_choice",
+               "default effort high", "thinking on by default when adaptive is supported")
+    base = ModelFacts(
+        id=api["id"], aliases=(), lifecycle="active", deprecated_at=None, retires_at=None, replacement=None,
+        min_cache_tokens=minimum, min_cache_assumed=True, tokenizer="2026",
+        tokenizer_factor=float(_raw()["tokenizers"]["2026"]), sampling_2023=False, thinking_modes=(),
+        thinking_default="none", thinking_disable=None, disable_max_effort=None, enabled_deprecated=False,
+        effort=(), default_effort=None, inference_geo=False, fast_mode=False, max_output=None, batch=False,
+        sources=(f"Models API {fetched_at}", "cachecast conservative defaults: " + "; ".join(assumed)),
+        source=f"Models API {fetched_at} (not in {_raw()['source'].split(' (')[0]}; defaults assumed)",
+        as_of=str(fetched_at)[:10], forced_tool_choice=False, api_only=True, assumed=assumed)
+    facts = _apply_api(base, api, fetched_at)
+    modes = facts.thinking_modes
+    return replace(facts, source=base.source,
+                   thinking_default="adaptive" if "adaptive" in modes else "none",
+                   thinking_disable=next((t for t in ("disabled", "between_tools") if t in modes), None),
+                   default_effort="high" if "high" in facts.effort else (facts.effort[-1] if facts.effort else None))
+
+
+_REFRESH_LABEL: list[str] = []  # the refresh the current table used ("" when none), for source()
+
+
 @lru_cache(maxsize=1)
 def _table() -> dict[str, ModelFacts]:
     table = dict(_static_table())
-    refresh = _read_refresh()
+    refresh = model_cache.read()
+    _REFRESH_LABEL[:] = [refresh.fetched_at if refresh else ""]
     if refresh:
-        for api in refresh["models"]:
-            if isinstance(api, dict) and api.get("id") in _by_name(table):
-                found = _by_name(table)[api["id"]]
-                table[found.id] = _apply_api(found, api, str(refresh.get("fetched_at")))
+        for api in refresh.rows:
+            found = _by_name(table).get(api["id"])
+            if found is not None:
+                table[found.id] = _apply_api(found, api, refresh.fetched_at)
+            else:
+                table[api["id"]] = facts_from_api(api, refresh.fetched_at)
     return table
 
 
@@ -272,10 +309,11 @@ def _by_name(table: dict[str, ModelFacts]) -> dict[str, ModelFacts]:
 
 
 def source() -> str:
-    """Which snapshot answered: the dated table, plus the Models API refresh when there is one."""
-    refresh = _read_refresh()
+    """Which snapshot answered: the dated table, plus the Models API refresh when one was used."""
+    _table()
     label = _raw()["source"]
-    return f"{label}; Models API refresh {refresh.get('fetched_at')}" if refresh else label
+    fetched = _REFRESH_LABEL[0] if _REFRESH_LABEL else ""
+    return f"{label}; Models API refresh {fetched}" if fetched else label
 
 
 def as_of() -> str:
@@ -284,6 +322,16 @@ def as_of() -> str:
 
 def all_models() -> list[ModelFacts]:
     return list(_table().values())
+
+
+def table_models() -> list[ModelFacts]:
+    """The shipped table alone, without a Models API refresh (the local test server's catalogue)."""
+    return list(_static_table().values())
+
+
+def table_facts(model: str) -> ModelFacts | None:
+    """A row of the shipped table by id or alias, ignoring any Models API refresh."""
+    return _by_name(_static_table()).get(model)
 
 
 def known_models() -> list[str]:
@@ -451,11 +499,55 @@ def geo_problem(facts: ModelFacts, params: dict[str, Any]) -> str | None:
     return None
 
 
-def speed_problem(facts: ModelFacts, params: dict[str, Any], in_batch: bool) -> str | None:
+def speed_problem(facts: ModelFacts, params: dict[str, Any], in_batch: bool,
+                  betas: tuple[str, ...] = ()) -> str | None:
+    """Fast mode: never in a batch, only on models that have it, and on a research-preview
+    model only with the fast-mode beta header (`betas`: the anthropic-beta values sent)."""
     if params.get("speed") in (None, "standard"):
         return None
     if in_batch:
         return "speed: fast mode is not available in the Message Batches API"
     if not facts.fast_mode:
         return f"speed 'fast' is not supported on {facts.id}"
+    if facts.fast_mode_beta and FAST_MODE_BETA not in betas:
+        return (f"speed: fast mode on {facts.id} is a research preview and needs the anthropic-beta header "
+                f"{FAST_MODE_BETA}")
     return None
+
+
+def tool_choice_problem(facts: ModelFacts, params: dict[str, Any]) -> str | None:
+    """A forced tool_choice on a model that rejects one (messages and count_tokens alike)."""
+    choice = params.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in FORCED_TOOL_CHOICES and not facts.forced_tool_choice:
+        return 'tool_choice: type "tool" and "any" are not supported for this model.'
+    return None
+
+
+def output_cap(facts: ModelFacts, betas: tuple[str, ...] = (), in_batch: bool = False) -> int | None:
+    """The highest max_tokens the API takes for this model: the synchronous limit, or in a
+    batch sent with the output-300k beta the model's batch limit (models overview)."""
+    if in_batch and OUTPUT_300K_BETA in betas and facts.max_output_batch_beta:
+        return max(facts.max_output or 0, facts.max_output_batch_beta)
+    return facts.max_output
+
+
+def max_tokens_problem(facts: ModelFacts, max_tokens: Any, betas: tuple[str, ...] = (),
+                       in_batch: bool = False) -> str | None:
+    cap = output_cap(facts, betas, in_batch)
+    if cap and isinstance(max_tokens, int) and max_tokens > cap:
+        return (f"max_tokens: {max_tokens} > {cap}, which is the maximum allowed number of output tokens for "
+                f"{facts.id}")
+    return None
+
+
+def request_betas(facts: ModelFacts, params: dict[str, Any]) -> tuple[str, ...]:
+    """The anthropic-beta values this request needs on this model; the build records them in
+    build.json so that submit, probe and count send the same headers."""
+    out = []
+    if params.get("speed") == "fast" and facts.fast_mode_beta:
+        out.append(FAST_MODE_BETA)
+    mt = params.get("max_tokens")
+    if isinstance(mt, int) and facts.max_output and facts.max_output_batch_beta \
+            and facts.max_output < mt <= facts.max_output_batch_beta:
+        out.append(OUTPUT_300K_BETA)
+    return tuple(out)

@@ -60,14 +60,17 @@ def thinking_on(facts: models.ModelFacts, thinking: dict[str, Any] | None) -> bo
 
 
 def check_thinking(report: RuleReport, facts: models.ModelFacts, thinking: dict[str, Any] | None,
-                   effort: str | None, max_tokens: int, fill_ratio: float) -> None:
+                   effort: str | None, max_tokens: int, fill_ratio: float, batch: bool = True) -> None:
     problem = models.thinking_problem(facts, thinking, effort, max_tokens)
     if problem:
         report.errors.append(("thinking", problem))
         return
-    if facts.max_output and max_tokens > facts.max_output:
-        report.errors.append(("max_tokens", f"is {max_tokens:,}, above {facts.id}'s {facts.max_output:,}-token "
-                              "maximum output"))
+    cap = models.output_cap(facts, models.request_betas(facts, {"max_tokens": max_tokens}), in_batch=batch)
+    if cap and max_tokens > cap:
+        beta = (f" (up to {facts.max_output_batch_beta:,} in a batch, with the {models.OUTPUT_300K_BETA} beta the "
+                "build then records)" if facts.max_output_batch_beta and not batch else "")
+        report.errors.append(("max_tokens", f"is {max_tokens:,}, above {facts.id}'s {cap:,}-token maximum output"
+                              f"{beta}"))
     if thinking_on(facts, thinking):
         _room_warning(report, facts, thinking, effort, max_tokens, fill_ratio)
 
@@ -96,7 +99,7 @@ def _expected_thinking(effort: str | None) -> int:
 
 def check_run(model: str, api_version: str, temperatures: list[float | None],
               thinking: dict[str, Any] | None, effort: str | None, max_tokens: int,
-              fill_ratio: float) -> RuleReport:
+              fill_ratio: float, batch: bool = True) -> RuleReport:
     """Every model rule for one Anthropic run config; lifecycle is checked by the commands
     that spend money (build, lint, project, count, submit), not here, so old configs still load
     for ingest, audit and reports."""
@@ -107,6 +110,11 @@ def check_run(model: str, api_version: str, temperatures: list[float | None],
         return report
     if models.lifecycle_on(facts, models.today()) == "retired":
         return report  # serves no requests: the commands that spend say "retired, use X", which is the fix
+    if facts.api_only:
+        report.warnings.append(
+            f"model {facts.id} is not in cachecast's model table: its facts come from the {facts.source}; for "
+            f"what the Models API does not give cachecast assumes {', '.join(facts.assumed)}; its price comes "
+            "from genai-prices or --prices, and a command that prices it stops without one")
     check_sampling(report, facts, api_version, temperatures, thinking_on(facts, thinking))
-    check_thinking(report, facts, thinking, effort, max_tokens, fill_ratio)
+    check_thinking(report, facts, thinking, effort, max_tokens, fill_ratio, batch)
     return report

@@ -1,13 +1,16 @@
 """The budget gate in front of `submit`: no money leaves until the projection fits the budget.
 
 The build directory's build.json names the config it was built from; the config holds
-`budget_usd`. The projected spend of exactly these request files is compared with it, in
-the true worst case: every request writes the cached prefix at the configured TTL and none
-reads (in a batch, concurrent requests all pay the write, so this can happen). The expected
-figure is printed beside it. Output is the answer plus the model's expected thinking
-(cachecast.projection.output_tokens), priced with the same rates as every other command
-(`--prices FILE` / CACHECAST_PRICES). The synchronous probes `submit` sends first
-(cachecast.probe, billed at standard rates) are added to both figures: `probe_usd`.
+`budget_usd` and `max_tokens`. The projected spend of exactly these request files is given
+as three figures (cachecast.plan.budget): the **ceiling** (every request writes the cached
+prefix at the configured TTL, none reads, every output reaches max_tokens, thinking
+included), the **worst expected** (the same cache worst case at the expected output: the
+answer plus the model's expected thinking, cachecast.plan.projection.output_tokens) and the
+**expected**. The gate refuses when the worst expected is over the budget (with
+`--budget-basis ceiling`: the ceiling), and warns when only the ceiling is, with how to
+lower it. Prices are the same as every other command's (`--prices FILE` /
+CACHECAST_PRICES). The synchronous probes `submit` sends first (cachecast.probe, billed at
+standard rates) are added to every figure: `probe_usd`.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..errors import CachecastError, InputError
+from .budget import DEFAULT_BASIS, BudgetFigures, check_basis, figures
 
 
 class BudgetError(CachecastError):
@@ -25,13 +29,45 @@ class BudgetError(CachecastError):
 
 @dataclass(frozen=True)
 class Verdict:
-    projected_usd: float  # the worst case, which the budget is judged on
-    budget_usd: float | None
-    basis: str  # what the worst case is
-    within: bool
-    sentence: str  # the projection module's verdict in words (worst case and expected)
-    expected_usd: float = 0.0
+    """The gate's figures for a build (probes included) and its verdict."""
+
+    figures: BudgetFigures
+    sentence: str  # the projection module's verdict in words (the three figures)
     price_source: str = ""  # genai-prices version, day, correction rows (every figure says it)
+    probe_usd: Decimal = Decimal(0)
+
+    @property
+    def projected_usd(self) -> float:
+        """The figure the budget is judged on (worst expected, or the ceiling)."""
+        return float(self.figures.judged)
+
+    @property
+    def ceiling_usd(self) -> float:
+        return float(self.figures.ceiling)
+
+    @property
+    def worst_expected_usd(self) -> float:
+        return float(self.figures.worst_expected)
+
+    @property
+    def expected_usd(self) -> float:
+        return float(self.figures.expected)
+
+    @property
+    def budget_usd(self) -> float | None:
+        return None if self.figures.budget is None else float(self.figures.budget)
+
+    @property
+    def basis(self) -> str:
+        return self.figures.basis
+
+    @property
+    def within(self) -> bool:
+        return self.figures.within is not False
+
+    @property
+    def warning(self) -> str | None:
+        return self.figures.ceiling_warning()
 
 
 def config_of(build_dir: Path) -> Path:
@@ -50,33 +86,33 @@ def config_of(build_dir: Path) -> Path:
                      "rebuild, or use --force to skip the budget check)")
 
 
-def verdict(build_dir: Path, overrides: Path | None = None, probe_usd: Decimal = Decimal(0)) -> Verdict:
-    """Project exactly these request files with the projection module's cost model and budget rule;
-    `probe_usd` (the probes' projected cost, standard rates) is spent too, so it is added."""
+def verdict(build_dir: Path, overrides: Path | None = None, probe_usd: Decimal = Decimal(0),
+            basis: str = DEFAULT_BASIS) -> Verdict:
+    """Project exactly these request files with the projection module's cost model and budget
+    rule; `probe_usd` (the probes' projected cost, standard rates) is spent whatever happens,
+    so it is added to every figure."""
     from ..build.config import load_config
-    from .projection import basis_name, budget_verdict
+    from .projection import budget_verdict
 
     cfg = load_config(config_of(build_dir))
-    p = project_build(build_dir, cfg, overrides)
-    worst = p.worst_case.total + probe_usd
-    within = cfg.budget_usd is None or worst <= Decimal(str(cfg.budget_usd))
+    p = project_build(build_dir, cfg, overrides, check_basis(basis))
+    f = figures(p).plus(probe_usd)
     sentence = budget_verdict(p) + (f"; plus ${probe_usd:.6f} of probes at standard rates, included in the "
-                                    f"check (worst case ${worst:,.2f})" if probe_usd else "")
-    return Verdict(float(worst), cfg.budget_usd, basis_name(p), within, sentence,
-                   float(p.expected.total + probe_usd), p.rates.source)
+                                    f"check (the judged figure ${f.judged:,.2f})" if probe_usd else "")
+    return Verdict(f, sentence, p.rates.source, probe_usd)
 
 
-def project_build(build_dir: Path, cfg, overrides: Path | None = None):
+def project_build(build_dir: Path, cfg, overrides: Path | None = None, basis: str = DEFAULT_BASIS):
     """A Projection of the built files: request count and mean token estimates from the manifest.
 
     The config supplies rates, output (the answer, max_tokens x output_fill_ratio, plus the
-    model's expected thinking), TTL and budget; the budget is judged, as by `cachecast
-    project`, on the worst case at the configured TTL."""
+    model's expected thinking), max_tokens (which build writes into every request: the
+    ceiling), TTL and budget; the budget is judged, as by `cachecast project`, on `basis`."""
     from decimal import Decimal
 
     from ..build.batches import read_manifest
     from ..facts.pricing import get_rates
-    from .projection import TokenProfile, output_tokens, project_costs
+    from .projection import TokenProfile, expected_thinking, output_tokens, project_costs
 
     rows = read_manifest(build_dir)
     if not rows:
@@ -94,26 +130,37 @@ def project_build(build_dir: Path, cfg, overrides: Path | None = None):
     return project_costs(get_rates(model, cfg.provider.batch, overrides), model=model,
                          items=len({r["item_id"] for r in rows}), requests=len(rows), tokens=tokens,
                          cacheable=bool(cached), budget_usd=cfg.budget_usd, budget_ttl=ttl,
-                         label=f"build {build_dir.name}")
+                         label=f"build {build_dir.name}", max_tokens=cfg.max_tokens, budget_basis=basis,
+                         thinking_effort=expected_thinking(cfg, model).effort)
 
 
 def check_budget(build_dir: Path, force: bool = False, overrides: Path | None = None,
-                 probe_usd: Decimal = Decimal(0)) -> str:
-    """One line for the log (worst case and expected); raises BudgetError when the worst
-    case (the probes' projected cost included) is over budget and not forced."""
+                 probe_usd: Decimal = Decimal(0), basis: str = DEFAULT_BASIS) -> str:
+    """Lines for the log: the three figures, then (when only the ceiling is over the budget) a
+    line starting "warning:"; raises BudgetError when the judged figure (the probes' projected
+    cost included) is over budget and not forced."""
     if force:
         try:
-            v = verdict(build_dir, overrides, probe_usd)
+            v = verdict(build_dir, overrides, probe_usd, basis)
         except CachecastError as exc:
             return f"budget check skipped (--force): {exc}"
-        return (f"projected ${v.projected_usd:,.2f} in the worst case ({v.basis}), ${v.expected_usd:,.2f} expected; "
-                f"budget check overridden with --force [prices: {v.price_source}]")
-    v = verdict(build_dir, overrides, probe_usd)
-    if v.budget_usd is None:
-        return (f"projected ${v.projected_usd:,.2f} in the worst case ({v.basis}), ${v.expected_usd:,.2f} expected; "
-                f"the config sets no budget_usd [prices: {v.price_source}]")
+        return f"projected: {v.figures.summary()}; budget check overridden with --force [prices: {v.price_source}]"
+    v = verdict(build_dir, overrides, probe_usd, basis)
+    f = v.figures
+    if f.budget is None:
+        return f"projected: {f.summary()}; the config sets no budget_usd [prices: {v.price_source}]"
     if not v.within:
-        raise BudgetError(f"projected spend ${v.projected_usd:,.2f} in the worst case ({v.basis}, estimated tokens; "
-                          f"${v.expected_usd:,.2f} expected) exceeds the config's budget_usd ${v.budget_usd:,.2f}; "
-                          "nothing was submitted (raise the budget, shrink the run, or use --force)")
-    return f"projected spend of these files: {v.sentence} [prices: {v.price_source}]"
+        raise BudgetError(_refusal(f))
+    line = f"projected spend of these files: {v.sentence} [prices: {v.price_source}]"
+    return line + (f"\n{v.warning}" if v.warning else "")
+
+
+def _refusal(f: BudgetFigures) -> str:
+    if f.basis == "ceiling":
+        return (f"the ceiling of these files, ${f.ceiling:,.2f} ({f.ceiling_words()}; estimated prompt tokens; "
+                f"worst expected ${f.worst_expected:,.2f}, expected ${f.expected:,.2f}), exceeds the config's "
+                f"budget_usd ${f.budget:,.2f} (--budget-basis ceiling); nothing was submitted (to lower it: "
+                f"{f.how_to_lower()}; or raise the budget, or use --force)")
+    return (f"the worst expected spend of these files, ${f.worst_expected:,.2f} ({f.worst_words()}; estimated "
+            f"tokens; expected ${f.expected:,.2f}, ceiling ${f.ceiling:,.2f}), exceeds the config's budget_usd "
+            f"${f.budget:,.2f}; nothing was submitted (raise the budget, shrink the run, or use --force)")

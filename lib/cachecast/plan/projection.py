@@ -16,13 +16,16 @@ cachecast.models unless the config's `thinking.effort` says otherwise). `--outpu
 given alone is the whole output, thinking included, so a pinned projection stays a hand
 formula.
 
-The budget is judged on the true worst case: every request writes the prefix at the
-configured TTL and none reads (concurrent requests all miss, so this can happen), printed
-beside the expected figure.
+Three budget figures (cachecast.plan.budget): the ceiling (every request writes the prefix
+at the configured TTL, none reads, every output reaches max_tokens), the worst expected
+(the same cache worst case at the expected output: concurrent requests all miss, so this
+can happen) and the expected. The budget is judged on the worst expected, or on the
+ceiling with budget_basis "ceiling".
 
 `project_costs` takes plain numbers (requests, S, U, O, rates) so it is easy to test and
-to call from a notebook; `token_profile` and `observed_pilot` gather those numbers from a
-config, the API or an audited pilot's DuckDB store.
+to call from a notebook; `token_profile` gathers those numbers from a config, the API or
+an audited pilot (cachecast.plan.calibration). Pre-warming's expected saving is in
+cachecast.plan.prewarm.
 """
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ from ..build.config import RunConfig
 from ..errors import ConfigError, InputError
 from ..facts.models import model_facts
 from ..facts.pricing import Rates, get_rates
+# calibration from a pilot and pre-warming live in their own modules; their names stay importable here
+from .calibration import PilotObservation, observed_pilot  # noqa: F401
+from .prewarm import PrewarmSaving, prewarm_concurrency, prewarm_json, prewarm_saving  # noqa: F401
+from .budget import DEFAULT_BASIS, check_basis, figures
 
 TTLS = ("5m", "1h")
 # Anthropic reports batch cache hit rates "ranging from 30% to 98%" (FACTS.md); the middle
@@ -104,19 +111,26 @@ class Projection:
     scenarios: list[Scenario]
     break_even: dict[str, Decimal]
     budget_usd: Decimal | None
-    worst_case: Cost  # every request writes at the configured TTL, none reads (no cache: no cache)
+    worst_case: Cost  # the worst expected: every request writes at the configured TTL, none reads
     worst_case_ttl: str | None  # None: nothing is cached
     expected: Cost  # the expected hit rate at the configured TTL
     expected_hit_rate: Decimal | None
     rates: Rates
     label: str = ""
+    # every request writes, none reads, every output reaches max_tokens (None: as worst_case)
+    ceiling_cost: Cost | None = None
+    max_tokens: int | None = None  # the cap of each request's output, thinking included
+    budget_basis: str = DEFAULT_BASIS  # "worst_expected" | "ceiling": the figure the budget is judged on
+    thinking_effort: str | None = None  # the effort the output assumes (for advice)
+
+    @property
+    def ceiling(self) -> Cost:
+        return self.ceiling_cost or self.worst_case
 
     @property
     def within_budget(self) -> bool | None:
-        """Judged on the true worst case, never on a hopeful hit rate."""
-        if self.budget_usd is None:
-            return None
-        return self.worst_case.total <= self.budget_usd
+        """Judged on the basis figure (cachecast.plan.budget), never on a hopeful hit rate."""
+        return figures(self).within
 
 
 # ------------------------------------------------------------------ the arithmetic
@@ -153,9 +167,12 @@ def break_even_hit_rate(rates: Rates, ttl: str, prompt_tokens: int = 0) -> Decim
 def project_costs(rates: Rates, *, model: str, items: int, requests: int, tokens: TokenProfile,
                   cacheable: bool, reason: str | None = None, hit_rates: dict[str, Decimal] | None = None,
                   ttls: Iterable[str] = TTLS, budget_usd: Decimal | float | None = None,
-                  budget_ttl: str | None = None, label: str = "") -> Projection:
+                  budget_ttl: str | None = None, label: str = "", max_tokens: int | None = None,
+                  budget_basis: str = DEFAULT_BASIS, thinking_effort: str | None = None) -> Projection:
     """All scenarios for one run. Below the minimum cacheable prefix (cacheable=False) every
-    scenario equals no cache: Anthropic processes the prompt uncached, writes nothing."""
+    scenario equals no cache: Anthropic processes the prompt uncached, writes nothing.
+    `max_tokens` gives the ceiling (every output at max_tokens, the whole of it priced as
+    output: how it splits into answer and thinking is unknown there)."""
     hit_rates = hit_rates or DEFAULT_HIT_RATES
     ttls = [t for t in TTLS if t in set(ttls)]
     S, U, O, T = tokens.system, tokens.user_mean, tokens.output_mean, tokens.thinking_mean
@@ -181,11 +198,16 @@ def project_costs(rates: Rates, *, model: str, items: int, requests: int, tokens
     budget = Decimal(str(budget_usd)) if budget_usd is not None else None
     worst_ttl = budget_ttl if cacheable else None
     expected_h = expected_hit_rate(hit_rates) if worst_ttl else None
+    ceiling = None
+    if max_tokens is not None:
+        ceiling = request_cost(rates, requests=requests, system=S, user=U, output=Decimal(max_tokens),
+                               hits=Decimal(0), ttl=worst_ttl)
     return Projection(model=model, items=items, requests=requests, batch=rates.batch, tokens=tokens,
                       cacheable=cacheable, reason=reason, no_cache=no_cache, scenarios=scenarios,
                       break_even=break_even, budget_usd=budget, worst_case=cost(Decimal(0), worst_ttl),
                       worst_case_ttl=worst_ttl, expected=cost(expected_h or Decimal(0), worst_ttl),
-                      expected_hit_rate=expected_h, rates=rates, label=label)
+                      expected_hit_rate=expected_h, rates=rates, label=label, ceiling_cost=ceiling,
+                      max_tokens=max_tokens, budget_basis=check_basis(budget_basis), thinking_effort=thinking_effort)
 
 
 def expected_hit_rate(hit_rates: dict[str, Decimal]) -> Decimal:
@@ -322,87 +344,6 @@ def cacheability(cfg: RunConfig, system: int) -> tuple[bool, str | None]:
     return True, None
 
 
-# ------------------------------------------------------------------ calibration from a pilot
-
-
-@dataclass(frozen=True)
-class PilotObservation:
-    requests: int
-    output_mean: Decimal  # all output, thinking included
-    prompt_ratio: Decimal | None  # actual / estimated prompt tokens (None: no manifest to compare)
-    thinking_mean: Decimal | None = None  # usage.output_tokens_details.thinking_tokens (None: not reported)
-    truncated: int = 0  # of the requests, answers cut off at max_tokens: the observed mean is then a floor
-
-    def truncation_note(self) -> str | None:
-        """Said beside a calibration from this pilot when its outputs were cut off (issue 19)."""
-        if not self.truncated:
-            return None
-        return (f"{self.truncated:,} of {self.requests:,} pilot answers ({self.truncated / self.requests:.1%}) stopped "
-                "at max_tokens: the calibrated output is a floor (those answers would have been longer); raise "
-                "max_tokens or lower the effort, or pin --output-tokens")
-
-
-def observed_pilot(db: Path) -> PilotObservation:
-    """Mean output tokens (and the prompt-size correction) of an audited pilot, read from
-    the store's `results` table (succeeded lines) joined to `manifest` for the estimates."""
-    import duckdb
-
-    from .._paths import regular_file
-
-    if not Path(db).exists():
-        raise InputError(f"{db}: audit database not found")
-    con = duckdb.connect(str(regular_file(Path(db), "audit store (.duckdb)")), read_only=True)
-    try:
-        cols = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'results'").fetchall()}
-        if "output_tokens" not in cols:
-            raise InputError(f"{db}: no results table with output_tokens (ingest a pilot first)")
-        status = next((c for c in ("result_type", "status", "type") if c in cols), None)
-        where = f"WHERE {status} = 'succeeded'" if status else "WHERE output_tokens IS NOT NULL"
-        n, out_mean = con.execute(f"SELECT count(*), avg(output_tokens)::DOUBLE FROM results {where}").fetchone()
-        if not n:
-            raise InputError(f"{db}: no succeeded requests to calibrate from")
-        thinking = None
-        if "thinking_tokens" in cols:  # lines without the breakdown count as unknown, not as 0
-            thinking = con.execute(f"SELECT avg(thinking_tokens)::DOUBLE FROM results {where}").fetchone()[0]
-        ratio = _prompt_ratio(con, where, cols)
-        truncated = 0
-        if "stop_reason" in cols:
-            truncated = con.execute(f"SELECT count(*) FROM results {where} AND stop_reason = 'max_tokens'").fetchone()[0]
-    finally:
-        con.close()
-    return PilotObservation(requests=int(n), output_mean=Decimal(str(round(out_mean, 3))), prompt_ratio=ratio,
-                            thinking_mean=Decimal(str(round(thinking, 3))) if thinking is not None else None,
-                            truncated=int(truncated))
-
-
-def _prompt_ratio(con: Any, where: str, cols: set[str]) -> Decimal | None:
-    need = {"custom_id", "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if not need <= cols or "manifest" not in tables:
-        return None
-    mcols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'manifest'").fetchall()}
-    if not {"custom_id", "est_prefix_tokens", "est_rest_tokens"} <= mcols:
-        return None
-    # Several builds can share custom_ids (pilot and full run): join through the batch's own
-    # manifest when the store records it (batches.manifest_id), else on custom_id alone.
-    bcols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'batches'").fetchall()}
-    via_batch = {"manifest_id"} <= mcols and {"batch_id", "manifest_id"} <= bcols and "batch_id" in cols
-    join = ("JOIN batches b ON b.batch_id = r.batch_id JOIN manifest m ON m.manifest_id = b.manifest_id "
-            "AND m.custom_id = r.custom_id") if via_batch else "JOIN manifest m ON m.custom_id = r.custom_id"
-    pairs = con.execute(
-        "SELECT m.est_prefix_tokens + m.est_rest_tokens, "
-        "r.input_tokens + r.cache_creation_input_tokens + r.cache_read_input_tokens "
-        f"FROM (SELECT * FROM results {where}) r {join}").fetchall()
-    if not pairs:
-        return None
-    from ..tokens.count import calibrate
-
-    return Decimal(str(round(calibrate(pairs).ratio, 6)))
-
-
 # ------------------------------------------------------------------ from a config
 
 
@@ -511,7 +452,10 @@ def _overall_source(sources: dict[str, str]) -> str:
 def project_config(cfg: RunConfig, *, items: int | None = None, pins: Pins | None = None,
                    hit_rates: dict[str, Decimal] | None = None, ttls: Iterable[str] = TTLS,
                    counter: Any = None, pilot: PilotObservation | None = None,
-                   overrides: Path | None = None, label: str = "") -> Projection:
+                   overrides: Path | None = None, label: str = "",
+                   budget_basis: str = DEFAULT_BASIS) -> Projection:
+    """The config's run (or its first `items` items): scenarios, the three budget figures
+    (ceiling at the config's max_tokens) and the verdict on `budget_basis`."""
     if cfg.provider.name != "anthropic":
         raise ConfigError(f"{cfg.source}: cachecast projects Anthropic prompt caching; provider is "
                           f"'{cfg.provider.name}'")
@@ -524,7 +468,9 @@ def project_config(cfg: RunConfig, *, items: int | None = None, pins: Pins | Non
     budget_ttl = cfg.provider.cache.ttl if cacheable else None
     return project_costs(rates, model=cfg.provider.model, items=n_items, requests=requests, tokens=tokens,
                          cacheable=cacheable, reason=reason, hit_rates=hit_rates, ttls=ttls,
-                         budget_usd=cfg.budget_usd, budget_ttl=budget_ttl, label=label)
+                         budget_usd=cfg.budget_usd, budget_ttl=budget_ttl, label=label,
+                         max_tokens=cfg.max_tokens, budget_basis=budget_basis,
+                         thinking_effort=expected_thinking(cfg).effort)
 
 
 def hit_rate_map(values: Iterable[float] | None) -> dict[str, Decimal] | None:
@@ -548,9 +494,10 @@ def _f(value: Decimal, places: int = 6) -> float:
 
 
 def to_json(p: Projection) -> dict[str, Any]:
-    """The `project --json` contract (DESIGN.md), plus, after it: reason, price_source,
-    budget_basis, worst_case_usd, expected_usd, token_sources, thinking notes and the cost
-    components (thinking among them)."""
+    """The `project --json` contract (DESIGN.md, `gate` included: ceiling, worst expected,
+    expected, basis), plus, after it: reason, price_source, budget_basis (the worst case in
+    words), worst_case_usd (= gate.worst_expected_usd), expected_usd, max_tokens,
+    token_sources, thinking notes and the cost components (thinking among them)."""
     return {
         "model": p.model, "items": p.items, "requests": p.requests, "batch": p.batch,
         "tokens": {"system": p.tokens.system, "user_mean": _f(p.tokens.user_mean, 3),
@@ -563,17 +510,20 @@ def to_json(p: Projection) -> dict[str, Any]:
         "break_even_hit_rate": {ttl: _f(v, 4) for ttl, v in p.break_even.items()},
         "budget_usd": _f(p.budget_usd, 2) if p.budget_usd is not None else None,
         "within_budget": p.within_budget,
+        "gate": figures(p).json(),
         "reason": p.reason,
         "price_source": p.rates.source,
         "budget_basis": basis_name(p),
         "worst_case_usd": _f(p.worst_case.total),
         "expected_usd": _f(p.expected.total),
         "expected_hit_rate": _f(p.expected_hit_rate, 4) if p.expected_hit_rate is not None else None,
+        "max_tokens": p.max_tokens,
         "token_sources": dict(p.tokens.sources),
         "token_notes": list(p.tokens.notes),
         "components_usd": {
             "no_cache": _components(p.no_cache),
             "worst_case": _components(p.worst_case),
+            "ceiling": _components(p.ceiling),
             "scenarios": [{"name": s.name, "ttl": s.ttl, **_components(s.cost)} for s in p.scenarios],
         },
         "prewarm": prewarm_json(p),
@@ -591,83 +541,21 @@ def basis_name(p: Projection) -> str:
 
 
 def budget_verdict(p: Projection) -> str:
-    """The budget verdict in words: the true worst case against the budget, and the
-    expected figure beside it."""
-    worst = p.worst_case.total
-    expected = (f"expected ${p.expected.total:,.2f} ({p.worst_case_ttl} at a {p.expected_hit_rate:.0%} hit rate)"
-                if p.expected_hit_rate is not None else f"expected ${p.expected.total:,.2f} (no cache)")
-    if p.budget_usd is None:
-        return f"no budget set; worst case ${worst:,.2f} ({basis_name(p)}), {expected}"
-    margin = p.budget_usd - worst
+    """The budget verdict in words: the figure judged (worst expected, or the ceiling under
+    --budget-basis ceiling) against the budget, then the other two figures."""
+    f = figures(p)
+    if f.budget is None:
+        return f"no budget set; {f.summary()}"
+    if f.basis == "ceiling":
+        judged = f"ceiling ${f.ceiling:,.2f} ({f.ceiling_words()})"
+        other = f"worst expected ${f.worst_expected:,.2f} ({f.worst_words()})"
+    else:
+        judged = f"worst expected ${f.worst_expected:,.2f} ({f.worst_words()})"
+        other = f"ceiling ${f.ceiling:,.2f} ({f.ceiling_words()})"
+        if f.ceiling > f.budget:
+            other += ", above the budget"
+    margin = f.budget - f.judged
     word = "within" if margin >= 0 else "OVER"
     spare = f"${margin:,.2f} to spare" if margin >= 0 else f"${-margin:,.2f} short"
-    return (f"{word} budget: ${worst:,.2f} in the worst case ({basis_name(p)}) against ${p.budget_usd:,.2f}, "
-            f"{spare}; {expected}")
-
-
-# ------------------------------------------------------------------ pre-warming (issue 15)
-
-
-@dataclass(frozen=True)
-class PrewarmSaving:
-    """What `submit --prewarm` is expected to save on one shared prefix (a projection, not a
-    measurement: the audit measures it from the results)."""
-
-    first_wave: int  # requests assumed to start together (the concurrency assumption)
-    read_share: Decimal  # of them, the share expected to read the pre-warmed entry (best effort)
-    first_wave_saving: Decimal  # their writes turned into reads, at the run's rates
-    probe_cost: Decimal  # the pre-warm probe at standard rates: prefix written, rest as input
-    validation_probe_cost: Decimal  # the probe submit sends anyway (no markers): all input
-    break_even_first_wave: Decimal | None  # first-wave size above which the pre-warm pays
-
-    @property
-    def net(self) -> Decimal:
-        return self.first_wave_saving - self.probe_cost
-
-
-def prewarm_concurrency() -> int:
-    """The concurrency assumption: how many batch requests start together (cachecast.sim)."""
-    from ..send.sim import DEFAULTS
-
-    return int(DEFAULTS["concurrency"])
-
-
-def prewarm_saving(p: Projection, concurrency: int | None = None, overrides: Path | None = None) -> PrewarmSaving | None:
-    """Expected saving of --prewarm: without it the first wave (min(concurrency, requests))
-    all write the prefix; with it, the expected hit rate of them read it instead. Net of the
-    pre-warm probe, priced at standard rates. None when nothing is cached."""
-    if not p.cacheable or p.worst_case_ttl is None:
-        return None
-    S, U, ttl = p.tokens.system, p.tokens.user_mean, p.worst_case_ttl
-    wave = min(int(concurrency or prewarm_concurrency()), p.requests)
-    share = p.expected_hit_rate if p.expected_hit_rate is not None else Decimal(1)
-    from ..facts.costs import token_cost  # the one cost formula
-
-    writes = {"write_1h" if ttl == "1h" else "write_5m": S}
-    per_read = (token_cost(p.rates, **writes, tier_tokens=S + U).total
-                - token_cost(p.rates, read=S, tier_tokens=S + U).total)
-    std = get_rates(p.model, False, overrides, at=p.rates.priced_on)
-    probe = token_cost(std, input=U, **writes, tier_tokens=S + U).total
-    per_request = share * per_read
-    return PrewarmSaving(first_wave=wave, read_share=share, first_wave_saving=wave * per_request, probe_cost=probe,
-                         validation_probe_cost=token_cost(std, input=S + U).total,
-                         break_even_first_wave=probe / per_request if per_request > 0 else None)
-
-
-def prewarm_json(p: Projection, concurrency: int | None = None) -> dict[str, Any] | None:
-    """The `prewarm` key of project --json (beside the contract keys)."""
-    from ..errors import CachecastError
-
-    try:
-        saving = prewarm_saving(p, concurrency)
-    except CachecastError as exc:  # no standard price for the model: say so, do not guess
-        return {"reason": str(exc)}
-    if saving is None:
-        return None
-    return {"first_wave": saving.first_wave, "read_share": _f(saving.read_share, 4),
-            "first_wave_saving_usd": _f(saving.first_wave_saving), "probe_cost_usd": _f(saving.probe_cost),
-            "validation_probe_cost_usd": _f(saving.validation_probe_cost), "net_saving_usd": _f(saving.net),
-            "break_even_first_wave": _f(saving.break_even_first_wave, 2) if saving.break_even_first_wave else None,
-            "assumption": (f"the first {saving.first_wave} requests (the concurrency assumption of cachecast.sim) "
-                           f"start together; {_f(saving.read_share, 4)} of them read the pre-warmed entry (the "
-                           "expected hit rate); a projection: the audit measures the real verdict")}
+    return (f"{word} budget: {judged} against ${f.budget:,.2f}, {spare}; "
+            f"expected ${f.expected:,.2f} ({f.expected_words()}); {other}")

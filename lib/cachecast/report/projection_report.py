@@ -132,6 +132,33 @@ def verdicts(p: Plan) -> list[str]:
     return out
 
 
+def gate_frame(p: Plan) -> pd.DataFrame:
+    """The budget gate's three figures of each run (cachecast.plan.budget): ceiling, worst
+    expected, expected, what each assumes, and which one the budget is judged on."""
+    from ..plan.budget import figures
+
+    rows = []
+    for run in p.runs:
+        f = figures(run)
+        judged = "ceiling" if f.basis == "ceiling" else "worst expected"
+        for name, usd, words in (("ceiling", f.ceiling, f.ceiling_words()),
+                                 ("worst expected", f.worst_expected, f.worst_words()),
+                                 ("expected", f.expected, f.expected_words())):
+            verdict = "no budget set" if f.budget is None else ("within" if usd <= f.budget else "OVER") + " budget"
+            rows.append({"run": run.label, "figure": name, "usd": float(round(usd, 2)), "assumes": words,
+                         "budget": verdict, "judged": "yes" if name == judged else ""})
+    return pd.DataFrame(rows, columns=["run", "figure", "usd", "assumes", "budget", "judged"])
+
+
+def gate_warnings(p: Plan) -> list[str]:
+    """The gate's warning for each run whose ceiling alone is over its budget (with how to
+    lower it); none when every ceiling fits."""
+    from ..plan.budget import figures
+
+    return [f"{run.label}: {w.removeprefix('warning: ')}" for run in p.runs
+            if (w := figures(run).ceiling_warning())]
+
+
 def components_frame(p: Plan) -> pd.DataFrame:
     """Cost by component for each run x scenario (no cache included), long format."""
     rows = []

@@ -31,8 +31,9 @@ from typing import Any, Literal
 
 from ..errors import CachecastError, InputError, redact
 
-NOTEBOOKS = {"project": "01_project_spend.ipynb", "audit": "02_audit_batch.ipynb", "ledger": "03_run_ledger.ipynb"}
-Kind = Literal["project", "audit", "ledger"]
+NOTEBOOKS = {"project": "01_project_spend.ipynb", "audit": "02_audit_batch.ipynb", "ledger": "03_run_ledger.ipynb",
+             "reconcile": "04_reconcile.ipynb"}
+Kind = Literal["project", "audit", "ledger", "reconcile"]
 
 # lab template minus every <script src=...> that points at a CDN (require.js, MathJax,
 # mermaid: no MathJax also means no `$...$` read as math), plus the charts: an output

@@ -50,20 +50,42 @@ def api_key() -> str:
     return key
 
 
+def admin_key() -> str:
+    """The Admin API key (the organization's cost and usage reports need one): from
+    ANTHROPIC_ADMIN_KEY only, never ANTHROPIC_API_KEY, and never written anywhere."""
+    key = os.environ.get("ANTHROPIC_ADMIN_KEY", "").strip()
+    if not key:
+        raise ApiError("ANTHROPIC_ADMIN_KEY is not set; reconcile reads Anthropic's cost report, which needs an "
+                       "Admin API key (sk-ant-admin..., made by an organization admin in the Claude Console): "
+                       "export it in that environment variable (cachecast never reads ANTHROPIC_API_KEY for this "
+                       "and never writes the key down)")
+    return key
+
+
+def make_admin_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
+                      timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+    """make_client with the Admin API key (cachecast reconcile), so the same timeouts apply."""
+    return make_client(base_url, max_retries, timeout=timeout, connect_timeout=connect_timeout, key=admin_key())
+
+
 def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
                 timeout: float = DEFAULT_TIMEOUT, api_version: str = DEFAULT_API_VERSION,
-                connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
-    """The one place cachecast makes an SDK client (count, submit, status, fetch, models), so every
-    call sends the config's anthropic-version; base_url (or ANTHROPIC_BASE_URL) points it at another
-    server, e.g. the local test server."""
+                connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, betas: tuple[str, ...] = (), *,
+                key: str | None = None):
+    """The one place cachecast makes an SDK client (count, submit, status, fetch, models, reconcile),
+    so every call sends the config's anthropic-version and the build's anthropic-beta values
+    (build.json "betas"); base_url (or ANTHROPIC_BASE_URL) points it at another server, e.g. the
+    local test server. `key`: another key than ANTHROPIC_API_KEY (the Admin API key of
+    make_admin_client)."""
     import anthropic
 
     if api_version not in API_VERSIONS:
         raise InputError(f"anthropic-version {api_version!r} is not one cachecast knows ({', '.join(API_VERSIONS)})")
-    return anthropic.Anthropic(api_key=api_key(), base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+    return anthropic.Anthropic(api_key=key or api_key(), base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
                                max_retries=max_retries,
                                timeout=anthropic.Timeout(timeout, connect=min(connect_timeout, timeout)),
-                               default_headers={"anthropic-version": api_version})
+                               default_headers={"anthropic-version": api_version,
+                                                **({"anthropic-beta": ",".join(betas)} if betas else {})})
 
 
 def check_batch_id(batch_id: Any, where: str = "the API") -> str:
@@ -272,6 +294,7 @@ class ResultSummary:
     output_tokens: int = 0
     resumed_lines: int = 0
     created_at: str | None = None
+    ended_at: str | None = None  # the API's; reconcile --batch-day ended dates the batch's lines by it
     errors: dict[str, int] = field(default_factory=dict)  # "type: message" -> lines, for errored lines
 
     @property
@@ -390,6 +413,7 @@ def fetch(client, batch_id: str, out: Path, *, progress: bool | None = None) -> 
         raise ApiError(f"batch {batch_id} was archived{when}: results can be downloaded for 29 days from the "
                        f"batch's creation ({_iso(batch.created_at)}), and these are gone")
     summary.created_at = _iso(getattr(batch, "created_at", None))
+    summary.ended_at = _iso(getattr(batch, "ended_at", None))
     total = sum(getattr(batch.request_counts, k) for k in ("succeeded", "errored", "canceled", "expired"))
     show = sys.stderr.isatty() if progress is None else progress
     try:

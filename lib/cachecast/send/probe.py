@@ -3,11 +3,22 @@
 Why (FACTS.md): the Message Batches API validates each request's params asynchronously, so
 a wrong parameter comes back as thousands of `errored` lines hours later; and a cache entry
 is readable only once the response that wrote it has begun, so a batch's whole first wave
-pays the write premium. One ordinary `messages.create` per distinct request shape answers
-both: it is validated at once (a bad shape is a 400 now, before anything is created), and
-with `max_tokens: 0` it generates nothing. With --prewarm the probe keeps the build's real
-cached prefix and TTL, so the prefix is written before the batch starts; without it every
-cache_control marker is removed, so the probe only validates.
+pays the write premium. Per distinct request shape, in this order (probe_checks has the
+first three, which are free):
+
+1. `count_tokens` with the request as it will be sent, cache_control included;
+2. cachecast's batch rules no synchronous call can show (max_tokens below 1, stream, speed;
+   the breakpoint rules, in case count_tokens does not apply them: undocumented);
+3. the Models API's max_tokens for the model against the request's max_tokens;
+4. one ordinary `messages.create`, validated at once, with `max_tokens: 0` so nothing is
+   generated. With --prewarm it keeps the build's real cached prefix and TTL, so the
+   prefix is written before the batch starts; without, every cache_control marker is
+   removed (steps 1 and 2 checked them), so it only validates.
+
+`max_tokens: 0` with adaptive thinking on a model that cannot turn thinking off is not
+shown by the docs to be accepted: a 400 on that shape means "pre-warm not possible for this
+shape" (status prewarm_refused), said so, and the batch goes ahead; steps 1-3 still
+validated it. Every call sends the build's anthropic-beta values (build.json).
 
 A shape is everything the API validates that is not message text: model, API version,
 thinking + output_config, tools, every other param (max_tokens, tool_choice, ...), where
@@ -15,7 +26,9 @@ the cache breakpoints are and which block types are sent, and the cached prefix 
 manifest's prefix_hash). The probe sends the shape's first request. `max_tokens: 0` is not
 possible with thinking type "enabled" (budget_tokens must be < max_tokens): there it sends
 the smallest request the shape allows, max_tokens = budget_tokens + 1 (or the request's
-own max_tokens if that is smaller, so an invalid budget is still rejected as it would be).
+own max_tokens if that is smaller, so an invalid budget is still rejected as it would be);
+nor with a forced tool_choice or structured outputs, which demand output: there it sends
+max_tokens 1 (one output token billed).
 
 Probes are billed at STANDARD rates (not batch): the projected cost is shown before they
 are sent and counted by the budget gate; each probe's usage and exact cost is stored in
@@ -33,6 +46,7 @@ from typing import Any, Callable, Iterable
 
 from ..errors import CachecastError, InputError
 from ..build.requests import params_blocks
+from . import probe_checks
 
 SHOWN_IDS = 5  # custom_ids named in a rejection (then "and N more")
 FILE = "send/probe.sql"
@@ -82,7 +96,13 @@ class ProbeResult:
     message_id: str | None = None
     error_message: str | None = None
     price_source: str | None = None
-    error_status: int | None = None  # HTTP status of a rejection (400, 404, 422)
+    error_status: int | None = None  # HTTP status of a rejection (400, 404, 422); None for cachecast's own rule
+    stage: str | None = None  # what rejected it: "batch rules", "count_tokens", "max_tokens", "messages.create"
+    validated: list[str] = field(default_factory=list)  # the checks it passed, in order
+
+    def reject(self, stage: str, status: int | None, message: str) -> "ProbeResult":
+        self.status, self.stage, self.error_status, self.error_message = "rejected", stage, status, message
+        return self
 
     def as_json(self) -> dict:
         from ..facts.pricing import usd
@@ -91,6 +111,7 @@ class ProbeResult:
                 "prefix_hash": self.shape.prefix_hash, "prewarm": self.prewarm, "requests": len(self.shape.custom_ids),
                 "custom_ids": self.shape.custom_ids[:SHOWN_IDS], "probe_custom_id": self.shape.first_custom_id,
                 "max_tokens": self.max_tokens, "status": self.status, "error_message": self.error_message,
+                "rejected_by": self.stage, "validated": self.validated,
                 "message_id": self.message_id, "usage": self.usage, "cost_usd": usd(self.cost_usd),
                 "price_source": self.price_source}
 
@@ -171,9 +192,11 @@ def probe_params(params: dict, prewarm: bool) -> dict:
 
 
 def probe_max_tokens(params: dict) -> int:
+    from ..facts.request_rules import forced_tool_choice, structured_output
+
     thinking = params.get("thinking") if isinstance(params.get("thinking"), dict) else {}
     if thinking.get("type") != "enabled":
-        return 0
+        return 1 if forced_tool_choice(params) or structured_output(params) else 0
     budget, own = thinking.get("budget_tokens"), params.get("max_tokens")
     if isinstance(budget, int) and not isinstance(budget, bool) and isinstance(own, int):
         return min(own, budget + 1)
@@ -187,12 +210,12 @@ def strip_cache_control(params: dict) -> None:
         block.pop("cache_control", None)
 
 
-def _sdk_kwargs(client: Any, params: dict) -> dict:
-    """Params the SDK's create() names go as arguments, the rest (e.g. temperature on
+def _sdk_kwargs(method: Any, params: dict) -> dict:
+    """Params the SDK method names go as arguments, the rest (e.g. temperature on
     2023-06-01) in extra_body, so the API, not the SDK's signature, judges them."""
     import inspect
 
-    named = set(inspect.signature(client.messages.create).parameters)
+    named = set(inspect.signature(method).parameters)
     kwargs = {k: v for k, v in params.items() if k in named}
     extra = {k: v for k, v in params.items() if k not in named}
     return {**kwargs, "extra_body": extra} if extra else kwargs
@@ -244,34 +267,66 @@ def _split_writes(usage: dict, ttl_sent: str | None) -> tuple[int, int]:
 
 # -- sending --------------------------------------------------------------------------------------
 def send(client: Any, found: list[Shape], *, prewarm: bool, overrides: Path | None = None,
-         log: Callable[[str], None] = print) -> list[ProbeResult]:
-    """One synchronous call per shape, in order, ending at the first rejection (its result is
+         log: Callable[[str], None] = print, betas: tuple[str, ...] = ()) -> list[ProbeResult]:
+    """One round of checks per shape, in order, ending at the first rejection (its result is
     the last one returned, status "rejected"), since nothing will be submitted; the caller
     stores them all either way (the accepted ones were billed)."""
     results: list[ProbeResult] = []
+    caps: dict[str, Any] = {}  # model -> its Models API row, one retrieve per model
     for i, shape in enumerate(found, 1):
-        result = send_one(client, shape, prewarm=prewarm, overrides=overrides)
+        result = send_one(client, shape, prewarm=prewarm, overrides=overrides, betas=betas, caps=caps)
         results.append(result)
-        if result.status != "ok":
+        if result.status == "rejected":
             break
-        log(f"probe {i}/{len(found)} ({shape.describe()}, {len(shape.custom_ids):,} requests): accepted; "
-            f"{_usage_text(result.usage)}; ${result.cost_usd:.6f} at standard rates")
+        head = f"probe {i}/{len(found)} ({shape.describe()}, {len(shape.custom_ids):,} requests)"
+        if result.status == "prewarm_refused":
+            log(f"warning: {head}: pre-warm not possible for this shape: the API refused max_tokens 0 with adaptive "
+                f"thinking on {shape.model}, which cannot turn thinking off ({result.error_status}: "
+                f"{result.error_message}); {', '.join(result.validated)} validated it, and its batch goes ahead "
+                "without a pre-warm")
+            continue
+        log(f"{head}: accepted ({', '.join(result.validated)}); {_usage_text(result.usage)}; "
+            f"${result.cost_usd:.6f} at standard rates")
     return results
 
 
-def send_one(client: Any, shape: Shape, *, prewarm: bool, overrides: Path | None = None) -> ProbeResult:
+def send_one(client: Any, shape: Shape, *, prewarm: bool, overrides: Path | None = None,
+             betas: tuple[str, ...] = (), caps: dict[str, Any] | None = None) -> ProbeResult:
     import anthropic
 
     from .api import _message, api_errors
 
     sent = probe_params(shape.params, prewarm)
     result = ProbeResult(shape, prewarm, sent["max_tokens"], "ok")
+    rejected = (anthropic.BadRequestError, anthropic.NotFoundError, anthropic.UnprocessableEntityError)
     with api_errors(f"probing {shape.first_custom_id}"):  # 401, 429, 5xx, network: one sentence
         try:
-            message = client.messages.create(**_sdk_kwargs(client, sent))
-        except (anthropic.BadRequestError, anthropic.NotFoundError, anthropic.UnprocessableEntityError) as exc:
-            result.status, result.error_message, result.error_status = "rejected", _message(exc), exc.status_code
-            return result
+            client.messages.count_tokens(**_sdk_kwargs(client.messages.count_tokens,
+                                                       probe_checks.count_params(shape.params)))
+        except rejected as exc:
+            return result.reject("count_tokens", exc.status_code, _message(exc))
+        result.validated.append("count_tokens with cache_control")
+        problem = probe_checks.local_problem(shape.params)
+        if problem:
+            return result.reject("cachecast's batch rules", None, problem)
+        result.validated.append("cachecast's batch rules")
+        try:
+            cap, where = probe_checks.model_cap(client, shape.model, betas, caps if caps is not None else {})
+        except anthropic.NotFoundError as exc:
+            return result.reject("max_tokens", exc.status_code, f"the Models API does not list {shape.model}: "
+                                 f"{_message(exc)}")
+        own = shape.params.get("max_tokens")
+        if cap is not None and isinstance(own, int) and own > cap:
+            return result.reject("max_tokens", None, f"max_tokens {own:,} is above {cap:,}, {where}")
+        result.validated.append(f"max_tokens against {where}")
+        try:
+            message = client.messages.create(**_sdk_kwargs(client.messages.create, sent))
+        except rejected as exc:
+            if exc.status_code == 400 and sent["max_tokens"] == 0 and probe_checks.always_thinks(shape.params):
+                result.status, result.error_status, result.error_message = "prewarm_refused", 400, _message(exc)
+                return result
+            return result.reject("messages.create", exc.status_code, _message(exc))
+    result.validated.append("messages.create")
     result.message_id = getattr(message, "id", None)
     usage = message.usage.model_dump() if getattr(message, "usage", None) is not None else {}
     result.usage = {k: v for k, v in usage.items() if v is not None}
@@ -286,11 +341,16 @@ def _usage_text(usage: dict) -> str:
 
 
 def rejections(results: list[ProbeResult], total: int) -> list[ProbeError]:
-    """One one-sentence error per rejected probe (the API's own message)."""
-    return [ProbeError(f"probe of shape {i} of {total} ({r.shape.describe()}): the API rejected the request "
-                       f"({r.error_status}): {r.error_message}; {r.shape.ids_text()}; no batch was created (fix the "
-                       "config and rebuild)")
-            for i, r in enumerate(results, 1) if r.status != "ok"]
+    """One one-sentence error per rejected probe (the API's own message, or cachecast's rule)."""
+    return [ProbeError(f"probe of shape {i} of {total} ({r.shape.describe()}): {_who(r)} rejected the request: "
+                       f"{r.error_message}; {r.shape.ids_text()}; no batch was created (fix the config and rebuild)")
+            for i, r in enumerate(results, 1) if r.status == "rejected"]
+
+
+def _who(r: ProbeResult) -> str:
+    if r.error_status is None:
+        return r.stage or "cachecast"
+    return f"the API ({r.stage}, {r.error_status})"
 
 
 # -- the store ------------------------------------------------------------------------------------
@@ -364,16 +424,20 @@ def plan(build_dir: Path, api_version: str, *, prewarm: bool, overrides: Path | 
 
 def plan_line(run: ProbeRun) -> str:
     what = "validate and pre-warm" if run.prewarm else "validate"
-    return (f"probe: {len(run.shapes)} request shape(s) to {what}, one synchronous call each; projected "
-            f"${run.projected_usd:.6f} at standard rates (not batch)")
+    return (f"probe: {len(run.shapes)} request shape(s) to {what}: count_tokens and the Models API (free), then one "
+            f"synchronous call each; projected ${run.projected_usd:.6f} at standard rates (not batch)")
 
 
 def execute(client: Any, run: ProbeRun, build_dir: Path, db: Path | None, *, overrides: Path | None = None,
             log: Callable[[str], None] = print) -> ProbeRun:
     """Send the planned probes and store them (even when one is rejected: the others were
     billed); then raise ProbeError for the first rejection. No override: the API has just
-    refused those requests, so a batch of them would only come back errored."""
-    run.results = send(client, run.shapes, prewarm=run.prewarm, overrides=overrides, log=log)
+    refused those requests, so a batch of them would only come back errored. A shape whose
+    max_tokens-0 call was refused for adaptive thinking (prewarm_refused) is not a rejection."""
+    from ..build.build_files import build_betas
+
+    run.results = send(client, run.shapes, prewarm=run.prewarm, overrides=overrides, log=log,
+                       betas=build_betas(build_dir))
     if db is not None:
         record(db, build_dir, run.results)
     problems = rejections(run.results, len(run.shapes))

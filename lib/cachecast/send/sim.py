@@ -42,7 +42,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import InputError
 from ..facts.models import ModelFacts, default_model, model_facts
@@ -79,6 +79,7 @@ class SimRequest:
     budget_tokens: int | None = None
     inference_geo: str | None = None
     speed: str | None = None
+    min_cache_tokens: int = 0  # the model's minimum cacheable prefix
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,15 @@ def _tokens(chars: int, factor: float) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN * factor) if chars else 0
 
 
-def to_sim_request(line: dict) -> SimRequest:
-    """A Message Batches request line -> the accounting view of it."""
+def to_sim_request(line: dict, facts: ModelFacts | None = None) -> SimRequest:
+    """A Message Batches request line -> the accounting view of it. `facts`: the model's row
+    when the caller has its own (the local test server, for a model only its Models API lists)."""
     try:
         params, cid = line["params"], line["custom_id"]
         model = params["model"]
     except (KeyError, TypeError) as exc:
         raise InputError(f"request line has no {exc}: not a Message Batches request") from None
-    facts = model_facts(model)
+    facts = facts or model_facts(model)
     factor = facts.tokenizer_factor
     digest = hashlib.sha256(model.encode())
     keys, tokens, breakpoints, chars = [], [], [], 0
@@ -149,7 +151,8 @@ def to_sim_request(line: dict) -> SimRequest:
     if isinstance(top, dict) and keys and (not breakpoints or breakpoints[-1].position != len(keys) - 1):
         breakpoints.append(Breakpoint(len(keys) - 1, top.get("ttl", "5m")))
     return SimRequest(cid, model, keys, tokens, _tokens(chars, factor), breakpoints,
-                      int(params.get("max_tokens", 1)), **_thinking_fields(facts, params))
+                      int(params.get("max_tokens", 1)), **_thinking_fields(facts, params),
+                      min_cache_tokens=facts.min_cache_tokens)
 
 
 def _thinking_fields(facts: ModelFacts, params: dict) -> dict:
@@ -169,7 +172,7 @@ def _thinking_fields(facts: ModelFacts, params: dict) -> dict:
 def account(req: SimRequest, cache: Cache, now: float, rng: random.Random, hit_probability: float) -> Tally:
     """The cache accounting of one request starting at `now`, updating the cache (reads
     refresh, misses write)."""
-    minimum = model_facts(req.model).min_cache_tokens
+    minimum = req.min_cache_tokens or model_facts(req.model).min_cache_tokens
     usable = [bp for bp in req.breakpoints if req.tokens[bp.position] >= minimum]
     if not usable:
         return Tally(input_tokens=req.total_tokens)
@@ -269,7 +272,7 @@ def simulate_lines(requests: Iterable[dict], *, concurrency: int = DEFAULTS["con
                    output_fill_ratio: float = DEFAULTS["output_fill_ratio"], errored: int = 0, expired: int = 0,
                    errored_fraction: float = 0.0, expired_fraction: float = 0.0, canceled: bool = False,
                    shuffle: bool = False, cache: Cache | None = None, start: float = 0.0,
-                   prewarm: bool = False) -> list[dict]:
+                   prewarm: bool = False, find: Callable[[str], ModelFacts | None] | None = None) -> list[dict]:
     """Result lines (Message Batches format) for request lines, in processing order.
 
     The first `errored` requests error and the next `expired` expire (plus seeded random
@@ -301,20 +304,20 @@ def simulate_lines(requests: Iterable[dict], *, concurrency: int = DEFAULTS["con
         if n < errored + expired or draw >= 1.0 - expired_fraction:
             out.append({"custom_id": line["custom_id"], "result": {"type": "expired"}})
             continue
-        req = to_sim_request(line)
+        req = to_sim_request(line, find(line["params"]["model"]) if find else None)
         out.append(_succeeded(req, _usage(req, cache, now, rng, hit_probability, output_fill_ratio, seed, "batch"), n))
     return out
 
 
 def simulate_message(params: dict, *, cache: Cache, now: float, message_id: str, seed: int = DEFAULTS["seed"],
-                     output_fill_ratio: float = DEFAULTS["output_fill_ratio"]) -> dict:
+                     output_fill_ratio: float = DEFAULTS["output_fill_ratio"], facts: ModelFacts | None = None) -> dict:
     """One synchronous Messages call: a Message object with standard-tier usage.
 
     Outside batches caching is not best effort (hit probability 1). With max_tokens 0 the
     call only writes the cache (pre-warming): no content, stop_reason "max_tokens". Lengths
     are seeded by the prompt (not the random id), so the same prompt at another effort
     differs only in thinking, and what-ifs compare like with like."""
-    req = to_sim_request({"custom_id": message_id, "params": params})
+    req = to_sim_request({"custom_id": message_id, "params": params}, facts)
     req.custom_id = req.keys[-1] if req.keys else message_id
     usage = _usage(req, cache, now, random.Random(seed), 1.0, output_fill_ratio, seed, "standard")
     return _message(req, usage, message_id)

@@ -31,7 +31,7 @@ from ..errors import InputError
 # applies each listed version a database has not recorded yet, so a store migrated to v4
 # still gets v3 when it appears. Each file must therefore not depend on the versions
 # released beside it, only on those before them.
-MIGRATIONS = (1, 2, 3, 4, 5, 7)
+MIGRATIONS = (1, 2, 3, 4, 5, 6, 7)
 SCHEMA_VERSION = max(MIGRATIONS)
 VIEWS_REVISION = 9
 DEFAULT_PATH = Path("data/cachecast.duckdb")

@@ -193,8 +193,8 @@ class TokenCounter:
 
     def __init__(self, client: Any = None, db: Path | None = None, *, progress: bool | None = None,
                  max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None,
-                 timeouts: tuple[float, float] | None = None) -> None:
-        self.client = client if client is not None else make_client(max_retries, api_version, timeouts)
+                 timeouts: tuple[float, float] | None = None, betas: tuple[str, ...] = ()) -> None:
+        self.client = client if client is not None else make_client(max_retries, api_version, timeouts, betas)
         self.db = Path(db) if db is not None else None
         self.progress = progress
         self.api_calls = 0
@@ -266,8 +266,9 @@ def _token_count(value: Any) -> int:
 
 
 def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None,
-                timeouts: tuple[float, float] | None = None) -> Any:
-    """Through api.make_client, so count_tokens sends the run's anthropic-version too.
+                timeouts: tuple[float, float] | None = None, betas: tuple[str, ...] = ()) -> Any:
+    """Through api.make_client, so count_tokens sends the run's anthropic-version (and the
+    build's anthropic-beta values) too.
     timeouts: (read, connect) seconds (count --timeout/--connect-timeout), else api's defaults."""
     from ..send.api import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
     from ..send.api import make_client as api_client
@@ -277,7 +278,7 @@ def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None 
         raise CachecastError("exact token counts need ANTHROPIC_API_KEY in the environment")
     read, connect = timeouts or (DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
     return api_client(max_retries=max_retries, api_version=api_version or DEFAULT_API_VERSION, timeout=read,
-                      connect_timeout=connect)
+                      connect_timeout=connect, betas=betas)
 
 
 def has_api_key() -> bool:

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from ...build.build_files import build_api_version
+from ...build.build_files import build_api_version, build_betas
 from ...send import api
 from .._argtypes import bounded_float, bounded_int
 from ...tokens.count import DEFAULT_MAX_RETRIES, TokenCounter, count_path, has_api_key
@@ -45,7 +45,8 @@ def run(args) -> int:
     if args.exact or has_api_key():
         build_dir = args.path if args.path.is_dir() else args.path.parent
         counter = TokenCounter(db=args.db or default_db(), api_version=build_api_version(build_dir),
-                               max_retries=args.max_retries, timeouts=(args.timeout, args.connect_timeout))
+                               max_retries=args.max_retries, timeouts=(args.timeout, args.connect_timeout),
+                               betas=build_betas(build_dir))
     counts = count_path(args.path, counter)
     summary = {"path": str(args.path), **counts.summary()}
     if args.json:

@@ -38,7 +38,7 @@ def run(args) -> int:
             with api.api_errors(f"checking batch {args.batch_id}"):
                 created = getattr(client.messages.batches.retrieve(args.batch_id), "created_at", None)
         ingested = ingest_results([args.out], args.db, manifest=args.manifest, batch_id=args.batch_id,
-                                  created_at=created, overrides=args.prices)
+                                  created_at=created, overrides=args.prices, ended_at=summary.ended_at)
     if args.json:
         print(json.dumps({**summary.as_json(), "out": str(args.out), "ingest": ingested}))
         return 1 if summary.errored else 0

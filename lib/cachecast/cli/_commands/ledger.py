@@ -36,6 +36,7 @@ def run(args) -> int:
         print(json.dumps(led.contract()))
         return 0
     print(ledger.headline(led))
+    print(led.reconciled)
     for note in led.notes:
         print(f"note: {note}")
     for b in ledger.batches_frame(led).to_dict("records"):

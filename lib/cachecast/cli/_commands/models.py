@@ -1,8 +1,10 @@
 """cachecast models [--json] [--refresh]: the model facts every other command uses.
 
 Without a key the dated table shipped with cachecast answers. With ANTHROPIC_API_KEY,
---refresh stores what the Models API says (lifecycle, retires_at, max_tokens, capabilities)
-and later commands prefer it; the `source` line says which was used."""
+--refresh stores what the Models API says (lifecycle, retires_at, max_tokens, capabilities),
+each row checked against the SDK's ModelInfo first (a bad answer is refused and the old cache
+kept), and later commands prefer it; a model only the API lists is added with conservative
+defaults for what the API does not give. The `source` line says which was used."""
 from __future__ import annotations
 
 import json
@@ -45,7 +47,8 @@ def refresh(args):
 
     client = client_for(args)
     with api.api_errors("listing models"):
-        listed = [m.model_dump(mode="json") for m in client.models.list(limit=100)]
+        # as the SDK parsed them (it does not validate): model_cache checks each against ModelInfo
+        listed = [m.model_dump(mode="json", warnings=False) for m in client.models.list(limit=100)]
     return models.store_refresh(listed)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from .._argtypes import bounded_float, bounded_int
 from ...build.config import load_config
 from ...facts.pricing import overrides_path
+from ...plan.budget import figures
 from ...plan.projection import Pins, Projection, budget_verdict, hit_rate_map, observed_pilot, project_config, to_json
 from ...facts.tokenizer import ESTIMATE_ERROR_BAND
 from ...tokens.count import TokenCounter, has_api_key
@@ -40,6 +41,9 @@ def add_parser(sub) -> None:
     p.add_argument("--ttl", choices=["5m", "1h"], default=None, help="only this TTL")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--audit-db", type=Path, default=None, help="audited pilot store to calibrate from")
+    p.add_argument("--budget-basis", choices=["worst_expected", "ceiling"], default="worst_expected",
+                   help="the figure within_budget is judged on (default: the worst expected; ceiling: every "
+                        "output at max_tokens too)")
     add_prices_arg(p)
     p.set_defaults(run=run)
 
@@ -67,7 +71,8 @@ def run(args) -> int:
     projection = project_config(
         cfg, items=args.items, pins=pins, hit_rates=hit_rate_map(args.hit_rate),
         ttls=[args.ttl] if args.ttl else ("5m", "1h"), counter=counter,
-        pilot=observed_pilot(audit_db) if audit_db else None, overrides=overrides_path(args.prices))
+        pilot=observed_pilot(audit_db) if audit_db else None, overrides=overrides_path(args.prices),
+        budget_basis=args.budget_basis)
     if args.json:
         print(json.dumps(to_json(projection)))
     else:
@@ -106,4 +111,7 @@ def render(p: Projection, cfg=None) -> str:
     lines += ["", "break-even hit rate (caching pays above it): "
               + ", ".join(f"{ttl} {v:.2%}" for ttl, v in p.break_even.items()),
               f"budget: {budget_verdict(p)}"]
+    warning = figures(p).ceiling_warning()
+    if warning:
+        lines.append(warning)
     return "\n".join(lines)

@@ -1,7 +1,9 @@
-"""cachecast report {project,audit} [-p NAME VALUE ...] --out FILE.html
+"""cachecast report {project,audit,ledger,reconcile} [-p NAME VALUE ...] --out FILE.html
 
-Runs notebooks/01_project_spend.ipynb (project) or notebooks/02_audit_batch.ipynb (audit)
-with papermill and writes a self-contained HTML report without code cells.
+Runs notebooks/01_project_spend.ipynb (project), 02_audit_batch.ipynb (audit),
+03_run_ledger.ipynb (ledger) or 04_reconcile.ipynb (reconcile: the last `cachecast
+reconcile` kept in the store, no API call) with papermill and writes a self-contained HTML
+report without code cells.
 
 Each VALUE is read for the type its parameter declares in the notebook's parameters cell:
 JSON-style literals (200, 0.8, [0.3, 0.9], true, null; None/True/False also) where the

@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("dir", type=Path, metavar="DIR", help="directory made by cachecast build")
     p.add_argument("--wait", action="store_true", help="poll until the batches end, then download (and ingest)")
     p.add_argument("--force", action="store_true", help="submit even when the projection exceeds the budget")
+    p.add_argument("--budget-basis", choices=["worst_expected", "ceiling"], default="worst_expected",
+                   help="the figure the budget gate refuses on: the worst expected (default; every request "
+                        "writes, none reads, expected output) or the ceiling (every output at max_tokens too)")
     p.add_argument("--db", type=Path, help="with --wait: ingest the results into this DuckDB store")
     add_connection_args(p)
     p.add_argument("--poll-interval", type=bounded_float(0, 86400), default=api.DEFAULT_POLL_SECONDS, metavar="SECONDS",
@@ -67,9 +70,12 @@ def add_connection_args(p, version_help: str = "the build's provider.api_version
 
 
 def client_for(args, build_dir: Path | None = None):
+    """The SDK client for a command: the build's anthropic-version and anthropic-beta values."""
+    from ...build.build_files import build_betas
+
     version = args.api_version or (build_api_version(build_dir) if build_dir else None) or DEFAULT_API_VERSION
     return api.make_client(args.base_url, args.max_retries, timeout=args.timeout, api_version=version,
-                           connect_timeout=args.connect_timeout)
+                           connect_timeout=args.connect_timeout, betas=build_betas(build_dir) if build_dir else ())
 
 
 def lint_gate(build_dir: Path, force: bool) -> None:
@@ -100,8 +106,11 @@ def run(args) -> int:
     lint_gate(build_dir, args.force)
     prices = getattr(args, "prices", None)
     plan = probe_plan(args, build_dir)
-    print(check_budget(build_dir, force=args.force, overrides=prices,
-                       probe_usd=plan.projected_usd if plan else Decimal(0)))
+    gate = check_budget(build_dir, force=args.force, overrides=prices,
+                        probe_usd=plan.projected_usd if plan else Decimal(0),
+                        basis=getattr(args, "budget_basis", "worst_expected"))
+    for line in gate.splitlines():
+        print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
     client = client_for(args, build_dir)
     if plan is not None:
         run_probe(client, plan, build_dir, probe_db(args), prices)
@@ -150,8 +159,9 @@ def run_probe(client, plan, build_dir: Path, db: Path, prices: Path | None) -> N
     probe.execute(client, plan, build_dir, db, overrides=prices,
                   log=lambda line: print(line, file=sys.stderr) if line.startswith("warning") else print(line))
     accepted = sum(r.status == "ok" for r in plan.results)
-    print(f"probe: {accepted} shape(s) accepted; cost ${plan.cost_usd:.6f} at standard rates, "
-          f"stored in {db}")
+    refused = sum(r.status == "prewarm_refused" for r in plan.results)  # max_tokens 0 refused: no pre-warm, not a stop
+    print(f"probe: {accepted} shape(s) accepted{f', {refused} without max_tokens 0 (see the warning)' if refused else ''}; "
+          f"cost ${plan.cost_usd:.6f} at standard rates, stored in {db}")
 
 
 def print_prewarm_verdict(db: Path, records, first_wave: int | None) -> None:
@@ -187,8 +197,9 @@ def finish(client, build_dir: Path, records, db: Path | None, poll_seconds: floa
 
             created = (summary.created_at or getattr(record, "created_at", None)
                        or getattr(states[record.batch_id], "created_at", None))  # the batch's date prices it
+            ended = summary.ended_at or getattr(states[record.batch_id], "ended_at", None)
             print(ingest_results([out], db, manifest=build_dir, batch_id=record.batch_id, created_at=created,
-                                 overrides=prices))
+                                 overrides=prices, ended_at=ended))
     return 1 if errored else 0
 
 

@@ -159,6 +159,11 @@ line_turns AS (
         sum(write_1h_cost_usd) FILTER (WHERE executor) AS x_write_1h, sum(read_cost_usd) FILTER (WHERE executor) AS x_read,
         sum(output_cost_usd) FILTER (WHERE executor) AS x_output,
         sum(no_cache_input_cost_usd) FILTER (WHERE executor) AS x_plain_input,
+        sum(input_tokens) FILTER (WHERE executor) AS x_input_tokens,
+        sum(write_5m_tokens) FILTER (WHERE executor) AS x_write_5m_tokens,
+        sum(write_1h_tokens) FILTER (WHERE executor) AS x_write_1h_tokens,
+        sum(cache_read_input_tokens) FILTER (WHERE executor) AS x_read_tokens,
+        sum(output_tokens) FILTER (WHERE executor) AS x_output_tokens,
         coalesce(sum(cost_usd) FILTER (WHERE NOT executor), 0) AS o_cost,
         coalesce(sum(no_cache_cost_usd) FILTER (WHERE NOT executor), 0) AS o_plain
     FROM iteration_costs GROUP BY ingest_id, line_no
@@ -175,6 +180,7 @@ tiered AS (
         p.web_search_per_1k AS rate_web_search_per_1k, p.web_fetch_per_1k AS rate_web_fetch_per_1k,
         coalesce(lt.executor_turns, false) AS executor_turns, coalesce(lt.other_turns, 0) AS other_turns,
         lt.x_input, lt.x_write_5m, lt.x_write_1h, lt.x_read, lt.x_output, lt.x_plain_input,
+        lt.x_input_tokens, lt.x_write_5m_tokens, lt.x_write_1h_tokens, lt.x_read_tokens, lt.x_output_tokens,
         coalesce(lt.o_cost, 0) AS iterations_cost_usd, coalesce(lt.o_plain, 0) AS no_cache_iterations_cost_usd
     FROM split s
     LEFT JOIN price_snapshot p
@@ -192,7 +198,15 @@ rates AS (
     FROM tiered
 ),
 costed AS (
-    SELECT * EXCLUDE (x_input, x_write_5m, x_write_1h, x_read, x_output, x_plain_input),
+    SELECT * EXCLUDE (x_input, x_write_5m, x_write_1h, x_read, x_output, x_plain_input, x_input_tokens,
+                      x_write_5m_tokens, x_write_1h_tokens, x_read_tokens, x_output_tokens),
+        -- the tokens the line's own components are billed for: the top-level usage, or the sum
+        -- of its executor turns (the top level restates only the first one's input and reads)
+        CASE WHEN executor_turns THEN x_input_tokens ELSE input_tokens END AS billed_input_tokens,
+        CASE WHEN executor_turns THEN x_write_5m_tokens ELSE write_5m_tokens END AS billed_write_5m_tokens,
+        CASE WHEN executor_turns THEN x_write_1h_tokens ELSE write_1h_tokens END AS billed_write_1h_tokens,
+        CASE WHEN executor_turns THEN x_read_tokens ELSE cache_read_input_tokens END AS billed_read_tokens,
+        CASE WHEN executor_turns THEN x_output_tokens ELSE output_tokens END AS billed_output_tokens,
         CASE WHEN executor_turns THEN x_input ELSE cc_usd(input_tokens, rate_input) END AS input_cost_usd,
         CASE WHEN executor_turns THEN x_write_5m ELSE cc_usd(write_5m_tokens, rate_write_5m) END AS write_5m_cost_usd,
         CASE WHEN executor_turns THEN x_write_1h ELSE cc_usd(write_1h_tokens, rate_write_1h) END AS write_1h_cost_usd,
