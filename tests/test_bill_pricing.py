@@ -141,6 +141,9 @@ def test_advisor_sample_through_ingest_sql_and_the_audit(tmp_path, capsys):
         conn.close()
     assert parts[("actual", audit.SERVER_TURNS)] == pytest.approx(0.041745, abs=1e-12)
     assert sum(parts["actual"]) == pytest.approx(0.0558486, abs=1e-12)  # the components add up to the cost
+    from cachecast.report.charts import COMPONENTS, PALETTE
+
+    assert audit.SERVER_TURNS in PALETTE and audit.SERVER_TURNS in COMPONENTS  # a colour of its own in the chart
     rc, out, _ = run(capsys, "audit", "--db", db)
     assert "server-side turns: 2 advisor_message on claude-fable-5 in 2 request(s), $0.041745" in out
 

@@ -311,14 +311,14 @@ def cost_components(t: Totals):
     import pandas as pd
 
     answer = t.output_cost_usd - t.thinking_cost_usd
-    tools = t.web_search_cost_usd + t.web_fetch_cost_usd
     rows = [("actual", "uncached input", t.input_cost_usd), ("actual", "cache write 5m", t.write_5m_cost_usd),
             ("actual", "cache write 1h", t.write_1h_cost_usd), ("actual", "cache read", t.read_cost_usd),
             ("actual", "output", answer), ("actual", "thinking", t.thinking_cost_usd),
-            ("actual", SERVER_TURNS, t.iterations_cost_usd), ("actual", "web search and fetch", tools),
+            ("actual", SERVER_TURNS, t.iterations_cost_usd), ("actual", "web search", t.web_search_cost_usd),
+            ("actual", "web fetch", t.web_fetch_cost_usd),
             ("no cache", "uncached input", t.no_cache_input_cost_usd), ("no cache", "output", answer),
             ("no cache", "thinking", t.thinking_cost_usd), ("no cache", SERVER_TURNS, t.no_cache_iterations_cost_usd),
-            ("no cache", "web search and fetch", tools)]
+            ("no cache", "web search", t.web_search_cost_usd), ("no cache", "web fetch", t.web_fetch_cost_usd)]
     return pd.DataFrame([{"scenario": s, "component": c, "usd": float(v)} for s, c, v in rows])
 
 
