@@ -23,8 +23,13 @@ test: setup
 bench: setup
 	$(PY) bench/run.py
 
+# JupyterLab refuses to start as root (a container's default user) unless told it may.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	@if [ "$$(id -u)" = "0" ] && [ -z "$(ALLOW_ROOT)" ]; then \
+	  echo "make lab: you are root, and JupyterLab will not start as root; run it as a normal user, or (in a container) run: make lab ALLOW_ROOT=1" >&2; \
+	  exit 2; \
+	fi
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(ALLOW_ROOT),--allow-root)
 
 clean:
 	rm -rf $(VENV) reports/*.html build/ .pytest_cache

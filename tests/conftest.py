@@ -91,4 +91,36 @@ def _isolated_environment(monkeypatch, tmp_path_factory):
 #   fake_api.analytics.batch_discount / amount_unit / batch_day / non_admin_status   undocumented
 #                                semantics, either way; .max_page caps rows per page; .queries
 #                                records every accepted query; an Admin key is sk-ant-admin...
+
+# ---------------------------------------------------------------------------------------------
+# the checkout stays clean (owner: notebooks/reports helper, issue 23).
+# No test may write a store into the checkout's data/: `cachecast report project` with a key
+# set once remembered its exact counts in data/cachecast.duckdb of the repository. The
+# session fails at its end when a .duckdb file under data/ appeared, changed or vanished.
+# ---------------------------------------------------------------------------------------------
+from pathlib import Path as _Path  # noqa: E402
+
+_DATA = _Path(__file__).resolve().parents[1] / "data"
+
+
+def _stores_in_data() -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in _DATA.glob("*.duckdb*") if p.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_data_untouched(tmp_path_factory):
+    """Also points CACHECAST_DB at a temporary store for the whole session: the per-test
+    setting above is not there yet while a module- or session-scoped fixture runs (the full
+    run of test_report_safety made its report with a key set, and the counts went to data/)."""
+    before = _stores_in_data()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CACHECAST_DB", str(tmp_path_factory.mktemp("session-store") / "cachecast.duckdb"))
+        yield
+    after = _stores_in_data()
+    if after != before:
+        changed = sorted(set(before) ^ set(after) | {k for k in before if k in after and before[k] != after[k]})
+        pytest.fail(f"a test wrote into the checkout's data/ ({', '.join(changed)}); tests must use a temporary "
+                    "store (CACHECAST_DB is set to one for every test)", pytrace=False)
+# ---------------------------------------------------------------------------------------------
+# end of checkout section
 # ---------------------------------------------------------------------------------------------

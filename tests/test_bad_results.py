@@ -96,13 +96,30 @@ def _check(acc: dict, expected: tuple) -> None:
 
 @pytest.mark.parametrize("name", sorted(QUARANTINE_CASES))
 def test_bad_result_file(db, capsys, name):
+    _, ingested, duplicates, _ = QUARANTINE_CASES[name]
+    want = 0 if ingested + duplicates else 1  # a file that gives no result line at all is exit 1
     rc, out, err = ingest(capsys, BAD / name, "--db", db)
-    assert rc == 0, err
+    assert rc == want, err
     acc = accounting(db)
     _check(acc, QUARANTINE_CASES[name])
     rc, out, err = ingest(capsys, BAD / name, "--db", db)  # again: nothing changes
-    assert rc == 0 and accounting(db)["quarantine"] == acc["quarantine"]
+    assert rc == want and accounting(db)["quarantine"] == acc["quarantine"]
     assert accounting(db)["ingested"] == acc["ingested"]
+
+
+def test_a_file_with_no_result_line_exits_1_and_keeps_its_quarantine(db, tmp_path, capsys):
+    """Every line quarantined (not a results file, most likely): exit 1 with one sentence on
+    stderr naming the file, after the other files are loaded and the quarantine is stored."""
+    junk = tmp_path / "notes.jsonl"
+    junk.write_text('{"hello": 1}\nnot json\n[1, 2]\n')
+    rc, out, err = ingest(capsys, BAD / "valid_mixed.jsonl", junk, "--db", db)
+    assert rc == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "notes.jsonl: no result line could be used (all 3 of its lines were quarantined)" \
+        in lines[0], err
+    acc = accounting(db)
+    assert acc["ingested"] == 5 and acc["quarantined"] == 3  # the good file loaded; the junk is accounted for
+    assert ingest(capsys, BAD / "valid_mixed.jsonl", "--db", db)[0] == 0  # all duplicates: still results
 
 
 def test_bom_and_crlf_store_the_same_rows_as_the_clean_file(tmp_path, capsys):

@@ -315,11 +315,8 @@ def test_the_reports_show_server_side_turns_and_truncation(tmp_path, capsys):
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     db = tmp_path / "s.duckdb"
     assert run(capsys, "ingest", path, "--db", db, "--priced-at", "2026-12-01")[0] == 0
-    view = audit.open_run(db)
-    try:
-        text, turns, cut = (x.plain for x in audit_view.billed(view))
-    finally:
-        view.conn.close()
+    view = audit_view.open_audit(db)  # what notebook 02 opens (it holds no connection)
+    text, turns, cut = (x.plain for x in audit_view.billed(view))
     assert "server-side turns: 2 advisor_message on claude-fable-5" in text and "warning: 1 of 2 answers" in text
     assert "advisor_message\tclaude-fable-5\tno\t2\t2" in turns
     assert "claude-sonnet-5\t(no manifest)\t2\t1\t50.0%" in cut

@@ -12,12 +12,12 @@ from cachecast.cli import main
 CANARY = "sk-ant-test-SECRET-CANARY-demo-93ce01"
 
 
-def test_demo_writes_both_reports_offline(fake_api, tmp_path, monkeypatch, capsys):
+def test_demo_writes_both_reports_offline(fake_api, tmp_path, monkeypatch, capfd):
     # A key and a base URL are set, pointing at the fake server: the demo must not use them.
     monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_api.url)
     assert main(["demo", "--out", str(tmp_path)]) == 0
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()  # fd level: the kernels write to the process's stderr
     assert fake_api.calls == []
 
     projection, audit = tmp_path / "reports" / "projection.html", tmp_path / "reports" / "audit.html"
@@ -38,3 +38,15 @@ def test_demo_writes_both_reports_offline(fake_api, tmp_path, monkeypatch, capsy
 
     texts = [out, err] + [p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()]
     assert not any(CANARY in t for t in texts)
+
+    # the terminal quotes, for each run, the TTL and cost the report recommends (one function:
+    # projection_report.recommend), and names the runner-up as the report does
+    text = re.sub(r"<[^>]+>", " ", projection.read_text()).replace("&#36;", "$")
+    for label in ("pilot", "full run"):
+        line = next(x for x in out.splitlines() if re.match(rf"^project\s+{label}\s", x))
+        ttl, cost = re.search(r"recommended (5m|1h) cache at \d+% hits (\$[\d,.]+)", line).groups()
+        runner_up = re.search(r"runner-up: (.*?); (within|OVER) budget", line).group(1)
+        assert re.search(rf"{label}: use the {ttl} TTL; [^.]*? it costs {re.escape(cost)} against", text), (label, line)
+        assert f"runner-up: {runner_up}" in text, (label, runner_up)
+    # a successful demo prints no kernel noise (the shutdown interrupt logged a KeyboardInterrupt)
+    assert "KeyboardInterrupt" not in err and "[IPKernelApp]" not in err, err

@@ -61,14 +61,41 @@ def test_provenance_header_names_what_produced_the_report():
                                api_version="2026-10-21", generated_at=when)
     plain = header._repr_mimebundle_()["text/plain"]
     assert plain.startswith("SIMULATED DATA")
-    for needle in (str(config), provenance.fingerprint(config), "pilot_items=10", "cachecast: 0.1.0",
-                   "anthropic-version 2026-10-21", "prices in effect 2026-12-01", "model facts:",
-                   "generated: 2026-12-01 12:00 UTC"):
+    for needle in ("config: config/eval_config.pilot.anthropic.yaml (sha256:", provenance.fingerprint(config),
+                   "pilot_items=10", "cachecast: 0.1.0", "anthropic-version 2026-10-21", "prices in effect 2026-12-01",
+                   "model facts:", "generated: 2026-12-01 12:00 UTC"):
         assert needle in plain, needle
+    assert str(REPO) not in plain  # relative to the project, never the machine's absolute path
     html = header._repr_mimebundle_()["text/html"]
     assert "cachecast-banner" in html and "<script>" not in html
     assert re.fullmatch(r"sha256:[0-9a-f]{12}", provenance.fingerprint(config))
     assert "SIMULATED" not in provenance.header({}, simulated=False)._repr_mimebundle_()["text/html"]
+
+
+def test_provenance_shows_no_absolute_path_and_no_null_parameter(tmp_path, monkeypatch):
+    """Relative to the project; else to the config's folder; a temporary folder never by name;
+    home as ~; anything else by its last two parts. The sha256 stays; nulls are not listed."""
+    home = tmp_path / "home" / "ann"
+    (home / "runs").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    cfg_dir = tmp_path / "cfgs"
+    cfg_dir.mkdir()
+    config = cfg_dir / "eval.yaml"
+    config.write_text("x: 1\n")
+    rows = dict(provenance.facts({
+        "db_path": str(REPO / "build" / "demo" / "cachecast.duckdb"),  # in the project
+        "manifest_dir": str(cfg_dir / "build" / "pilot"),               # under the config's folder
+        "projection_json": str(tmp_path / "elsewhere" / "p.json"),      # a temporary folder
+        "prices": "/srv/shared/prices/negotiated.yaml",                 # outside everything
+        "batch_id": None, "exact": False}, config_path=config))
+    assert rows["config"] == f"eval.yaml ({provenance.fingerprint(config)})"
+    assert rows["parameters"] == ('db_path="build/demo/cachecast.duckdb", manifest_dir="build/pilot", '
+                                  'projection_json="a temporary build", prices="…/prices/negotiated.yaml", '
+                                  'exact=false')
+    from cachecast._shown_paths import shown_path
+    # the home folder as ~ (checked outside a temporary folder: HOME under /tmp is "temporary" first)
+    monkeypatch.setenv("HOME", "/home/ann")
+    assert shown_path("/home/ann/runs/store.duckdb") == "~/runs/store.duckdb"
 
 
 def test_palette_has_one_colour_per_component_and_legends_list_only_present_series():
@@ -175,3 +202,46 @@ def test_anomalies_grouped_by_kind_and_first_wave_named_unavoidable():
     assert "should have been a hit" not in grouped.iloc[0]["meaning"]
     assert len(audit_view.examples(frame, per_kind=2)) == 2 + 1 + 1
     assert d.table(audit_view.by_kind(frame.iloc[0:0])).plain == "none"
+
+
+def test_each_recommendation_names_the_runner_up_and_why_it_lost():
+    """The shipped configs, simulated as notebook 01 does: the pilot's 5m entries die between
+    waves 5 minutes apart (simulated 0%), so 1h wins and 5m is named with the rate it would
+    reach; in the full run both reach the planning rate and 5m wins on cheaper writes."""
+    from cachecast.report import projection_report as pr
+    from cachecast.report.display import money
+    from cachecast.send.sim import hit_rate_table
+
+    plan = pr.plan(REPO / "config" / "eval_config.full.anthropic.yaml", pilot_items=200, full_items=5000,
+                   exact=False)
+    sim = hit_rate_table(plan.runs, concurrency=100, duration_minutes=60, hit_probability=0.95)
+    pilot, full = pr.recommend(plan.pilot, sim), pr.recommend(plan.full, sim)
+    assert (pilot.ttl, pilot.runner_up.ttl, pilot.runner_up.judged_at, pilot.runner_up.capped) == ("1h", "5m", 0, True)
+    # the runner-up's cost is the 5m total at its judged rate (0%: every request writes)
+    assert pilot.runner_up.cost == pr._total(plan.pilot, "5m", Decimal(0)) > pilot.cost
+    assert pilot.why_not == f"5m would reach only 0% in a batch this long (simulated): {money(pilot.runner_up.cost)}"
+    assert (full.ttl, full.runner_up.ttl, full.runner_up.judged_at, full.runner_up.capped) == ("5m", "1h", Decimal("0.8"), False)
+    # Sonnet 5.5 batch: 1h write 2x input, 5m write 1.25x (FACTS.md prices: 4 / 2.50 against 2)
+    assert full.why_not == (f"1h would cost {money(pr._total(plan.full, '1h', Decimal('0.8')))} at the same 80%: "
+                            "its cache writes cost more (2x the input rate, against 1.25x)")
+    lines = pr.recommendation_lines(plan, sim)
+    assert f"runner-up: {full.why_not}" in lines[0] and f"runner-up: {pilot.why_not}" in lines[1]
+    # the demo's terminal line comes from the same recommendation
+    assert pr.advice(full).startswith(f"full run 30,000 requests: no cache {money(plan.full.no_cache.total)}") and f"recommended 5m cache at 80% hits {money(full.cost)}" in pr.advice(full)
+
+
+def test_one_ttl_names_no_cache_as_runner_up_and_not_caching_names_the_best_ttl():
+    from cachecast.report import projection_report as pr
+    from cachecast.report.display import money
+
+    plan = pr.plan(REPO / "config" / "eval_config.full.anthropic.yaml", pilot_items=10, full_items=100, ttl="5m",
+                   exact=False)
+    r = pr.recommend(plan.full)
+    assert r.ttl == "5m" and r.runner_up.ttl is None
+    assert r.why_not == f"no cache would cost {money(plan.full.no_cache.total)} ({money(plan.full.no_cache.total - r.cost)} more)"
+    low = pr.plan(REPO / "config" / "eval_config.full.anthropic.yaml", pilot_items=10, full_items=100,
+                  hit_rates=[0.05, 0.1, 0.15], ttl="1h", exact=False)  # 1h breaks even at 51.3%
+    r = pr.recommend(low.full)
+    assert r.ttl is None and r.runner_up.ttl == "1h"
+    assert r.why_not.startswith(f"1h at 10%: {money(r.runner_up.cost)}, more than without caching (break-even 51.3%)")
+    assert "do not cache" in pr.recommendation_lines(low)[0] and r.why_not in pr.recommendation_lines(low)[0]

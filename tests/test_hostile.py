@@ -251,7 +251,7 @@ def test_run_report_checks_the_declared_type(tmp_path, no_kernel, kind, name, va
 def test_report_help_lists_each_parameter_with_its_default(capsys):
     run = cli(capsys, "report", "--help")
     assert run.rc == 0
-    for line in ("full_items = 5000", "hit_rates = [0.3, 0.8, 0.98]", 'db_path = "data/cachecast.duckdb"',
+    for line in ("full_items = 5000", "hit_rates = [0.3, 0.8, 0.98]", 'db_path = "build/demo/cachecast.duckdb"',
                  "batch_id = null", "budget_usd = null  [a number or null]"):
         assert line in run.out, line
 

@@ -50,9 +50,12 @@ def run_cli(*argv: str | Path) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-def ingest(db: Path, *files: Path, batch_id: str = "msgbatch_prop") -> None:
+def ingest(db: Path, *files: Path, batch_id: str = "msgbatch_prop") -> int:
+    """0, or 1 when a file gave no result line at all (empty, or every line quarantined)."""
     rc, out, err = run_cli("ingest", *files, "--db", db, "--batch-id", batch_id)
-    assert rc == 0 and "Traceback" not in err, (rc, out, err)
+    assert rc in (0, 1) and "Traceback" not in err, (rc, out, err)
+    assert (rc == 1) == ("no result line could be used" in err), (rc, err)
+    return rc
 
 
 def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -154,7 +157,8 @@ def test_every_line_is_accounted_for_and_reingest_changes_nothing(store_template
         tmp = Path(tmp)
         path, db = tmp / "results.jsonl", fresh_db(tmp, store_template)
         path.write_bytes("".join(text + ("\r\n" if crlf else "\n") for text, _, _ in lines).encode())
-        ingest(db, path)
+        rc = ingest(db, path)
+        assert rc == (0 if any(kind == "ok" for _, kind, _ in lines) else 1)
         recorded = query(db, ACCOUNT)
         if not recorded:  # a file with no non-blank line records no ingest (it says so on stdout)
             assert _expected(lines)["lines_read"] == 0

@@ -123,3 +123,49 @@ def test_report_renders_in_chromium_offline(project_report, tmp_path):
     assert dom.count('class="marks"') >= 4  # one rendered vega SVG per chart
     assert ">Chart library not loaded" not in dom and ">Chart failed" not in dom  # fallback texts not shown
     assert 'type="range"' in dom  # the what-if slider exists in the page
+
+
+def test_exact_counts_of_a_report_go_to_the_configured_store_not_the_checkout(fake_api, monkeypatch, tmp_path):
+    """With a key set, notebook 01 counts exactly (exact=None) and remembers the counts:
+    in CACHECAST_DB (as `count --exact`), never in the checkout's data/cachecast.duckdb."""
+    from cachecast.report import projection_report as pr
+
+    store = tmp_path / "counts.duckdb"
+    monkeypatch.setenv("CACHECAST_DB", str(store))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-counts")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_api.url)
+    assert pr.token_store() == store
+    checkout = REPO / "data" / "cachecast.duckdb"
+    before = checkout.stat().st_mtime_ns if checkout.exists() else None
+    plan = pr.plan(REPO / "config" / "eval_config.pilot.anthropic.yaml", pilot_items=2, full_items=3, exact=None)
+    assert plan.full.tokens.source == "exact" and store.exists()
+    assert (checkout.stat().st_mtime_ns if checkout.exists() else None) == before
+    assert any(path == "/v1/messages/count_tokens" for _, path in fake_api.calls)
+
+
+def test_kernel_shutdown_sends_no_interrupt(tmp_path, monkeypatch):
+    """jupyter_client interrupts a kernel before asking it to shut down; that SIGINT raced the
+    kernel's message handler and logged `[IPKernelApp] ERROR | KeyboardInterrupt caught in
+    kernel` in a run that succeeded. The report's kernel manager shuts down without it (an
+    interrupt outside shutdown still goes through)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    from cachecast.report import reports
+
+    sent: list[bool] = []
+    real = AsyncKernelManager._async_interrupt_kernel
+
+    async def recording(self):
+        sent.append(self.shutting_down)
+        await real(self)
+
+    monkeypatch.setattr(AsyncKernelManager, "_async_interrupt_kernel", recording)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                            "display_name": "Python 3"},
+                                             "language_info": {"name": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}), nbformat.v4.new_code_cell("x")]
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    reports._execute(tmp_path / "tiny.ipynb", tmp_path / "out.ipynb", {"x": 2})
+    assert sent == []  # never reached the real interrupt while shutting down
+    manager = reports._ipc_kernel_manager()()
+    assert manager.shutting_down is False

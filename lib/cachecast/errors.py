@@ -10,6 +10,11 @@ class CachecastError(Exception):
 
     exit_code = 2
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (JupyterLab, papermill) shows instead of a traceback: the one
+        sentence, as the CLI prints it (a notebook's reader gets no traceback either)."""
+        return [f"{type(self).__name__}: {redact(str(self))}"]
+
 
 class ConfigError(CachecastError):
     """The run configuration (or a file it points to) is wrong."""

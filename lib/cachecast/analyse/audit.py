@@ -206,13 +206,32 @@ def treatments(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
     return _df(conn, "treatments_all_batches", batch_id=batch_id)
 
 
-def hit_rate_over_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, bins: int = 40):
-    """Hit rates of succeeded requests in results-file order (not completion order: the API
-    does not promise it), in `bins` equal slices per batch."""
+ORDERS = {"file": "hit_rate_over_order", "submission": "hit_rate_over_submission"}
+
+
+def hit_rate_over_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, bins: int = 40,
+                        order: str = "file"):
+    """Hit rates of succeeded requests in `bins` equal slices per batch, in results-file order
+    ("file": not promised to be completion order) or in submission order ("submission": the
+    manifest's row order, only requests with a manifest row; see has_submission_order)."""
     check_batch(conn, batch_id)
     if not 1 <= int(bins) <= 10_000:
         raise InputError("bins must be between 1 and 10,000")
-    return _df(conn, "hit_rate_over_order", batch_id=batch_id, bins=int(bins))
+    if order not in ORDERS:
+        raise InputError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+    return _df(conn, ORDERS[order], batch_id=batch_id, bins=int(bins))
+
+
+def submission_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> str:
+    """Whether the batch has a submission order apart from its file order: "none" (some
+    succeeded request has no manifest row, or none succeeded), "same" (the results file
+    lists them in submission order) or "differs"."""
+    check_batch(conn, batch_id)
+    succeeded, unplaced, out_of_order = conn.execute(store.query(FILE, "submission_order_check"),
+                                                     {"batch_id": batch_id}).fetchone()
+    if not succeeded or unplaced:
+        return "none"
+    return "differs" if out_of_order else "same"
 
 
 def anomalies(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):

@@ -454,19 +454,46 @@ def trend_frame(led: Ledger):
     return pd.DataFrame(rows, columns=["order", "batch_id", "measure", "value"])
 
 
+# reader-facing headers of the ledger tables (notebooks/03_run_ledger.ipynb); the CSV files
+# (`ledger --csv`) keep the column names
+LABELS = {
+    "batch_id": "batch", "created_at": "created (UTC)", "ended_at": "ended (UTC)", "requests": "requests",
+    "succeeded": "succeeded", "errored": "errored", "canceled": "canceled", "expired": "expired",
+    "token_hit_rate": "tokens from cache", "request_hit_rate": "requests reading", "cost_usd": "cost $",
+    "no_cache_cost_usd": "no-cache $", "savings_usd": "saved $", "cost_per_succeeded_usd": "$ per succeeded",
+    "cumulative_cost_usd": "spent so far $", "treatment": "treatment", "model": "model", "planned": "planned",
+    "left": "left", "cost_per_request_usd": "$ per request", "low_usd": "cheapest batch $",
+    "high_usd": "dearest batch $", "rest_usd": "rest $", "rest_low_usd": "rest, low $",
+    "rest_high_usd": "rest, high $", "priced_from": "priced from", "run_id": "run id", "run_name": "run",
+    "config_fingerprint": "config", "budget_usd": "budget $", "budget_source": "budget from",
+    "batches": "batches", "last_activity": "last activity (UTC)",
+}
+
+
 @dataclass
 class LedgerView:
-    """Everything notebooks/03_run_ledger.ipynb shows (no logic in the notebook)."""
+    """Everything notebooks/03_run_ledger.ipynb shows (no logic in the notebook). Computed
+    once by open_ledger on a read-only connection that is closed before it returns, so a
+    kernel never keeps the store locked against papermill or the CLI."""
 
-    conn: duckdb.DuckDBPyConnection
     db: Path
     ledger: Ledger
+    run_list: Any  # runs(): every run in the store (DataFrame)
 
     def summary_lines(self) -> list[str]:
-        return [headline(self.ledger), *self.ledger.notes, self.ledger.reconciled, f"Store: {self.db}."]
+        from .._shown_paths import shown_path
+
+        reconciled = [self.ledger.reconciled] if self.ledger.reconciled else []
+        return [headline(self.ledger), *self.ledger.notes, *reconciled, f"Store: {shown_path(self.db)}."]
 
     def batches(self):
-        return batches_frame(self.ledger)
+        """batches_frame for reading: times to the minute, and without the columns that say
+        nothing here (no batch ended, canceled or expired; the CSV keeps them all)."""
+        frame = batches_frame(self.ledger)
+        for col in ("created_at", "ended_at"):
+            frame[col] = [None if v is None else str(v).replace("T", " ")[:16] for v in frame[col]]
+        quiet = [c for c in ("ended_at", "canceled", "expired") if not frame[c].map(lambda v: bool(v)).any()]
+        return frame.drop(columns=quiet)
 
     def forecast(self):
         return forecast_frame(self.ledger)
@@ -478,7 +505,7 @@ class LedgerView:
         return trend_frame(self.ledger)
 
     def runs(self):
-        return runs(self.conn)
+        return self.run_list
 
     def truncation(self):
         """Answers of the run cut off at max_tokens, per model and treatment (DataFrame)."""
@@ -490,21 +517,26 @@ class LedgerView:
         return None if self.ledger.budget_usd is None else float(self.ledger.budget_usd)
 
 
-def _resolve(path: str | Path) -> Path:
-    """As given (relative to the working directory), else relative to the checkout: the
-    notebook runs from notebooks/ in JupyterLab but from the repo root under papermill."""
-    p = Path(path)
-    if p.exists() or p.is_absolute():
-        return p
-    alt = Path(__file__).resolve().parents[3] / p
-    return alt if alt.exists() else p
-
-
 def open_ledger(db_path: str | Path, run: str | None = None, prices: str | Path | None = None) -> LedgerView:
-    """Open the store (re-pricing with a --prices file when given) and compute the ledger."""
+    """The ledger of `run` in the store at `db_path` (found from notebooks/ as from the project
+    root). A --prices file re-prices first, in a write connection closed at once; the rest
+    reads through store.connect_reader."""
+    from .._shown_paths import locate
+    from ..facts.pricing import overrides_path
     from .audit import reprice
 
-    db = _resolve(db_path)
-    conn = store.connect_existing(db)
-    reprice(conn, Path(prices) if prices else None)
-    return LedgerView(conn=conn, db=db, ledger=ledger(conn, run))
+    db = locate(db_path)
+    if db is None or not db.exists():
+        raise store.missing_store(db or Path(str(db_path)))
+    overrides = overrides_path(locate(prices))  # else CACHECAST_PRICES (`cachecast report --prices`)
+    if overrides is not None:
+        conn = store.connect_existing(db)
+        try:
+            reprice(conn, overrides)
+        finally:
+            conn.close()
+    conn = store.connect_reader(db)
+    try:
+        return LedgerView(db=db, ledger=ledger(conn, run), run_list=runs(conn))
+    finally:
+        conn.close()

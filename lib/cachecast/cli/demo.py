@@ -51,7 +51,9 @@ def run_demo(out: Path, log: Callable[[str], None] = print) -> DemoResult:
     from ..send import sim
     from ..build.config import load_config
     from ..plan.projection import to_json
+    from ..report.projection_report import advice, recommend
     from ..report.projection_report import plan as projection_plan
+    from ..send.sim import hit_rate_table
     from ..tokens.count import count_path
 
     started = time.monotonic()
@@ -79,8 +81,12 @@ def run_demo(out: Path, log: Callable[[str], None] = print) -> DemoResult:
 
     p = projection_plan(full_cfg_path, pilot_items=cfg.items.limit or 200, full_items=5000, exact=False,
                         pilot_budget_usd=cfg.budget_usd)
+    # the report's recommendation (notebook 01 simulates the same batch shape): one function, one answer
+    simulated = hit_rate_table(p.runs, concurrency=SIM_OPTIONS["concurrency"],
+                               duration_minutes=SIM_OPTIONS["duration_minutes"],
+                               hit_probability=SIM_OPTIONS["hit_probability"])
     for run in p.runs:
-        log(f"project  {_projection_line(run)}")
+        log(f"project  {advice(recommend(run, simulated))}")
     projection_json = work / "projection-pilot.json"  # the audit compares the pilot against it
     projection_json.write_text(json.dumps(to_json(p.pilot), indent=2) + "\n")
 
@@ -189,15 +195,3 @@ def prewarmed_pilot(build_dir: Path, work: Path, output_fill_ratio: float = 0.35
     return [f"prewarm  {len(plan.results)} probe(s) (SIMULATED, no API call): projected ${plan.projected_usd:.4f}, "
             f"cost ${plan.cost_usd:.4f} at standard rates; pre-warmed batch token hit rate "
             f"{summary.token_hit_rate:.1%}", *(f"prewarm  {line}" for line in verdicts)]
-
-
-def _projection_line(run) -> str:
-    by_name = {(s.ttl, s.name): s for s in run.scenarios}
-    best = by_name.get(("1h", "expected")) or (run.scenarios[0] if run.scenarios else None)
-    text = f"{run.label:<8} {run.requests:>6,} requests: no cache ${run.no_cache.total:,.2f}"
-    if best is not None:
-        text += (f", {best.ttl} cache at {best.hit_rate:.0%} hits ${best.cost.total:,.2f} "
-                 f"(saves {best.savings_pct:.0f}%)")
-    if run.budget_usd is not None:
-        text += f"; {'within' if run.within_budget else 'OVER'} budget ${run.budget_usd:,.0f}"
-    return text

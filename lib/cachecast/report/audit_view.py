@@ -1,22 +1,33 @@
-"""What notebooks/02_audit_batch.ipynb shows beyond cachecast.audit: which batch to audit
-by default, the cache misses by cause, and the other anomalies grouped by kind with one
-explanation per kind.
+"""What notebooks/02_audit_batch.ipynb shows beyond cachecast.audit: the audit opened the
+way a notebook should open a store, the hit-rate orders, the cache misses by cause, and
+the other anomalies grouped by kind with one explanation per kind.
+
+Why a view of its own (`open_audit` -> AuditView): a kernel that keeps a DuckDB store open
+locks it, so with the notebook open in JupyterLab papermill and the CLI said "database is
+busy". The view opens the store read-only for each call and closes it before returning, so
+Lab, papermill and the CLI share one store; only ingesting `results_glob` or re-pricing
+writes, in a connection of its own that is closed at once. What it shows of local paths
+goes through cachecast._shown_paths (a report leaves the machine).
 
 Why grouped: a batch of 1,000 requests listed 139 rows repeating the same sentence. A
-reader needs each kind once, what it means and what it cost, then a few examples.
-
-Misses come from cachecast.audit.miss_causes (issue 12), which names the unavoidable first
-wave of a batch as such (`first_wave`, not "a miss that should have been a hit"). Where
-that is missing (an older cachecast.audit), repeat writes before the first read of their
-prefix are renamed first_wave here, by the same rule.
+reader needs each kind once, what it means and what it cost, then a few examples. Misses
+come from cachecast.audit.miss_causes (issue 12), which names the unavoidable first wave
+of a batch as such (`first_wave`, not "a miss that should have been a hit").
 """
 from __future__ import annotations
 
+import dataclasses
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
+from .. import store
+from .._shown_paths import locate, shown_path
+from ..analyse import audit
+from ..errors import InputError
 from ..analyse.tables import _LABELS as _AUDIT_LABELS  # the audit tables' reader-facing headers
 
 FIRST_WAVE = "first_wave"
@@ -43,29 +54,20 @@ EXPLAIN = {
 ORDER = [FIRST_WAVE, "repeat_write", "write_never_read", "prefix_drift", "no_cache_activity", "prefix_mismatch", "ttl_mismatch",
          "ttl_assumed", "errored", "expired", "canceled"]
 
-_BEFORE_FIRST_READ = """
-WITH k AS (
-    SELECT batch_id, model, prefix_hash, source_file, line_no,
-        ingest_id::BIGINT * 1099511627776 + line_no AS pos, cache_read_input_tokens > 0 AS is_read
-    FROM request_costs
-    WHERE result_type = 'succeeded' AND ($batch_id IS NULL OR batch_id = $batch_id)
-), fr AS (
-    SELECT batch_id, model, prefix_hash, min(pos) FILTER (WHERE is_read) AS first_read FROM k GROUP BY ALL
-)
-SELECT k.batch_id, k.source_file, k.line_no
-FROM k JOIN fr ON fr.batch_id = k.batch_id AND fr.model = k.model AND fr.prefix_hash IS NOT DISTINCT FROM k.prefix_hash
-WHERE fr.first_read IS NULL OR k.pos < fr.first_read
-"""
+DEMO_PROJECTION = "projection-pilot.json"  # what `cachecast demo` writes beside its store (cli/demo.py)
+FILE_ORDER = "results-file order"
+SUBMISSION_ORDER = "submission order (manifest rows)"
+BOTH_ORDERS = "results-file order, the same as submission order"
+ORDER_NOTE = ("The results file lists requests in an order the API does not promise to be the order in which "
+              "they finished, so a rise or dip here is a hint, not a timeline.")
 
 
 def latest_batch(db_path: str | Path) -> str | None:
     """The batch ingested last (None for an empty or missing store): what `batch_id=None` audits."""
-    from ..analyse import audit
-    from .. import store
-
-    if not Path(db_path).exists():
+    db = locate(db_path)
+    if db is None or not Path(db).exists():
         return None
-    conn = store.connect(db_path, read_only=True)
+    conn = store.connect_reader(db)
     try:
         frame = audit.batches(conn)
     finally:
@@ -75,18 +77,202 @@ def latest_batch(db_path: str | Path) -> str | None:
     return str(frame.sort_values(["last_ingest_at", "batch_id"]).iloc[-1]["batch_id"])
 
 
+@dataclass
+class AuditView:
+    """Everything notebooks/02_audit_batch.ipynb shows. Holds no connection: each method
+    opens the store read-only (store.connect_reader) and closes it before returning."""
+
+    db: Path
+    batch_id: str | None
+    totals: audit.Totals
+    ingested: list = field(default_factory=list)  # ingest.FileReport of files ingested by open_audit
+
+    @contextmanager
+    def _run(self) -> Iterator[audit.AuditRun]:
+        conn = store.connect_reader(self.db)
+        try:
+            yield audit.AuditRun(conn=conn, db=self.db, batch_id=self.batch_id, ingested=self.ingested,
+                                 totals=self.totals)
+        finally:
+            conn.close()
+
+    @property
+    def simulated(self) -> bool:
+        return self.totals.simulated
+
+    def _words(self) -> audit.AuditRun:
+        """An AuditRun without a connection, for what needs none: its sentences, with the
+        store and the ingested files as a report shows them."""
+        shown = [dataclasses.replace(r, source_file=shown_path(r.source_file)) for r in self.ingested]
+        return audit.AuditRun(conn=None, db=Path(shown_path(self.db)), batch_id=self.batch_id,  # type: ignore[arg-type]
+                              ingested=shown, totals=self.totals)
+
+    def summary_lines(self) -> list[str]:
+        return self._words().summary_lines()
+
+    def treatments(self):
+        with self._run() as run:
+            return run.treatments()
+
+    def cost_components(self):
+        return audit.cost_components(self.totals)
+
+    def _submission_order(self) -> str:
+        with self._run() as run:
+            return audit.submission_order(run.conn, self.batch_id)
+
+    def hit_rate(self, bins: int = 40) -> pd.DataFrame:
+        """Hit rate per slice in results-file order and, when every succeeded request has a
+        manifest row and the file lists them in another order, in submission order too
+        (column `order` says which)."""
+        with self._run() as run:
+            known = audit.submission_order(run.conn, self.batch_id)
+            frames = [run.hit_rate(bins).assign(order=BOTH_ORDERS if known == "same" else FILE_ORDER)]
+            if known == "differs":
+                frames.append(audit.hit_rate_over_order(run.conn, self.batch_id, bins, order="submission")
+                              .assign(order=SUBMISSION_ORDER))
+        return pd.concat(frames, ignore_index=True)
+
+    def order_note(self) -> str:
+        """The line over the order chart: what its order is, and what submission order adds."""
+        known = self._submission_order()
+        if known == "differs":
+            return (ORDER_NOTE + " Beside it, the same requests in submission order (the row order of the build's "
+                    "manifest, the order they were written into the batch files).")
+        if known == "same":
+            return (ORDER_NOTE + " Here the file lists them in submission order (the row order of the build's "
+                    "manifest), so one panel shows both.")
+        return (ORDER_NOTE + " With a manifest for every request (ingest --manifest BUILD_DIR) the chart also shows "
+                "submission order.")
+
+    def tokens(self):
+        with self._run() as run:
+            return run.tokens()
+
+    def miss_causes(self, *args: Any, **kwargs: Any):
+        with self._run() as run:
+            return run.miss_causes(*args, **kwargs)
+
+    def anomalies(self, limit: int = 200):
+        with self._run() as run:
+            return run.anomalies(limit)
+
+    def errors(self):
+        with self._run() as run:
+            return run.errors()
+
+    def iterations(self):
+        """Server-side turns by type and model (cachecast.analyse.billed)."""
+        with self._run() as run:
+            return run.iterations()
+
+    def truncation(self):
+        """Answers cut off at max_tokens per model and treatment (cachecast.analyse.billed)."""
+        with self._run() as run:
+            return run.truncation()
+
+    def billed_lines(self) -> list[str]:
+        with self._run() as run:
+            return run.billed_lines()
+
+    def quarantine(self):
+        """Quarantined lines, each file as a report shows it."""
+        with self._run() as run:
+            frame = run.quarantine()
+        if "source_file" in frame and len(frame):
+            frame = frame.assign(source_file=[shown_path(f) for f in frame["source_file"]])
+        return frame
+
+    def projection_note(self, projection: str | Path | dict | None) -> str:
+        note = self._words().projection_note(_located(projection))
+        demo = self.db.parent / DEMO_PROJECTION
+        if projection in (None, "") and self.db.parent.name == "demo" and demo.is_file():
+            note += f" The demo's projection of this pilot is {shown_path(demo)}."
+        return note
+
+    def projected_vs_actual(self, projection: str | Path | dict | None) -> pd.DataFrame:
+        """audit.projected_vs_actual with each row in its own unit, as text: requests as a
+        count, tokens to one decimal, dollars as money, the hit rate in % (its difference in
+        percentage points)."""
+        frame = audit.projected_vs_actual(self.totals, _located(projection))
+        if not len(frame):
+            return frame
+        rows = []
+        for r in frame.to_dict("records"):
+            shown = {k: _in_unit(r["metric"], r[k], k == "difference") for k in VALUE_COLUMNS}
+            pct = r["difference_pct"]
+            rows.append({"metric": r["metric"], **shown,
+                         "difference_pct": "" if pct is None or pct != pct else f"{pct:+.1f}%"})
+        return pd.DataFrame(rows, columns=list(frame.columns))
+
+
+VALUE_COLUMNS = ("projected", "actual", "actual_scaled", "difference")
+
+
+def _in_unit(metric: str, value: Any, signed: bool) -> str:
+    """One value of a projected-vs-actual row in the row's unit."""
+    from .display import money
+
+    if value is None or value != value:
+        return ""
+    sign = "+" if signed else ""
+    if metric.endswith("($)"):
+        text = money(value)
+        return f"+{text}" if signed and float(value) >= 0 else text
+    if "hit rate" in metric:
+        return f"{float(value) * 100:{sign}.1f} pp" if signed else f"{float(value):.1%}"
+    if metric == "requests":
+        return f"{float(value):{sign},.0f}"
+    return f"{float(value):{sign},.1f}"
+
+
+def _located(projection: str | Path | dict | None):
+    """A projection file found from notebooks/ as from the project root (JSON text and dicts as given)."""
+    if isinstance(projection, str) and not projection.lstrip().startswith("{"):
+        return locate(projection)
+    return projection
+
+
+def open_audit(db_path: str | Path, *, results_glob: str | None = None, manifest_dir: str | Path | None = None,
+               batch_id: str | None = None, overrides: str | Path | None = None) -> AuditView:
+    """The audit of `batch_id` (None: the batch `results_glob` went to when exactly one, else
+    the batch ingested last) in the store at `db_path` (found as cachecast._shown_paths.locate
+    finds it). `results_glob` is ingested first, `overrides` (else CACHECAST_PRICES)
+    re-prices the models it covers; both in one short write connection."""
+    from ..facts.pricing import overrides_path
+    from ..store import ingest
+
+    db = locate(db_path)
+    if db is None:
+        raise InputError("db_path is empty; give the DuckDB store to audit")
+    if not results_glob and not Path(db).exists():
+        raise store.missing_store(db)
+    reports: list = []
+    prices = overrides_path(Path(overrides) if overrides else None)
+    if results_glob or prices is not None:
+        conn = store.connect(db)
+        try:
+            if results_glob:
+                reports = ingest.ingest_paths(conn, [results_glob], batch_id=batch_id, manifest=locate(manifest_dir),
+                                              progress=False, overrides=prices)
+            audit.reprice(conn, prices)
+        finally:
+            conn.close()
+    if batch_id is None:
+        ids = {r.batch_id for r in reports}
+        batch_id = ids.pop() if len(ids) == 1 else (None if reports else latest_batch(db))
+    conn = store.connect_reader(db)
+    try:
+        totals = audit.totals(conn, batch_id)
+    finally:
+        conn.close()
+    return AuditView(db=Path(db), batch_id=batch_id, totals=totals, ingested=reports)
+
+
 def misses(run: Any, per_kind: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per cause, the first `per_kind` writes of each cause) for the run; the batch
     column only when there is more than one batch."""
-    from ..analyse import audit
-
-    if hasattr(audit, "miss_causes"):
-        summary, rows = run.miss_causes()
-    else:  # older cachecast.audit: group the anomaly view's write anomalies
-        frame = classified(run)
-        frame = frame[frame["kind"].isin(MISS_KINDS)]
-        summary = by_kind(frame).rename(columns={"meaning": "explanation"}).drop(columns="example")
-        rows = frame
+    summary, rows = run.miss_causes()
     if "batch_id" in summary and summary["batch_id"].nunique() <= 1:
         summary = summary.drop(columns="batch_id")
     keep = [c for c in ("batch_id", "kind", "line_no", "custom_id", "treatment", "written_tokens", "usd_lost",
@@ -96,7 +282,16 @@ def misses(run: Any, per_kind: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
     first = first.assign(_r=first["kind"].map(lambda k: rank.get(k, len(ORDER)))).sort_values(["_r"], kind="stable")
     summary_cols = [c for c in ("batch_id", "kind", "avoidable", "requests", "written_tokens", "usd_lost",
                                 "explanation", "api_reasons") if c in summary]
-    return summary[summary_cols].reset_index(drop=True), first.drop(columns="_r").reset_index(drop=True)
+    return _without_empty(summary[summary_cols], API_COLUMNS), _without_empty(first.drop(columns="_r"), API_COLUMNS)
+
+
+API_COLUMNS = ("api_reason", "api_reasons")  # the API's own miss reasons: only when some line carried one
+
+
+def _without_empty(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """`frame` without those of `columns` that hold nothing (a column of blanks tells nothing)."""
+    empty = [c for c in columns if c in frame and not frame[c].map(lambda v: v not in (None, "") and v == v).any()]
+    return frame.drop(columns=empty).reset_index(drop=True)
 
 
 def other_anomalies(run: Any) -> pd.DataFrame:
@@ -104,22 +299,6 @@ def other_anomalies(run: Any) -> pd.DataFrame:
     that did not run), one row per kind."""
     frame = run.anomalies(limit=10**9)
     return by_kind(frame[~frame["kind"].isin(COVERED)] if len(frame) else frame)
-
-
-def classified(run: Any) -> pd.DataFrame:
-    """Every anomaly of the run, repeat writes before the first read of their prefix
-    renamed first_wave_write."""
-    frame = run.anomalies(limit=10**9).copy()
-    if not len(frame):
-        return frame
-    early = run.conn.execute(_BEFORE_FIRST_READ, {"batch_id": run.batch_id}).df()
-    keys = set(zip(early["batch_id"], early["source_file"], early["line_no"]))
-    first = [k == "repeat_write" and (b, f, int(n)) in keys
-             for k, b, f, n in zip(frame["kind"], frame["batch_id"], frame["source_file"], frame["line_no"])]
-    frame.loc[first, "kind"] = FIRST_WAVE
-    frame.loc[first, "reason"] = frame.loc[first, "reason"].str.replace(
-        ": a miss that should have been a hit", ": first wave of the batch, unavoidable", regex=False)
-    return frame
 
 
 def by_kind(frame: pd.DataFrame) -> pd.DataFrame:
@@ -150,8 +329,6 @@ def examples(frame: pd.DataFrame, per_kind: int = 5) -> pd.DataFrame:
     ordered = frame.assign(_r=frame["kind"].map(lambda k: rank.get(k, len(ORDER))))
     ordered = ordered.sort_values(["_r", "file_rank"]).groupby("kind", sort=False).head(per_kind)
     return ordered[columns].reset_index(drop=True)
-
-
 
 
 LABELS = {**_AUDIT_LABELS, "kind": "cause", "avoidable": "avoidable", "written_tokens": "tokens written",

@@ -20,11 +20,16 @@ from __future__ import annotations
 import html as _html
 import math
 import numbers
+import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
-RIGHT = ' style="text-align:right"'
+RIGHT = ' style="text-align:right;white-space:nowrap"'  # numbers and money never break over two lines
 LEFT = ' style="text-align:left"'
+LEFT_NOWRAP = ' style="text-align:left;white-space:nowrap"'
+SHORT = 24  # text cells up to this long (model ids, custom ids, dates) stay on one line
+NUMBER_TEXT = re.compile(r"[+-]?\$?[\d,]+(\.\d+)?( ?%| pp)?")  # a number already formatted: right-aligned
 NO_MATH = "cachecast-output tex2jax_ignore mathjax_ignore"
 STYLE = ("<style>.cachecast-output table.cachecast-table{border-collapse:collapse;margin:4px 0 10px}"
          ".cachecast-output .cachecast-table th,.cachecast-output .cachecast-table td{padding:3px 10px;"
@@ -91,6 +96,8 @@ def cell(value: Any, spec: str | None = None) -> str:
         return format(int(value) if spec.endswith("d") else float(value), spec)
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}"
+    if isinstance(value, datetime):  # pandas Timestamps too; to the minute, as a reader needs it
+        return f"{value:%Y-%m-%d %H:%M}"
     return str(value)
 
 
@@ -112,8 +119,9 @@ def table(df: Any, formats: Mapping[str, str] | None = None, *, columns: Iterabl
         cells, texts = [], []
         for col, value in zip(frame.columns, record):
             shown = cell(value, formats.get(col))
-            numeric = isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, bool)
-            align = RIGHT if numeric else LEFT
+            numeric = (isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, bool)
+                       or isinstance(value, str) and NUMBER_TEXT.fullmatch(value) is not None)
+            align = RIGHT if numeric else LEFT_NOWRAP if len(shown) <= SHORT else LEFT
             cells.append(f"<td{align}>{escape(shown)}</td>")
             texts.append(shown)
         rows.append("<tr>" + "".join(cells) + "</tr>")

@@ -6,6 +6,7 @@ come out of `cachecast project`, the notebook in JupyterLab and the HTML report.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from .._shown_paths import locate, project_root
 from ..build.config import load_config
 from ..errors import InputError
 from ..plan.projection import DEFAULT_HIT_RATES, TTLS, Pins, Projection, budget_verdict, hit_rate_map, observed_pilot, project_config
@@ -36,15 +38,22 @@ class Plan:
 
 
 def resolve_path(path: str | Path | None) -> Path | None:
-    """As given (relative to the working directory), else relative to the checkout: the
-    notebook runs from notebooks/ in JupyterLab but from the repo root under papermill."""
-    if path is None or path == "":
-        return None
-    p = Path(path)
-    if p.exists() or p.is_absolute():
-        return p
-    alt = REPO / p
-    return alt if alt.exists() else p
+    """As given (relative to the working directory), else from the project root, else from
+    the checkout: the notebook runs from notebooks/ in JupyterLab but from the project root
+    under papermill (cachecast._shown_paths.locate)."""
+    return locate(path)
+
+
+def token_store(token_db: str | Path | None = None) -> Path:
+    """Where exact counts are remembered: `token_db`, else CACHECAST_DB (as `count --exact`
+    uses), else data/cachecast.duckdb of the project. Never the checkout's own data/ from a
+    test: the tests set CACHECAST_DB to a temporary store."""
+    if token_db:
+        return Path(resolve_path(token_db))
+    env = os.environ.get("CACHECAST_DB")
+    if env:
+        return Path(env)
+    return (project_root() or REPO) / "data" / "cachecast.duckdb"
 
 
 def plan(config: str | Path, *, pilot_items: int, full_items: int, hit_rates: Iterable[float] | None = None,
@@ -66,7 +75,7 @@ def plan(config: str | Path, *, pilot_items: int, full_items: int, hit_rates: It
     rates = _hit_rates(hit_rates)
     pins = Pins(system=system_tokens, user=user_tokens, output=output_tokens, thinking=thinking_tokens)
     use_exact = has_api_key() if exact is None else exact
-    counter = TokenCounter(db=resolve_path(token_db) or REPO / "data" / "cachecast.duckdb") if use_exact else None
+    counter = TokenCounter(db=token_store(token_db)) if use_exact else None
     db = resolve_path(audit_db)
     pilot = observed_pilot(db) if db else None
     common = dict(pins=pins, hit_rates=rates, ttls=[ttl] if ttl else TTLS, counter=counter, pilot=pilot,
@@ -123,9 +132,12 @@ def _fits(run: Projection, total: Decimal) -> str:
 
 
 def verdicts(p: Plan) -> list[str]:
+    """The budget gate's verdict per run, as `cachecast submit` judges it: on the worst case,
+    with its expected figure priced at the configured TTL (which may not be the one the
+    recommendation picks, hence the label)."""
     out = []
     for run in p.runs:
-        line = f"{run.label} ({run.requests:,} requests): {budget_verdict(run)}."
+        line = f"Budget gate, {run.label} ({run.requests:,} requests): {budget_verdict(run)}."
         if not run.cacheable:
             line += f" Not cacheable: {run.reason}."
         out.append(line)
@@ -239,9 +251,20 @@ def budget_of(run: Projection) -> float | None:
 
 
 @dataclass(frozen=True)
+class Option:
+    """One way to run: a TTL (None: no cache) at the hit rate it is judged at, and its total."""
+
+    ttl: str | None
+    judged_at: Decimal | None
+    cost: Decimal
+    capped: bool = False  # judged_at is the simulated batch rate, below the planning rate
+
+
+@dataclass(frozen=True)
 class Recommendation:
     """What the projection advises for one run: the TTL (None: do not cache), the hit rate
-    it was judged at, the hit rate above which the budget holds, and the break-evens."""
+    it was judged at and its cost, the runner-up and why it lost, the hit rate above which
+    the budget holds, and the break-evens."""
 
     run: Projection
     ttl: str | None
@@ -250,6 +273,9 @@ class Recommendation:
     budget_hit_rate: Decimal | None  # None: no budget, or no hit rate makes it fit
     budget_holds: str  # "always" | "above" | "never" | "no budget"
     break_even: dict[str, Decimal]
+    cost: Decimal | None = None  # the recommended option's total
+    runner_up: Option | None = None
+    why_not: str = ""  # why the runner-up lost, in a few words, with its rate and cost
 
 
 def _expected_rate(run: Projection, ttl: str) -> Decimal:
@@ -264,27 +290,66 @@ def _total(run: Projection, ttl: str | None, h: Decimal) -> Decimal:
     return fixed + h * hit + (1 - h) * miss
 
 
+def _options(run: Projection, simulated: pd.DataFrame | None) -> list[Option]:
+    """Each TTL at the hit rate to expect with it (the planning rate, capped by the simulated
+    batch rate for that TTL when a simulation is given), cheapest first (ties: 5m first)."""
+    ttls = sorted({s.ttl for s in run.scenarios}, key=TTLS.index)
+    sim: dict[str, Decimal] = {}
+    if simulated is not None and len(simulated):
+        rows = simulated[simulated["run"] == run.label]
+        sim = {r.ttl: Decimal(str(r.request_hit_rate)) for r in rows.itertuples()}
+    options = []
+    for t in ttls:
+        planned = _expected_rate(run, t)
+        judged = min(planned, sim.get(t, Decimal(1)))
+        options.append(Option(t, judged, _total(run, t, judged), capped=judged < planned))
+    return sorted(options, key=lambda o: (o.cost, TTLS.index(o.ttl)))
+
+
 def recommend(run: Projection, simulated: pd.DataFrame | None = None) -> Recommendation:
     """Pick the TTL with the lowest total at the hit rate to expect with it: the planning
     ('expected') hit rate, capped by the simulated batch hit rate for that TTL when a
     simulation is given (a 5m entry dies between waves of a long batch, whatever we hope).
-    Why cap: choosing 5m on the planning rate alone recommends the TTL that expires."""
-    ttls = sorted({s.ttl for s in run.scenarios}, key=TTLS.index)
-    if not run.cacheable or not ttls:
-        return Recommendation(run, None, None, run.reason or "nothing is cached", *_budget(run, None), {})
-    sim = {}
-    if simulated is not None and len(simulated):
-        rows = simulated[simulated["run"] == run.label]
-        sim = {r.ttl: Decimal(str(r.request_hit_rate)) for r in rows.itertuples()}
-    judged = {t: min(_expected_rate(run, t), sim.get(t, Decimal(1))) for t in ttls}
-    best = min(ttls, key=lambda t: (_total(run, t, judged[t]), TTLS.index(t)))
-    if _total(run, best, judged[best]) >= run.no_cache.total:
-        best_ttl, at = None, judged[best]
+    Why cap: choosing 5m on the planning rate alone recommends the TTL that expires. The
+    runner-up is the next TTL (no cache when only one TTL is projected, the best TTL when
+    caching does not pay), with why it lost."""
+    if not run.cacheable or not run.scenarios:
+        return Recommendation(run, None, None, run.reason or "nothing is cached", *_budget(run, None), {},
+                              cost=run.no_cache.total)
+    options = _options(run, simulated)
+    no_cache = Option(None, None, run.no_cache.total)
+    basis = "the planning rate" + (", capped by the simulated batch rate" if simulated is not None
+                                   and len(simulated) else "")
+    best = options[0]
+    if best.cost >= run.no_cache.total:
+        chosen, runner = no_cache, best
     else:
-        best_ttl, at = best, judged[best]
-    basis = "the planning rate" + (", capped by the simulated batch rate" if sim else "")
-    return Recommendation(run, best_ttl, at, basis, *_budget(run, best_ttl),
-                          {t: run.break_even[t] for t in ttls})
+        chosen, runner = best, (options[1] if len(options) > 1 else no_cache)
+    return Recommendation(run, chosen.ttl, best.judged_at, basis, *_budget(run, chosen.ttl),
+                          {o.ttl: run.break_even[o.ttl] for o in sorted(options, key=lambda o: TTLS.index(o.ttl))},
+                          cost=chosen.cost, runner_up=runner, why_not=_why_not(run, chosen, runner))
+
+
+def _why_not(run: Projection, chosen: Option, runner: Option) -> str:
+    """Why `runner` lost to `chosen`, in a few words, with its judged hit rate and cost."""
+    from .display import money
+
+    cost = money(runner.cost)
+    if runner.ttl is None:
+        return f"no cache would cost {cost} ({money(runner.cost - chosen.cost)} more)"
+    rate = f"{runner.judged_at:.0%}"
+    if chosen.ttl is None:
+        be = run.break_even[runner.ttl]
+        reach = f"would reach only {rate} in a batch this long (simulated)" if runner.capped else f"at {rate}"
+        return f"{runner.ttl} {reach}: {cost}, more than without caching (break-even {be:.1%})"
+    if runner.capped:
+        return f"{runner.ttl} would reach only {rate} in a batch this long (simulated): {cost}"
+    if runner.judged_at == chosen.judged_at:
+        p_in, w5, w1, _, _ = run.rates.tier(int(run.tokens.system + run.tokens.user_mean))
+        write = {"5m": w5, "1h": w1}
+        return (f"{runner.ttl} would cost {cost} at the same {rate}: its cache writes cost more "
+                f"({(write[runner.ttl] / p_in).normalize()}x the input rate, against {(write[chosen.ttl] / p_in).normalize()}x)")
+    return f"{runner.ttl} at {rate} would cost {cost}"
 
 
 def _budget(run: Projection, ttl: str | None) -> tuple[Decimal | None, str]:
@@ -300,30 +365,52 @@ def _budget(run: Projection, ttl: str | None) -> tuple[Decimal | None, str]:
     return (fixed + miss - budget) / (miss - hit), "above"
 
 
+def advice(r: Recommendation) -> str:
+    """The recommendation in one line for a terminal (the demo's `project` lines): the option,
+    its judged hit rate and cost, what it saves, and the runner-up."""
+    from .display import money
+
+    run = r.run
+    text = f"{run.label:<8} {run.requests:>6,} requests: no cache {money(run.no_cache.total)}"
+    if r.ttl is None:
+        text += f"; do not cache ({r.why_not or r.basis})"
+    else:
+        saved = (run.no_cache.total - r.cost) * 100 / run.no_cache.total if run.no_cache.total else Decimal(0)
+        text += (f"; recommended {r.ttl} cache at {r.judged_at:.0%} hits {money(r.cost)} (saves {saved:.0f}%); "
+                 f"runner-up: {r.why_not}")
+    if run.budget_usd is not None:
+        text += f"; {'within' if run.within_budget else 'OVER'} budget {money(run.budget_usd, 0)}"
+    return text
+
+
 def recommendation_lines(p: Plan, simulated: pd.DataFrame | None = None) -> list[str]:
-    """The headline advice, one sentence per run (full run first: it is what costs money)."""
+    """The headline advice, one sentence per run (full run first: it is what costs money),
+    each naming the runner-up and why it lost."""
     from .display import money
 
     lines = []
     for run in (p.full, p.pilot):
         r = recommend(run, simulated)
         if r.ttl is None:
-            reason = r.basis if not run.cacheable else f"caching does not pay at the {r.judged_at:.0%} hit rate to expect"
-            advice = f"{run.label}: do not cache ({reason})"
+            reason = (r.basis if not run.cacheable else
+                      f"caching does not pay at the {r.judged_at:.0%} hit rate to expect ({r.basis})")
+            advice_text = f"{run.label}: do not cache ({reason})"
+            if r.runner_up is not None:
+                advice_text += f"; {r.why_not}"
         else:
-            cost = _total(run, r.ttl, r.judged_at)
-            advice = (f"{run.label}: use the {r.ttl} TTL; at the hit rate to expect, {r.judged_at:.0%} ({r.basis}), "
-                      f"it costs {money(cost)} against {money(run.no_cache.total)} without caching")
+            advice_text = (f"{run.label}: use the {r.ttl} TTL; at the hit rate to expect, {r.judged_at:.0%} ({r.basis}), "
+                           f"it costs {money(r.cost)} against {money(run.no_cache.total)} without caching; "
+                           f"runner-up: {r.why_not}")
         if r.budget_holds == "always":
-            advice += f"; the {money(run.budget_usd)} budget holds at any hit rate"
+            advice_text += f"; the {money(run.budget_usd)} budget holds at any hit rate"
         elif r.budget_holds == "above":
-            advice += f"; the {money(run.budget_usd)} budget holds above a {r.budget_hit_rate:.1%} hit rate"
+            advice_text += f"; the {money(run.budget_usd)} budget holds above a {r.budget_hit_rate:.1%} hit rate"
         elif r.budget_holds == "never":
-            advice += f"; the {money(run.budget_usd)} budget does not hold at any hit rate"
+            advice_text += f"; the {money(run.budget_usd)} budget does not hold at any hit rate"
         if r.break_even:
-            advice += (f". Break-even for {run.model}: "
-                       + ", ".join(f"{t} {h:.1%}" for t, h in r.break_even.items()))
-        lines.append(advice + ".")
+            advice_text += (f". Break-even for {run.model}: "
+                            + ", ".join(f"{t} {h:.1%}" for t, h in r.break_even.items()))
+        lines.append(advice_text + ".")
     return lines
 
 

@@ -286,6 +286,7 @@ def run_report(kind: Kind, params: dict[str, Any], out: Path, *, executed: Path 
 
     Relative paths in params resolve against the current directory (the kernel runs there).
     `executed`, if given, keeps the executed .ipynb (outputs included) for inspection.
+    Both it and the HTML hold no absolute path (cachecast.report.shareable).
     Everything that can be checked is checked before the kernel starts (~10 s)."""
     out = Path(out)
     _check_out(out)
@@ -328,15 +329,34 @@ def _check_out(out: Path) -> None:
             break
 
 
+def _shareable(executed: Path, params: dict[str, Any]) -> None:
+    import nbformat
+
+    from .shareable import make_shareable
+
+    nb = nbformat.read(str(executed), as_version=4)
+    nbformat.write(make_shareable(nb, params), str(executed))
+
+
 def _ipc_kernel_manager():
     """Kernel over local IPC sockets rather than TCP on 127.0.0.1: nothing listens on a
-    port, and ipykernel has no reason to warn about unencrypted TCP on stderr."""
+    port, and ipykernel has no reason to warn about unencrypted TCP on stderr.
+
+    Shut down without the interrupt jupyter_client sends first: after the last cell the
+    kernel is idle, and the SIGINT only raced its message handler, which then logged
+    `[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel` in a run that succeeded. The
+    shutdown request alone stops it (and a kernel that ignores it is killed after 1 s)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IpcKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             kwargs.setdefault("transport", "ipc")
             super().__init__(**kwargs)
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
 
     return IpcKernelManager
 
@@ -354,6 +374,7 @@ def _execute(nb: Path, executed: Path, params: dict[str, Any]) -> None:
         raise CachecastError(
             f"notebook {nb.name} failed in cell {exc.exec_count}: {exc.ename}: {message[0] if message else ''}"
         ) from None
+    _shareable(executed, params)
 
 
 def export_html(executed: Path) -> str:

@@ -85,8 +85,8 @@ def _prepare(conn: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> du
     if read_only:
         version = _current_version(conn)
         if version != SCHEMA_VERSION or _missing_migrations(conn):
-            raise InputError(f"{path}: schema version {version}, this cachecast needs {SCHEMA_VERSION}; "
-                             "open it once without read_only to migrate")
+            raise OutdatedStore(f"{path}: schema version {version}, this cachecast needs {SCHEMA_VERSION}; "
+                                "open it once without read_only to migrate")
         _temp_views_if_stale(conn)
         return conn
     migrate(conn)
@@ -99,6 +99,37 @@ def connect_existing(path: str | Path, **kwargs: Any) -> duckdb.DuckDBPyConnecti
     if not Path(path).exists():
         raise InputError(f"{path}: no such database (run cachecast ingest first)")
     return connect(path, **kwargs)
+
+
+class OutdatedStore(InputError):
+    """A read-only connection to a store an older cachecast wrote (its schema needs a migration)."""
+
+
+def connect_reader(path: str | Path, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to an existing store, for notebooks and reports: readers do not
+    lock each other out, and a writer (ingest, the demo) waits only while one is open, so
+    JupyterLab, papermill and the CLI can share a store when each closes it after use. A
+    store an older cachecast wrote is migrated first, in one short write; a missing one is
+    `missing_store`'s sentence."""
+    if not Path(path).exists():
+        raise missing_store(path)
+    try:
+        return connect(path, read_only=True, **kwargs)
+    except OutdatedStore:
+        connect(path, **kwargs).close()
+    return connect(path, read_only=True, **kwargs)
+
+
+def missing_store(path: str | Path) -> InputError:
+    """The one sentence for a store that does not exist: which command makes it."""
+    from .._shown_paths import shown_path
+
+    p = Path(path)
+    shown = p.as_posix() if not p.is_absolute() else shown_path(p)  # relative: as the user wrote it
+    if p.name == "cachecast.duckdb" and p.parent.name == "demo" and p.parent.parent.name == "build":
+        return InputError(f"{shown}: no such store yet; `make demo` (or `cachecast demo`) writes it, "
+                          "or set db_path to a store of your own")
+    return InputError(f"{shown}: no such store; `cachecast ingest RESULTS.jsonl --db {shown}` makes one")
 
 
 def _check_path(path: Path, read_only: bool) -> None:
@@ -215,6 +246,9 @@ def _open_error(path: Path, exc: BaseException) -> InputError:
     if _LOCK.search(text):
         return InputError(f"{path}: database is busy (another cachecast process has it open); "
                           "try again when it finishes")
+    if "different configuration than existing connections" in text:  # read-only and writable in one process
+        return InputError(f"{path}: database is busy (this process has it open in another mode, e.g. a notebook "
+                          "kernel holding a connection); close that connection first")
     if "no space left on device" in text.lower():
         return InputError(f"disk full while writing {path}; nothing was committed")
     if "permission denied" in text.lower():

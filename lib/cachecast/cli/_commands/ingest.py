@@ -5,11 +5,18 @@ Loads Message Batches results (or sync-run Message lines; .jsonl.gz too) into th
 store, one transaction per file, and prints each file's line accounting:
 lines read = ingested + duplicates + quarantined. Each batch is priced at its own date:
 --priced-at DATE for a bare file (default: the day it is first ingested, recorded as such;
-submit and fetch pass the API's creation time)."""
-from __future__ import annotations
-from ._preflight import add_prices_arg
+submit and fetch pass the API's creation time).
 
+Exit 0 when every file gave at least one result line (ingested or already stored); exit 1
+when some file gave none (empty, or every line quarantined: not a results file, most
+likely), after the other files are loaded and its quarantine is stored; exit 2 for bad
+input refused before anything is written."""
+from __future__ import annotations
+
+import sys
 from pathlib import Path
+
+from ._preflight import add_prices_arg
 
 
 def add_parser(sub) -> None:
@@ -56,4 +63,9 @@ def run(args) -> int:
         total = {k: sum(getattr(r, k) for r in reports) for k in ("lines_read", "ingested", "duplicates", "quarantined")}
         print(f"total: {total['lines_read']:,} lines read = {total['ingested']:,} ingested + "
               f"{total['duplicates']:,} duplicates + {total['quarantined']:,} quarantined")
-    return 0
+    empty = [r for r in reports if r.ingested + r.duplicates == 0]
+    for r in empty:
+        what = f"all {r.quarantined:,} of its lines were quarantined" if r.quarantined else "it has no lines"
+        print(f"cachecast ingest: {r.source_file}: no result line could be used ({what}); is it a Message "
+              "Batches results file?", file=sys.stderr)
+    return 1 if empty else 0

@@ -40,28 +40,40 @@ def cost_components(df: pd.DataFrame) -> alt.Chart:
     ).properties(width=560, height=alt.Step(36), title="Cost by component: actual vs without caching")
 
 
-def hit_rate_over_order(df: pd.DataFrame) -> alt.LayerChart:
-    """Token and request hit rate per slice of completion order, one line pair per batch.
+def hit_rate_over_order(df: pd.DataFrame) -> alt.Chart:
+    """Token and request hit rate per slice of request order: results-file order (which the
+    API does not promise to be completion order) and, where the frame has it, submission
+    order (the manifest's rows), one panel each; with several batches, one row per batch.
     Columns: batch_id, slice, first_request, last_request, requests, token_hit_rate,
-    request_hit_rate (audit.hit_rate_over_order)."""
-    long = df.melt(id_vars=["batch_id", "slice", "first_request", "last_request", "requests"],
+    request_hit_rate, and optionally order (audit_view.AuditView.hit_rate)."""
+    if "order" not in df:
+        df = df.assign(order="results-file order")
+    long = df.melt(id_vars=["batch_id", "order", "slice", "first_request", "last_request", "requests"],
                    value_vars=["token_hit_rate", "request_hit_rate"], var_name="measure", value_name="rate")
     long["measure"] = long["measure"].map({"token_hit_rate": "prompt tokens from cache",
                                            "request_hit_rate": "requests reading the cache"})
+    orders = list(dict.fromkeys(long["order"]))
+    x_title = f"request number in {orders[0]}" if len(orders) == 1 else "request number in that order"
     line = alt.Chart(long).mark_line(point=True).encode(
-        x=alt.X("first_request:Q", title="completion order (request number, results-file order)"),
+        x=alt.X("first_request:Q", title=x_title),
         y=alt.Y("rate:Q", title="hit rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         color=color("measure:N", long["measure"], title=None),
-        tooltip=["batch_id:N", "measure:N", "first_request:Q", "last_request:Q", "requests:Q",
+        tooltip=["batch_id:N", "order:N", "measure:N", "first_request:Q", "last_request:Q", "requests:Q",
                  alt.Tooltip("rate:Q", format=".1%")],
     )
-    title = "Cache hit rate over completion order"
+    title = (f"Cache hit rate in {orders[0]}" if len(orders) == 1
+             else "Cache hit rate in results-file order and in submission order")
     batches = long["batch_id"].nunique()
-    if batches > 1:  # one column per batch: overlaid lines of several batches are unreadable
+    if len(orders) == 1 and batches <= 1:
+        return line.properties(width=560, height=260, title=title)
+    if len(orders) == 1:  # one column per batch: overlaid lines of several batches are unreadable
         width = max(180, 560 // min(batches, 3))
         return line.properties(width=width, height=220).facet(
             facet=alt.Facet("batch_id:N", title="batch"), columns=3).properties(title=title)
-    return alt.layer(line).properties(width=560, height=260, title=title)
+    facet = {"column": alt.Column("order:N", title=None, sort=orders)}
+    if batches > 1:
+        facet["row"] = alt.Row("batch_id:N", title="batch")
+    return line.properties(width=400, height=220).facet(**facet).properties(title=title)
 
 
 def tokens_by_type(df: pd.DataFrame) -> alt.Chart:

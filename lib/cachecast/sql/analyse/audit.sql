@@ -75,8 +75,9 @@ WHERE batch_id IS NOT DISTINCT FROM $batch_id
 ORDER BY treatment;
 
 -- name: hit_rate_over_order
--- Succeeded requests in results-file order (per batch; the API does not promise that this is
--- completion order), cut into $bins equal slices; a display, no figure of the audit uses it.
+-- Succeeded requests in results-file order (per batch; the API does not promise that this
+-- is the order they finished in), cut into $bins equal slices; a cache warming up shows as
+-- a rising line, an expiring one as a dip. A display: no figure of the audit uses this order.
 WITH ordered AS (
     SELECT batch_id, input_tokens, cache_creation_input_tokens, cache_read_input_tokens,
            row_number() OVER (PARTITION BY batch_id ORDER BY ingest_id, line_no) AS rank,
@@ -96,6 +97,49 @@ SELECT batch_id, slice,
 FROM binned
 GROUP BY batch_id, slice
 ORDER BY batch_id, slice;
+
+-- name: hit_rate_over_submission
+-- The same slices in submission order: the row order of the build's manifest (the order
+-- the requests were written into the batch files; rowid is the manifest table's insertion
+-- order, which is never updated or deleted). Only requests that have a manifest row.
+WITH ordered AS (
+    SELECT c.batch_id, c.input_tokens, c.cache_creation_input_tokens, c.cache_read_input_tokens,
+           row_number() OVER (PARTITION BY c.batch_id ORDER BY m.rowid) AS rank,
+           count(*) OVER (PARTITION BY c.batch_id) AS n
+    FROM request_costs c
+    JOIN batches b ON b.batch_id = c.batch_id
+    JOIN manifest m ON m.manifest_id = b.manifest_id AND m.custom_id = c.custom_id
+    WHERE ($batch_id IS NULL OR c.batch_id = $batch_id) AND c.result_type = 'succeeded'
+),
+binned AS (
+    SELECT *, least($bins, 1 + ((rank - 1) * $bins) // n) AS slice FROM ordered
+)
+SELECT batch_id, slice,
+    min(rank) AS first_request, max(rank) AS last_request, count(*) AS requests,
+    sum(cache_read_input_tokens)::DOUBLE
+        / nullif(sum(input_tokens + cache_creation_input_tokens + cache_read_input_tokens), 0) AS token_hit_rate,
+    (count(*) FILTER (WHERE cache_read_input_tokens > 0))::DOUBLE / count(*) AS request_hit_rate,
+    count(*) FILTER (WHERE cache_creation_input_tokens > 0) AS requests_writing
+FROM binned
+GROUP BY batch_id, slice
+ORDER BY batch_id, slice;
+
+-- name: submission_order_check
+-- Succeeded requests of the batch(es); those with no manifest row (submission order covers the
+-- batch only when 0), and those whose place in the results file differs from their place
+-- in submission order (0: the file lists them in the order they were submitted).
+WITH k AS (
+    SELECT c.batch_id, m.custom_id IS NULL AS unplaced,
+           row_number() OVER (PARTITION BY c.batch_id ORDER BY c.ingest_id, c.line_no) AS file_rank,
+           row_number() OVER (PARTITION BY c.batch_id ORDER BY m.rowid) AS submitted_rank
+    FROM request_costs c
+    LEFT JOIN batches b ON b.batch_id = c.batch_id
+    LEFT JOIN manifest m ON m.manifest_id = b.manifest_id AND m.custom_id = c.custom_id
+    WHERE ($batch_id IS NULL OR c.batch_id = $batch_id) AND c.result_type = 'succeeded'
+)
+SELECT count(*) AS succeeded, count(*) FILTER (WHERE unplaced) AS without_manifest_row,
+       count(*) FILTER (WHERE file_rank <> submitted_rank) AS out_of_order
+FROM k;
 
 -- name: anomalies
 SELECT * FROM anomalies
