@@ -18,14 +18,15 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-id", default=None, help="one batch (default: every batch in the store)")
     p.add_argument("--json", action="store_true", help="print the audit contract as one JSON object")
     p.add_argument("--csv", type=Path, default=None, metavar="DIR",
-                   help="also write each table (summary, batches, treatments, anomalies, misses by cause, errors) "
+                   help="also write each table (summary, batches, treatments, anomalies, misses by cause, errors, "
+                        "server-side turns, truncation) "
                         "as DIR/audit_<table>.csv")
     add_prices_arg(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ...analyse import audit
+    from ...analyse import audit, billed, prewarm
     from ... import store
 
     conn = store.connect_existing(args.db)
@@ -33,13 +34,16 @@ def run(args) -> int:
         audit.reprice(conn, args.prices)
         totals = audit.totals(conn, args.batch_id)
         written = _write_csv(conn, args.csv, args.batch_id, totals) if args.csv else []
-        if args.json:  # the contract keys first, then the run's probe cost and pre-warm verdicts
-            print(json.dumps({**totals.contract(), **audit.probe_summary(conn, args.batch_id)}))
+        if args.json:  # the contract keys first, then what else was billed, the probes and pre-warm verdicts
+            print(json.dumps({**totals.contract(), **billed.details(conn, args.batch_id, totals),
+                              **prewarm.probe_summary(conn, args.batch_id)}))
             return 0
         print(audit.headline(totals))
         print(audit.status_line(totals))
-        if audit.probe_cost(conn, args.batch_id)["probes"]:
-            for line in audit.prewarm_lines(conn, args.batch_id):
+        for line in billed.lines(conn, args.batch_id):
+            print(line)
+        if prewarm.probe_cost(conn, args.batch_id)["probes"]:
+            for line in prewarm.prewarm_lines(conn, args.batch_id):
                 print(line)
         counts = audit.anomaly_counts(conn, args.batch_id)
         if len(counts):
@@ -61,7 +65,7 @@ def _write_csv(conn, out: Path, batch_id: str | None, totals) -> list[Path]:
     """Every audit table as CSV (DuckDB COPY, via cachecast.ledger.write_csv)."""
     import pandas as pd
 
-    from ...analyse import audit, ledger
+    from ...analyse import audit, billed, ledger
 
     summary, rows = audit.miss_causes(conn, batch_id)
     batches = audit.batches(conn)
@@ -70,5 +74,7 @@ def _write_csv(conn, out: Path, batch_id: str | None, totals) -> list[Path]:
     frames = {"audit_summary": pd.DataFrame([totals.contract()]), "audit_batches": batches,
               "audit_treatments": audit.treatments(conn, batch_id), "audit_anomalies": audit.anomalies(conn, batch_id),
               "audit_miss_causes": summary.astype({"usd_lost": float}), "audit_miss_rows": rows,
-              "audit_errors": audit.errors_by_type(conn, batch_id)}
+              "audit_errors": audit.errors_by_type(conn, batch_id),
+              "audit_iterations": billed.iterations(conn, batch_id),
+              "audit_truncation": billed.truncation_frame(billed.truncation(conn, batch_id))}
     return ledger.write_csv(conn, frames, out)
