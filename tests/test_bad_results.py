@@ -201,14 +201,16 @@ def _one_error(rc: int, out: str, err: str, *needles: str) -> None:
         assert needle in lines[0], (needle, lines[0])
 
 
-def test_unknown_model_stops_the_file_and_stores_nothing(db, capsys):
-    """No price, no guess ($0 would hide real spend): one sentence naming the model and the
-    way out, and the file's transaction is rolled back."""
+def test_unknown_model_line_is_quarantined_the_rest_of_the_file_kept(db, capsys):
+    """No price, no guess ($0 would hide real spend): the line goes to quarantine with one
+    sentence naming the model and the way out (issue 19 section 6), and the file's other lines
+    are ingested; the file is not refused whole for one line."""
     assert ingest(capsys, BAD / "valid_mixed.jsonl", "--db", db)[0] == 0
-    before = accounting(db)
-    _one_error(*ingest(capsys, BAD / "unknown_model.jsonl", "--db", db), "claude-sonnet-9-9", "price")
-    after = accounting(db)
-    assert (after["lines_read"], after["ingested"]) == (before["lines_read"], before["ingested"])
+    rc, out, err = ingest(capsys, BAD / "unknown_model.jsonl", "--db", db)
+    assert rc == 0 and not err, err
+    assert "3 lines read = 0 ingested + 2 duplicates + 1 quarantined" in out  # r1 and r2 are valid_mixed's
+    [reason] = [line for line in out.splitlines() if line.strip().startswith("quarantined 1: no price:")]
+    assert "claude-sonnet-9-9" in reason and "--prices" in reason
 
 
 def test_directory_instead_of_a_results_file(tmp_path, capsys):

@@ -190,11 +190,11 @@ def test_anomalies_grouped_by_kind_and_first_wave_named_unavoidable():
     from cachecast.report import audit_view
 
     frame = pd.DataFrame([
-        {"kind": "repeat_write", "completion_rank": 2, "line_no": 2, "custom_id": "b", "treatment": "t",
+        {"kind": "repeat_write", "file_rank": 2, "line_no": 2, "custom_id": "b", "treatment": "t",
          "usd_lost": 0.01, "reason": "wrote prefix p: first wave of the batch, unavoidable"},
-        {"kind": "write_never_read", "completion_rank": 9, "line_no": 9, "custom_id": "c", "treatment": "t",
+        {"kind": "write_never_read", "file_rank": 9, "line_no": 9, "custom_id": "c", "treatment": "t",
          "usd_lost": 0.02, "reason": "wrote 10 tokens"}] + [
-        {"kind": audit_view.FIRST_WAVE, "completion_rank": n, "line_no": n, "custom_id": f"r{n}", "treatment": "t",
+        {"kind": audit_view.FIRST_WAVE, "file_rank": n, "line_no": n, "custom_id": f"r{n}", "treatment": "t",
          "usd_lost": 0.001, "reason": "x"} for n in range(3, 9)])
     grouped = audit_view.by_kind(frame)
     assert list(grouped["kind"]) == [audit_view.FIRST_WAVE, "repeat_write", "write_never_read"]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cachecast.analyse import audit
 from cachecast import cli, store
 from cachecast.store import ingest
-from cachecast.errors import InputError, PriceError
+from cachecast.errors import InputError
 
 DATA = Path(__file__).resolve().parent / "data"
 MIXED = DATA / "results_mixed.jsonl"
@@ -321,15 +321,31 @@ def test_long_line_is_read(db, tmp_path):
 # ------------------------------------------------------------------ prices and manifest
 
 
-def test_unknown_model_stops_the_file_and_leaves_nothing(db, tmp_path, capsys):
-    line = json.loads(lines_of(MIXED)[0])
+def test_unknown_model_line_is_quarantined_with_its_reason_and_the_rest_kept(db, tmp_path):
+    """Issue 19 section 6: one line no price is known for is quarantined (its reason says so,
+    with the overrides snippet), the other lines of its file are ingested; given a price
+    later (--prices FILE), the same file brings the line in and it leaves quarantine."""
+    lines = lines_of(MIXED)
+    line = json.loads(lines[0])
     line["result"]["message"]["model"] = "claude-imaginary-9"
     path = tmp_path / "unknown.jsonl"
-    path.write_text(json.dumps(line) + "\n")
-    with pytest.raises(PriceError, match="claude-imaginary-9"):
-        ingest.ingest_paths(db, [path], progress=False)
-    assert one(db, "SELECT count(*) FROM results")[0] == 0
-    assert one(db, "SELECT count(*) FROM ingests")[0] == 0
+    path.write_text(json.dumps(line) + "\n" + "".join(x + "\n" for x in lines[1:]))
+    [report] = ingest.ingest_paths(db, [path], progress=False)
+    priced = [r for r in report.reasons if r.startswith("no price:")]
+    assert report.lines_read == len(lines) == report.ingested + report.duplicates + report.quarantined
+    kept = {r[0] for r in db.execute("SELECT custom_id FROM results").fetchall()}
+    assert line["custom_id"] not in kept and len(kept) == report.ingested
+    assert report.reasons["not JSON"] == 1 and report.quarantined == 2  # MIXED's own bad line, and this one
+    [(reason, raw)] = db.execute("SELECT reason, raw FROM quarantine WHERE line_no = 1").fetchall()
+    assert priced == [reason] and reason.startswith("no price: no known price for model 'claude-imaginary-9'")
+    assert "--prices" in reason and json.loads(raw) == line  # the line's text, for the reader of the quarantine
+    prices = tmp_path / "prices.yaml"
+    prices.write_text('{source: test, batch_multiplier: 0.5, models: {"claude-imaginary-9": '
+                      '{input: 1, write_5m: 1.25, write_1h: 2, read: 0.1, output: 5}}}')
+    [again] = ingest.ingest_paths(db, [path], progress=False, overrides=prices)
+    assert (again.ingested, again.quarantined) == (1, 0)
+    assert db.execute("SELECT reason FROM quarantine").fetchall() == [("not JSON",)]
+    assert one(db, "SELECT count(*) FROM results WHERE model = 'claude-imaginary-9'")[0] == 1
 
 
 def test_price_snapshot_holds_both_rates_per_model(db):

@@ -13,7 +13,6 @@ import pytest
 
 from cachecast.store import ingest
 from cachecast import store
-from cachecast.errors import PriceError
 
 DATA = Path(__file__).resolve().parent / "data"
 MIXED = DATA / "results_mixed.jsonl"
@@ -184,21 +183,23 @@ def test_ingesting_the_folder_again_adds_nothing(tmp_path):
     assert tables(conn) == before
 
 
-def test_a_file_that_fails_leaves_whole_files_only(tmp_path):
-    """A model without a price stops the call (PriceError); what was committed is whole files,
-    each with its ingests row, and nothing of the failing file."""
+def test_a_line_without_a_price_leaves_the_chunk_and_is_quarantined(tmp_path):
+    """A model without a price (issue 19 section 6): its file takes the one-file path, which
+    quarantines that line with its reason; every other file is committed whole from the chunk."""
     folder = tmp_path / "results"
     folder.mkdir()
     clean_shards(folder, 10)
     shard(folder, "s005b.jsonl", succeeded("p1", "msg_p1", model="claude-unpriced-9"))
     conn = store.connect(tmp_path / "s.duckdb")
-    with pytest.raises(PriceError):
-        ingest.ingest_paths(conn, [str(folder / "*.jsonl")], batch_id="msgbatch_p", progress=False)
+    reports = ingest.ingest_paths(conn, [str(folder / "*.jsonl")], batch_id="msgbatch_p", progress=False)
     got = tables(conn)
     assert got["whole"] == []
-    stored = {r[0] for r in got["ingests"]}
-    assert str(folder / "s005b.jsonl") not in stored
+    failing = next(r for r in reports if r.source_file.endswith("s005b.jsonl"))
+    assert (failing.ingested, failing.quarantined, failing.path_taken) == (0, 1, "fast")
+    assert {r.path_taken for r in reports if r is not failing} == {"chunked"}
     assert not [r for r in got["results"] if r[4] == "p1"]
+    [(reason,)] = conn.execute("SELECT reason FROM quarantine").fetchall()
+    assert "claude-unpriced-9" in reason
 
 
 def test_an_echoed_key_is_redacted_in_a_chunk(tmp_path, monkeypatch):

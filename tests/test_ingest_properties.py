@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cachecast.cli import main
-from cachecast.facts.pricing import get_rates, usage_cost
+from cachecast.facts.costs import usage_cost
+from cachecast.facts.pricing import get_rates
 
 MODEL = "claude-sonnet-4-5"
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

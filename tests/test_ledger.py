@@ -198,7 +198,7 @@ def test_ledger_json_cli_and_csv(two_batches, tmp_path, capsys):
     check_contract(got)
     assert got["forecast_usd"] == 95.015625
     names = sorted(p.name for p in (tmp_path / "csv").iterdir())
-    assert names == ["ledger_batches.csv", "ledger_forecast.csv", "ledger_summary.csv"]
+    assert names == ["ledger_batches.csv", "ledger_forecast.csv", "ledger_summary.csv", "ledger_truncation.csv"]
     assert (tmp_path / "csv" / "ledger_batches.csv").read_text().splitlines()[0].startswith("batch_id,created_at")
     assert cli.main(["ledger", "--db", str(two_batches), "--run", "full"]) == 0
     assert "OVER budget" in capsys.readouterr().out

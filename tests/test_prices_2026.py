@@ -26,7 +26,8 @@ import yaml
 from cachecast.analyse import audit
 from cachecast import cli, store
 from cachecast.errors import PriceError
-from cachecast.facts.pricing import get_rates, usage_cost
+from cachecast.facts.costs import usage_cost
+from cachecast.facts.pricing import get_rates
 from cachecast.plan.projection import break_even_hit_rate
 
 D = Decimal
@@ -208,11 +209,21 @@ def test_fast_mode_sync_line(tmp_path, capsys):
         sync_line("f1", "claude-opus-5-5", inp=1_000, w5=2_000, read=3_000, out=400, speed="fast")],
         "--priced-at", "2026-12-01")
     assert got["cost_usd"] == 0.0452 and got["fast_requests"] == 1 and "fast-opus-5-5" in got["price_source"]
-    # fast mode does not exist in batches: such a line is not priced by guessing, the file is refused
+    # fast mode does not exist in batches: such a line is not priced by guessing; it is
+    # quarantined with its reason and the good lines of its file are kept (issue 19 section 6)
     path = tmp_path / "bad.jsonl"
-    path.write_text(json.dumps(batch_line("f2", "claude-opus-5-5", inp=10, out=1, speed="fast")) + "\n")
-    rc, _, err = run(capsys, "ingest", path, "--db", db)
-    assert rc == 2 and "batches do not" in err
+    good = [batch_line(f"g{i}", "claude-opus-5-5", inp=10, out=1) for i in range(6)]
+    path.write_text("".join(json.dumps(x) + "\n" for x in [*good[:3], batch_line("f2", "claude-opus-5-5", inp=10,
+                    out=1, speed="fast"), *good[3:]]))
+    rc, out, err = run(capsys, "ingest", path, "--db", db)
+    assert rc == 0, err
+    assert "7 lines read = 6 ingested + 0 duplicates + 1 quarantined" in out
+    conn = store.connect(db)
+    try:
+        [(line_no, reason)] = conn.execute("SELECT line_no, reason FROM quarantine").fetchall()
+    finally:
+        conn.close()
+    assert line_no == 4 and "batches do not" in reason
 
 
 def test_fast_rows_agree_with_genai_prices_speed_variants():
@@ -344,11 +355,14 @@ def test_ingest_prices_a_model_genai_prices_lacks_from_the_file(tmp_path, capsys
     db = tmp_path / "s.duckdb"
     path = tmp_path / "preview.jsonl"
     path.write_text(json.dumps(batch_line("p1", "claude-mythos-preview", inp=1_000, w1=2_000, read=4_000,
-                                          out=300)) + "\n")
-    # without a price: exit 2, nothing stored, and a ready-to-edit overrides snippet for the model
-    rc, _, err = run(capsys, "ingest", path, "--db", db)
-    assert rc == 2 and "no known price for model 'claude-mythos-preview'" in err
-    snippet = yaml.safe_load(err.split("set CACHECAST_PRICES: ", 1)[1])  # one line of YAML, ready to edit
+                                          out=300)) + "\n" + json.dumps(batch_line("p2", "claude-sonnet-5-5", inp=10,
+                                                                                     out=1)) + "\n")
+    # without a price: the line is quarantined (never priced at $0), its reason says so with a
+    # ready-to-edit overrides snippet for the model; the other line is ingested
+    rc, out, err = run(capsys, "ingest", path, "--db", db)
+    assert rc == 0 and "2 lines read = 1 ingested + 0 duplicates + 1 quarantined" in out
+    assert "quarantined 1: no price: no known price for model 'claude-mythos-preview'" in out
+    snippet = yaml.safe_load(out.split("set CACHECAST_PRICES: ", 1)[1])  # one line of YAML, ready to edit
     assert snippet["batch_multiplier"] == 0.5 and snippet["models"]["claude-mythos-preview"] == {
         "input": None, "write_5m": None, "write_1h": None, "read": None, "output": None}
     unfilled = tmp_path / "unfilled.yaml"
@@ -362,9 +376,12 @@ def test_ingest_prices_a_model_genai_prices_lacks_from_the_file(tmp_path, capsys
     prices.write_text(MYTHOS_PREVIEW_PRICES)
     rc, out, err = run(capsys, "ingest", path, "--db", db, "--prices", prices)
     assert rc == 0, err
+    assert "1 ingested" in out  # the quarantined line comes in now, and leaves quarantine
     rc, out, err = run(capsys, "audit", "--db", db, "--json")
     got = json.loads(out)
-    assert got["cost_usd"] == 0.08625 and "test: Mythos Preview" in got["price_source"]
+    # plus the Sonnet 5.5 line at batch rates on its day: 10 x 1 + 1 x 5 = 15 -> $0.000015
+    assert got["cost_usd"] == 0.086265 and "test: Mythos Preview" in got["price_source"]
+    assert got["quarantined_lines"] == 0
 
 
 def test_prices_env_on_ingest_and_audit_reprices_with_the_file(tmp_path, capsys, monkeypatch):

@@ -10,7 +10,8 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from cachecast.errors import PriceError
-from cachecast.facts.pricing import Rates, get_rates, rates_rows, usage_cost
+from cachecast.facts.costs import usage_cost
+from cachecast.facts.pricing import Rates, get_rates, rates_rows
 
 D = Decimal
 DAY = date(2026, 11, 20)  # pinned so the test does not drift with dated prices

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cachecast.analyse import audit
+from cachecast.analyse import audit, prewarm
 from cachecast.send import probe, sim
 from cachecast import store
 from cachecast.build.batches import build
@@ -164,9 +164,9 @@ def test_prewarmed_first_wave_reads_and_the_verdict_is_worked_by_hand(project, t
     saved = 6 * S * (BATCH_WRITE_1H - BATCH_READ) / M
     conn = store.connect(db)
     try:
-        [v] = audit.prewarm_verdicts(conn, "msgbatch_warm", first_wave=100)
-        cost = audit.probe_cost(conn, "msgbatch_warm")
-        keys = audit.summary_with_probes(conn, "msgbatch_warm", first_wave=100)
+        [v] = prewarm.prewarm_verdicts(conn, "msgbatch_warm", first_wave=100)
+        cost = prewarm.probe_cost(conn, "msgbatch_warm")
+        keys = prewarm.summary_with_probes(conn, "msgbatch_warm", first_wave=100)
     finally:
         conn.close()
     assert (v.first_wave_lines, v.first_wave_reads, v.first_wave_writes) == (6, 6, 0)
@@ -186,7 +186,7 @@ def test_hand_worked_numbers_for_the_small_build(project, tmp_path):
     # saved: 6 x 1,986 x $1.95 per MTok = $0.0232362; net of the probe: 0.0232362 - 0.007968 = $0.0152682
     conn = store.connect(db)
     try:
-        [v] = audit.prewarm_verdicts(conn, "msgbatch_warm", first_wave=100)
+        [v] = prewarm.prewarm_verdicts(conn, "msgbatch_warm", first_wave=100)
     finally:
         conn.close()
     assert v.saved_usd == Decimal("0.0232362") and v.net_usd == Decimal("0.0152682")
@@ -199,8 +199,8 @@ def test_unread_prewarm_and_too_little_data_are_said_so(project, tmp_path):
     assert _usage_of(lines)[0]["cache_read_input_tokens"] == 0  # the probe wrote another cache: cold
     conn = store.connect(db)
     try:
-        [cold] = audit.prewarm_verdicts(conn, "msgbatch_cold", first_wave=100)
-        [one] = audit.prewarm_verdicts(conn, "msgbatch_cold", first_wave=1)
+        [cold] = prewarm.prewarm_verdicts(conn, "msgbatch_cold", first_wave=100)
+        [one] = prewarm.prewarm_verdicts(conn, "msgbatch_cold", first_wave=1)
     finally:
         conn.close()
     assert (cold.first_wave_reads, cold.first_wave_writes) == (0, 6) and cold.verdict == "pre-warm was not read"
@@ -251,10 +251,11 @@ def test_submit_pilot_wait_prewarm_probes_prewarms_submits_fetches_and_reports(f
     assert fake_api.messages == [{"model": "claude-sonnet-5-5", "max_tokens": 0}]  # one shape in the pilot
     assert "probe: 1 request shape(s) to validate and pre-warm" in stdout
     verdict = next(x for x in stdout.splitlines() if x.startswith("pre-warm msgbatch_"))
-    assert "first 8 line(s)" in verdict and "pre-warm paid $" in verdict
+    assert "of a first wave of 8 (assumed)" in verdict and "pre-warm paid $" in verdict
+    assert "pre-warm: ASSUMED (not documented): without the pre-warm the first 8 requests" in stdout
     conn = store.connect(db)
     try:
-        keys = audit.probe_summary(conn, first_wave=8)
+        keys = prewarm.probe_summary(conn, first_wave=8)
     finally:
         conn.close()
     [row] = keys["prewarm"]

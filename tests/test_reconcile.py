@@ -18,6 +18,7 @@ from typing import get_args
 import pytest
 
 from cachecast.cli import main
+from cachecast.errors import InputError
 from fakeapi_analytics import BilledUsage
 
 ADMIN = "sk-ant-admin01-reconcile-test-0000"
@@ -589,6 +590,31 @@ def test_reconcile_report_renders_offline(fake_api, bill, admin, sim_lines, tmp_
     assert "2026-11-20" in html and "Reconciled through 2026-11-20" in html
     assert ADMIN not in html
     assert hostile not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_the_notebook_view_leaves_the_store_free(fake_api, bill, admin, sim_lines, tmp_path, capsys):
+    """open_reconcile reads everything it shows and closes its read-only connection: a writer
+    (ingest, the CLI) can open the store while a notebook holds the view."""
+    import duckdb
+
+    from cachecast.analyse.reconcile_store import open_reconcile
+
+    db = tmp_path / "store.duckdb"
+    ingest(db, sim_lines[:100], "msgbatch_A", "2026-11-20", tmp_path)
+    bill.records = billed(sim_lines[:100], at("2026-11-20"))
+    assert reconcile(capsys, db, fake_api.url)[0] == 0
+    view = open_reconcile(db)
+    duckdb.connect(str(db)).close()  # would raise "Could not set lock" while a reader held it
+    assert len(view.days()) == 2 and view.cells().shape[0] > 0 and len(view.runs()) == 1
+
+
+def test_the_notebook_view_without_a_reconciliation_names_the_store_and_the_command(store_template, tmp_path):
+    from cachecast.analyse.reconcile_store import open_reconcile
+
+    db = tmp_path / "empty.duckdb"
+    shutil.copyfile(store_template, db)
+    with pytest.raises(InputError, match=r"no reconciliation stored yet; run cachecast reconcile --db \S*empty\.duckdb"):
+        open_reconcile(db)
 
 
 def test_submit_wait_records_when_the_batch_ended(fake_api, monkeypatch, tmp_path):

@@ -99,7 +99,34 @@ PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}|%\([A-Za-z_]+\)[sd]|%[sd]\
 @pytest.mark.parametrize("path", SQL_FILES, ids=[str(p.relative_to(LIB / "sql")) for p in SQL_FILES])
 def test_sql_files_have_no_format_placeholders(path):
     code = "\n".join(line.split("--", 1)[0] for line in path.read_text(encoding="utf-8").splitlines())
+    code = INCLUDE.sub("", code)  # {{file.sql:name}} includes another file's SQL text, never a value
     assert not PLACEHOLDER.findall(code), f"{path.name}: use $name parameters, not text placeholders"
+
+
+INCLUDE = re.compile(r"\{\{(?:[a-z0-9_]+/[a-z0-9_]+\.sql:)?[a-z0-9_]+\}\}")
+
+
+def test_includes_name_sql_fragments_only_and_a_missing_one_fails_loudly(tmp_path, monkeypatch):
+    """An include is replaced by a named statement of a file under sql/ (cachecast.store.queries):
+    SQL text written in this repository, never a value; a name that is not there is an error,
+    not an empty string."""
+    from cachecast import store
+
+    for path in SQL_FILES:
+        name = str(path.relative_to(LIB / "sql"))
+        for statement in store.queries(name).values():
+            assert "{{" not in statement, name  # every include resolved
+    assert "STRUCT(input_tokens JSON" in store.query("store/ingest.sql", "stage_parsed")
+    sql = tmp_path / "sql" / "x"
+    sql.mkdir(parents=True)
+    (sql / "a.sql").write_text("-- name: part\nINTEGER\n\n-- name: q\nSELECT CAST(1 AS {{nope}})\n")
+    monkeypatch.setattr(store, "read_sql", lambda f: (tmp_path / "sql" / f).read_text())
+    store.queries.cache_clear()
+    try:
+        with pytest.raises(KeyError, match="no fragment named 'nope'"):
+            store.queries("x/a.sql")
+    finally:
+        store.queries.cache_clear()
 
 
 def test_the_checker_catches_what_it_should(tmp_path, monkeypatch):

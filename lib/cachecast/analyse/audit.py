@@ -1,9 +1,12 @@
 """The audit of ingested batches: did the cache hit, what did it really cost, why the misses.
 
 `summary()` gives the `cachecast audit --json` contract (DESIGN.md), then extra keys after
-it (price sources and dates, thinking tokens, web searches); the other functions
-return pandas DataFrames for the notebook: per treatment, per batch, hit rate over
-completion order, anomalies with a reason each, errors by type, and projected vs actual.
+it (price sources and dates, thinking tokens, server tools, server-side turns, truncation);
+the other functions return pandas DataFrames for the notebook: per treatment, per batch, hit
+rate over the results file's order, anomalies with a reason each, errors by type, and
+projected vs actual. What else a bill holds (server-side turns by type, unpriced server
+tools, truncated answers) is cachecast.analyse.billed; HTML tables, cachecast.analyse.tables;
+probes and the pre-warm verdict, cachecast.analyse.prewarm.
 
 All money is summed as exact DECIMAL in DuckDB (views in sql/views.sql) and only turned
 into floats at the edge: dollar amounts rounded half-even to 6 decimals (micro-dollars),
@@ -12,14 +15,12 @@ rates and percentages left at full float precision.
 from __future__ import annotations
 
 import json
-import numbers
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 
 from .. import store
 from ..errors import InputError, PriceError
@@ -51,6 +52,9 @@ class Totals:
     output_tokens: int
     thinking_tokens: int  # the part of output_tokens that is thinking (output_tokens_details)
     web_search_requests: int
+    web_fetch_requests: int
+    iteration_requests: int  # succeeded requests with server-side turns (advisor, compaction) of their own cost
+    truncated_requests: int  # succeeded requests whose answer stopped at max_tokens
     requests_reading: int
     cost_usd: Decimal
     no_cache_cost_usd: Decimal
@@ -61,6 +65,10 @@ class Totals:
     output_cost_usd: Decimal
     thinking_cost_usd: Decimal  # part of output_cost_usd
     web_search_cost_usd: Decimal
+    web_fetch_cost_usd: Decimal
+    iterations_cost_usd: Decimal  # server-side turns, each at its own model's rates (usage.iterations)
+    no_cache_iterations_cost_usd: Decimal
+    truncated_cost_usd: Decimal  # spent on the answers cut off at max_tokens (part of cost_usd)
     no_cache_input_cost_usd: Decimal
     simulated_requests: int
     ttl_assumed_requests: int
@@ -92,6 +100,10 @@ class Totals:
         return float(self.savings_usd * 100 / self.no_cache_cost_usd) if self.no_cache_cost_usd else 0.0
 
     @property
+    def truncated_share(self) -> float:
+        return self.truncated_requests / self.succeeded if self.succeeded else 0.0
+
+    @property
     def simulated(self) -> bool:
         return self.simulated_requests > 0
 
@@ -118,6 +130,13 @@ class Totals:
             "thinking_cost_usd": usd(self.thinking_cost_usd),
             "web_search_requests": self.web_search_requests,
             "web_search_cost_usd": usd(self.web_search_cost_usd),
+            "web_fetch_requests": self.web_fetch_requests,
+            "web_fetch_cost_usd": usd(self.web_fetch_cost_usd),
+            "iteration_requests": self.iteration_requests,
+            "iterations_cost_usd": usd(self.iterations_cost_usd),
+            "truncated_requests": self.truncated_requests,
+            "truncated_share": self.truncated_share,
+            "truncated_cost_usd": usd(self.truncated_cost_usd),
             "us_only_requests": self.us_only_requests,
             "fast_requests": self.fast_requests,
         }
@@ -204,7 +223,7 @@ def submission_order(conn: duckdb.DuckDBPyConnection, batch_id: str | None = Non
 
 
 def anomalies(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None):
-    """Every anomaly, one row per (request, kind), in completion order, with its reason."""
+    """Every anomaly, one row per (request, kind), with its reason, listed in results-file order."""
     check_batch(conn, batch_id)
     return _df(conn, "anomalies", batch_id=batch_id)
 
@@ -220,8 +239,9 @@ MISS_KINDS = {
     "first_wave": ("unavoidable", "sent before any write of their prefix could be read: a cache entry is readable "
                    "only once the response that wrote it has begun, so the first wave of identical requests "
                    "all write (the first write of each prefix is the price of caching and loses nothing; the "
-                   "others in the wave lose write minus read). The wave is assumed to be {concurrency} "
-                   "concurrent requests per prefix"),
+                   "others in the wave lose write minus read). ASSUMED (not documented): the wave is "
+                   "{concurrency} requests per prefix sent together; parameter `concurrency` "
+                   "(cachecast.audit.miss_causes, AuditRun.miss_causes) changes it"),
     "repeat_write": ("avoidable", "wrote a prefix again beyond the first {concurrency} writes of it, although "
                      "it was read in this batch: the entry had expired or was evicted (a 1h TTL or pre-warming "
                      "helps); lost: write minus read"),
@@ -233,8 +253,16 @@ MISS_KINDS = {
                      "its kind above; the dollars here are only the 1h premium paid for a 5m request)"),
 }
 MISS_ORDER = ("the results file's order is not completion order, so no total uses it: which writes of a prefix "
-              "are its first wave is decided by custom_id, and as every write of one prefix writes the same "
-              "tokens the totals do not depend on that choice")
+              "are its first wave is decided by custom_id (then message id), and as every write of one prefix "
+              "writes the same tokens the totals do not depend on that choice")
+
+
+def miss_assumption(concurrency: int = DEFAULT_CONCURRENCY) -> str:
+    """The one assumption of the misses by cause, with the parameter that changes it."""
+    return (f"Assumed, not documented: a batch sends the first {int(concurrency):,} requests of each prefix "
+            "together (the first wave), so they all write it; a write beyond them is a repeat. Change it with "
+            "the parameter concurrency (cachecast.audit.miss_causes, AuditRun.miss_causes). "
+            "The results file's order is not used.")
 
 
 def miss_causes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
@@ -263,6 +291,7 @@ def miss_causes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
     finally:
         cur.execute(store.query(FILE, "miss_causes_drop"))
     summary.insert(2, "explanation", [MISS_KINDS[k][1].format(concurrency=int(concurrency)) for k in summary["kind"]])
+    summary.attrs["assumption"] = miss_assumption(concurrency)
     if rows["batch_id"].nunique() <= 1:
         rows = rows.drop(columns=["batch_id"])
     return summary, rows
@@ -291,10 +320,15 @@ def cost_components(t: Totals):
     rows = [("actual", "uncached input", t.input_cost_usd), ("actual", "cache write 5m", t.write_5m_cost_usd),
             ("actual", "cache write 1h", t.write_1h_cost_usd), ("actual", "cache read", t.read_cost_usd),
             ("actual", "output", answer), ("actual", "thinking", t.thinking_cost_usd),
-            ("actual", "web search", t.web_search_cost_usd),
+            ("actual", SERVER_TURNS, t.iterations_cost_usd), ("actual", "web search", t.web_search_cost_usd),
+            ("actual", "web fetch", t.web_fetch_cost_usd),
             ("no cache", "uncached input", t.no_cache_input_cost_usd), ("no cache", "output", answer),
-            ("no cache", "thinking", t.thinking_cost_usd), ("no cache", "web search", t.web_search_cost_usd)]
+            ("no cache", "thinking", t.thinking_cost_usd), ("no cache", SERVER_TURNS, t.no_cache_iterations_cost_usd),
+            ("no cache", "web search", t.web_search_cost_usd), ("no cache", "web fetch", t.web_fetch_cost_usd)]
     return pd.DataFrame([{"scenario": s, "component": c, "usd": float(v)} for s, c, v in rows])
+
+
+SERVER_TURNS = "server-side turns (advisor, compaction)"
 
 
 # ------------------------------------------------------------------ words
@@ -458,6 +492,27 @@ class AuditRun:
         """(summary, rows) of the misses by cause (module function miss_causes)."""
         return miss_causes(self.conn, self.batch_id, concurrency)
 
+    def miss_assumption(self, concurrency: int = DEFAULT_CONCURRENCY) -> str:
+        return miss_assumption(concurrency)
+
+    def truncation(self):
+        """Answers cut off at max_tokens per model and treatment (cachecast.analyse.billed)."""
+        from . import billed
+
+        return billed.truncation_frame(billed.truncation(self.conn, self.batch_id))
+
+    def iterations(self):
+        """Server-side turns (usage.iterations) by type and model, each at its model's rates."""
+        from . import billed
+
+        return billed.iterations(self.conn, self.batch_id)
+
+    def billed_lines(self) -> list[str]:
+        """Server-side turns, unpriced server tools and truncation warnings, in words."""
+        from . import billed
+
+        return billed.lines(self.conn, self.batch_id)
+
     def anomalies(self, limit: int = 200):
         return anomalies(self.conn, self.batch_id).head(limit)
 
@@ -467,7 +522,7 @@ class AuditRun:
         if not total:
             return "No anomalies: every cacheable request read or wrote as expected."
         shown = min(total, limit)
-        return (f"{total:,} anomalies; the first {shown:,} in completion order are listed below "
+        return (f"{total:,} anomalies; the first {shown:,} in results-file order are listed below "
                 "(all of them: cachecast.audit.anomalies).")
 
     def errors(self):
@@ -508,159 +563,3 @@ def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_d
             batch_id = reports[0].batch_id
     what_if_prices(conn, overrides)  # for this connection only: the store keeps its prices
     return AuditRun(conn=conn, db=db, batch_id=batch_id, ingested=reports, totals=totals(conn, batch_id))
-
-
-# ------------------------------------------------------------------ display helpers
-
-
-_LABELS = {
-    "treatment": "treatment", "models": "models", "requests": "requests", "succeeded": "succeeded",
-    "failed": "not run", "input_tokens": "uncached input", "cache_creation_input_tokens": "cache writes",
-    "cache_read_input_tokens": "cache reads", "output_tokens": "output", "token_hit_rate": "tokens from cache",
-    "request_hit_rate": "requests reading", "cost_usd": "cost $", "no_cache_cost_usd": "no-cache $",
-    "savings_usd": "saved $", "kind": "kind", "usd_lost": "lost $", "example": "example",
-    "line_no": "line", "custom_id": "custom_id", "reason": "reason", "completion_rank": "order",
-    "result_type": "result", "error_type": "error type", "example_message": "example message",
-    "source_file": "file", "raw": "raw line (start)", "batch_id": "batch", "model": "model",
-    "metric": "metric", "projected": "projected", "actual": "actual", "actual_scaled": "actual, scaled",
-    "difference": "difference", "difference_pct": "difference %",
-}
-_RATES = {"token_hit_rate", "request_hit_rate"}
-_MONEY = {"cost_usd", "no_cache_cost_usd", "savings_usd", "usd_lost"}
-
-
-def table_html(df, columns: list[str] | None = None) -> str:
-    """A DataFrame as an HTML table for reports: values formatted as text first, then
-    pandas' to_html with escape=True, so data (custom ids, treatment names, error messages)
-    can never become markup."""
-    frame = df[columns] if columns else df
-    frame = frame.copy()
-    for col in frame.columns:
-        frame[col] = [_cell(col, v) for v in frame[col]]
-    frame.columns = [_LABELS.get(c, c) for c in frame.columns]
-    return frame.to_html(index=False, escape=True, border=0, classes="cachecast-table", na_rep="")
-
-
-def _cell(col: str, value: Any) -> str:
-    if value is None or (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
-                         and float(value) != float(value)):
-        return ""
-    if col in _RATES:
-        return f"{float(value):.1%}"
-    if col in _MONEY:
-        return f"{float(value):,.6f}"
-    if col == "difference_pct":
-        return f"{float(value):+.1f}%"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
-    if isinstance(value, (numbers.Real, Decimal)):
-        number = float(value)
-        return f"{number:,.0f}" if number.is_integer() else f"{number:,.4g}" if abs(number) < 1000 else f"{number:,.2f}"
-    return str(value)
-
-
-# ------------------------------------------------------------------ probes and pre-warming (issue 15)
-# The synchronous probes sent before a batch (cachecast.probe, table `probes`) are billed at
-# standard rates; their cost sits beside the contract as probe_cost_usd. Whether a cache
-# entry written by a synchronous call is read by batch requests is not documented, so the
-# pre-warm verdict is measured from the stored results, never assumed.
-
-PROBE_FILE = "send/probe.sql"
-MIN_FIRST_WAVE_LINES = 2  # fewer first-wave lines of a prefix than this: "not enough data"
-
-
-@dataclass(frozen=True)
-class PrewarmVerdict:
-    """One (batch, cached prefix) whose build sent a pre-warm probe for that prefix."""
-
-    batch_id: str
-    prefix_hash: str
-    first_wave: int  # the first-wave size assumed (lines of this prefix, in completion order)
-    first_wave_lines: int  # succeeded lines of the prefix among them
-    first_wave_reads: int
-    first_wave_writes: int
-    saved_usd: Decimal  # each first-wave read priced as the write it replaced, minus the read
-    probe_cost_usd: Decimal  # this batch's share of the pre-warm probes of the prefix
-    simulated: bool
-
-    @property
-    def net_usd(self) -> Decimal:
-        return self.saved_usd - self.probe_cost_usd
-
-    @property
-    def verdict(self) -> str:
-        if self.first_wave_lines < MIN_FIRST_WAVE_LINES:
-            return "not enough data"
-        if self.first_wave_reads == 0:
-            return "pre-warm was not read"
-        if self.net_usd > 0:
-            return f"pre-warm paid {money(self.net_usd)}"
-        return f"pre-warm was read but cost {money(-self.net_usd)} more than it saved"
-
-    def as_json(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "prefix_hash": self.prefix_hash, "first_wave": self.first_wave,
-                "first_wave_lines": self.first_wave_lines, "first_wave_reads": self.first_wave_reads,
-                "first_wave_writes": self.first_wave_writes, "saved_usd": usd(self.saved_usd),
-                "probe_cost_usd": usd(self.probe_cost_usd), "net_saved_usd": usd(self.net_usd),
-                "verdict": self.verdict, "simulated": self.simulated}
-
-
-def probe_cost(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:
-    """Probes of the builds the batch came from (every probe without batch_id), exact Decimal
-    at the standard rates they were billed at."""
-    row = conn.execute(store.query(PROBE_FILE, "probe_cost"), {"batch_id": batch_id}).fetchone()
-    probes, warm, cost, warm_cost = row
-    return {"probes": int(probes), "prewarm_probes": int(warm), "probe_cost_usd": Decimal(cost),
-            "prewarm_cost_usd": Decimal(warm_cost)}
-
-
-def default_first_wave() -> int:
-    """The concurrency assumption (cachecast.sim), used as the first wave's size."""
-    from ..send.sim import DEFAULTS
-
-    return int(DEFAULTS["concurrency"])
-
-
-def prewarm_verdicts(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
-                     first_wave: int | None = None) -> list[PrewarmVerdict]:
-    """Per batch and pre-warmed prefix: the first `first_wave` lines' reads against writes,
-    the money the reads saved (each read would have been a write without the pre-warm,
-    as the whole first wave writes), and that net of the pre-warm probe's cost."""
-    n = int(first_wave or default_first_wave())
-    if n < 1:
-        raise InputError(f"the first wave must be at least 1 request, not {n}")
-    rows = conn.execute(store.query(PROBE_FILE, "prewarm_first_wave"), {"batch_id": batch_id, "first_wave": n}).fetchall()
-    return [PrewarmVerdict(b, h, n, int(lines), int(reads), int(writes), Decimal(saved), Decimal(cost or 0), bool(sim))
-            for b, h, lines, reads, writes, saved, cost, sim in rows]
-
-
-def probe_summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
-                  first_wave: int | None = None) -> dict[str, Any]:
-    """The keys that go beside the audit contract: probe_cost_usd, probes and the pre-warm verdicts."""
-    cost = probe_cost(conn, batch_id)
-    verdicts = prewarm_verdicts(conn, batch_id, first_wave)
-    return {"probe_cost_usd": usd(cost["probe_cost_usd"]), "probes": cost["probes"],
-            "prewarm_probes": cost["prewarm_probes"], "prewarm_cost_usd": usd(cost["prewarm_cost_usd"]),
-            "prewarm": [v.as_json() for v in verdicts] or None}
-
-
-def summary_with_probes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
-                        first_wave: int | None = None) -> dict[str, Any]:
-    """summary() (the contract keys, unchanged, first) followed by the probe keys."""
-    return {**summary(conn, batch_id), **probe_summary(conn, batch_id, first_wave)}
-
-
-def prewarm_lines(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
-                  first_wave: int | None = None) -> list[str]:
-    """One line per batch and prefix for the log; 'not enough data' when nothing was measured."""
-    verdicts = prewarm_verdicts(conn, batch_id, first_wave)
-    if not verdicts:
-        cost = probe_cost(conn, batch_id)
-        what = f"; probes cost {money(cost['probe_cost_usd'])}" if cost["probes"] else ""
-        return [f"pre-warm {batch_id or '(all batches)'}: not enough data (no ingested first-wave lines of a "
-                f"pre-warmed prefix){what}"]
-    return [f"pre-warm {v.batch_id} prefix {v.prefix_hash}{' (SIMULATED)' if v.simulated else ''}: first "
-            f"{v.first_wave_lines:,} line(s) {v.first_wave_reads:,} read, {v.first_wave_writes:,} wrote; saved "
-            f"{money(v.saved_usd)} against writing, probe {money(v.probe_cost_usd)}: {v.verdict}" for v in verdicts]

@@ -33,6 +33,7 @@ import duckdb
 
 from .. import store
 from .audit import money
+from .billed import truncation_rows, truncation_warnings
 from ..facts.pricing import usd
 from ..errors import InputError, PriceError
 
@@ -81,6 +82,7 @@ class Ledger:
     basis_run: str | None  # the run whose costs priced the forecast
     simulated: bool = False
     notes: list[str] = field(default_factory=list)
+    truncation: list[dict] = field(default_factory=list)  # per model and treatment (cachecast.analyse.billed)
     reconciled_through: date | None = None  # the store matches Anthropic's bill through this day (reconcile)
     reconciled: str = ""  # that, in one sentence
 
@@ -146,9 +148,17 @@ class Ledger:
             "probe_cost_usd": usd(self.probe_cost_usd),
             "probes": self.probes,
             "simulated": self.simulated,
+            **self._truncated(),
             "reconciled_through": self.reconciled_through.isoformat() if self.reconciled_through else None,
         }
         return out
+
+    def _truncated(self) -> dict[str, Any]:
+        from .billed import truncation_json
+
+        cut = truncation_json(self.truncation)
+        return {"truncated_requests": cut["requests"], "truncated_share": cut["share"],
+                "truncated_cost_usd": cut["cost_usd"], "truncated": cut}
 
 
 def _batch_json(row: dict) -> dict[str, Any]:
@@ -165,6 +175,8 @@ def _batch_json(row: dict) -> dict[str, Any]:
         "ended_at": _iso(row["ended_at"]),
         "savings_usd": usd(row["savings_usd"]),
         "request_hit_rate": float(row["request_hit_rate"]),
+        "truncated": int(row.get("truncated") or 0),
+        "truncated_cost_usd": usd(row.get("truncated_cost_usd") or 0),
     }
 
 
@@ -224,7 +236,8 @@ def ledger(conn: duckdb.DuckDBPyConnection, run: str | None = None) -> Ledger:
                  spent_usd=batch_cost + probe_cost, batch_cost_usd=batch_cost,
                  no_cache_usd=sum((Decimal(b["no_cache_cost_usd"]) for b in batches), Decimal(0)),
                  probe_cost_usd=probe_cost, probes=probes, basis=basis, basis_run=basis_run,
-                 simulated=any(bool(b["simulated"]) for b in batches))
+                 simulated=any(bool(b["simulated"]) for b in batches),
+                 truncation=truncation_rows(_rows(conn, "run_truncation", run_id=run_id)))
     out.notes = _notes(out)
     from .reconcile_store import reconciled_line, reconciled_through
 
@@ -300,6 +313,13 @@ def _notes(led: Ledger) -> list[str]:
     if led.probes:
         notes.append(f"Spent includes {led.probes:,} synchronous probe call(s), {money(led.probe_cost_usd)} at "
                      "standard rates.")
+    cut = sum(r["truncated"] for r in led.truncation)
+    if cut:
+        done = sum(r["succeeded"] for r in led.truncation)
+        notes.append(f"{cut:,} of {done:,} answers ({cut / done:.1%}) stopped at max_tokens, "
+                     f"{money(sum((r['truncated_cost_usd'] for r in led.truncation), Decimal(0)))} spent on them "
+                     "(counted as succeeded: sent again, they cost more than the forecast says).")
+    notes += [f"Warning: {w}." for w in truncation_warnings(led.truncation)]
     if led.simulated:
         notes.append("SIMULATED DATA: results come from cachecast.sim, not from Anthropic.")
     return notes
@@ -334,7 +354,7 @@ def batches_frame(led: Ledger):
                      "cumulative_cost_usd": usd(total)})
     columns = ["batch_id", "created_at", "ended_at", "requests", "succeeded", "errored", "canceled", "expired",
                "token_hit_rate", "request_hit_rate", "cost_usd", "no_cache_cost_usd", "savings_usd",
-               "cost_per_succeeded_usd", "cumulative_cost_usd"]
+               "truncated", "truncated_cost_usd", "cost_per_succeeded_usd", "cumulative_cost_usd"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -357,14 +377,16 @@ def summary_frame(led: Ledger):
     """The contract's scalar figures as one row (for CSV)."""
     import pandas as pd
 
-    row = {k: v for k, v in led.contract().items() if k != "batches"}
+    row = {k: v for k, v in led.contract().items() if not isinstance(v, (list, dict))}
     return pd.DataFrame([row])
 
 
 def tables(led: Ledger) -> dict[str, Any]:
     """Every table of the ledger, by file stem (`ledger --csv DIR`)."""
+    from .billed import truncation_frame
+
     return {"ledger_summary": summary_frame(led), "ledger_batches": batches_frame(led),
-            "ledger_forecast": forecast_frame(led)}
+            "ledger_forecast": forecast_frame(led), "ledger_truncation": truncation_frame(led.truncation)}
 
 
 def write_csv(conn: duckdb.DuckDBPyConnection, frames: dict[str, Any], out_dir: str | Path) -> list[Path]:
@@ -493,6 +515,12 @@ class LedgerView:
 
     def runs(self):
         return self.run_list
+
+    def truncation(self):
+        """Answers of the run cut off at max_tokens, per model and treatment (DataFrame)."""
+        from .billed import truncation_frame
+
+        return truncation_frame(self.ledger.truncation)
 
     def budget(self) -> float | None:
         return None if self.ledger.budget_usd is None else float(self.ledger.budget_usd)

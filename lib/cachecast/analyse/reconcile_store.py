@@ -124,12 +124,16 @@ def write_csv(rec: Reconciliation, out_dir: str | Path) -> list[Path]:
 
 @dataclass
 class ReconcileView:
-    """Everything notebooks/04_reconcile.ipynb shows, read from the store (no API call)."""
+    """Everything notebooks/04_reconcile.ipynb shows, read from the store (no API call) on a
+    read-only connection that open_reconcile closes before it returns, so a kernel never keeps
+    the store locked against the CLI."""
 
-    conn: duckdb.DuckDBPyConnection
     db: Path
     run: dict[str, Any]
     through: date | None
+    day_rows: list[dict[str, Any]]
+    cell_rows: list[dict[str, Any]]
+    run_rows: list[dict[str, Any]]
 
     @property
     def reconcile_id(self) -> str:
@@ -162,7 +166,7 @@ class ReconcileView:
         import pandas as pd
 
         rows = []
-        for d in _rows(self.conn, "days_of", reconcile_id=self.reconcile_id):
+        for d in self.day_rows:
             for series, column in (("billed (Anthropic)", "billed_usd"), ("audited (cachecast)", "audited_usd")):
                 rows.append({"day": d["day"].isoformat(), "series": series, "usd": float(d[column]),
                              "flagged": int(d["flagged"])})
@@ -171,8 +175,7 @@ class ReconcileView:
     def cells(self, flagged_only: bool = False):
         import pandas as pd
 
-        rows = _rows(self.conn, "cells_of", reconcile_id=self.reconcile_id)
-        frame = pd.DataFrame(rows)
+        frame = pd.DataFrame(self.cell_rows)
         if frame.empty:
             return pd.DataFrame(columns=["day", "model", "component", "billed_usd", "audited_usd", "difference_usd"])
         frame["component"] = frame["token_type"].fillna(frame["cost_type"])
@@ -191,33 +194,30 @@ class ReconcileView:
     def runs(self):
         import pandas as pd
 
-        rows = _rows(self.conn, "reconciliations")
         return pd.DataFrame([{"reconcile_id": r["reconcile_id"], "ran_at": f"{r['ran_at']:%Y-%m-%d %H:%M}",
                               "since": r["since"].isoformat(), "until": r["until"].isoformat(),
                               "billed_usd": float(r["billed_usd"]), "audited_usd": float(r["audited_usd"]),
-                              "cells": r["cells"], "flagged": r["flagged"]} for r in rows])
-
-
-def _resolve(path: str | Path) -> Path:
-    """As given (relative to the working directory), else relative to the checkout (the
-    notebook runs from notebooks/ in JupyterLab, from the repo root under papermill)."""
-    p = Path(path)
-    if p.exists() or p.is_absolute():
-        return p
-    alt = Path(__file__).resolve().parents[3] / p
-    return alt if alt.exists() else p
+                              "cells": r["cells"], "flagged": r["flagged"]} for r in self.run_rows])
 
 
 def open_reconcile(db_path: str | Path, reconcile_id: str | None = None) -> ReconcileView:
     """The stored reconciliation asked for (default: the latest); one sentence when none."""
-    db = _resolve(db_path)
-    conn = store.connect_existing(db)
-    runs = _rows(conn, "reconciliations")
-    if not runs:
+    from .._shown_paths import locate
+
+    db = locate(db_path)
+    given = db_path  # as the user wrote it: the sentence must say which store
+    conn = store.connect_reader(db)
+    try:
+        runs = _rows(conn, "reconciliations")
+        if not runs:
+            raise InputError(f"{given}: no reconciliation stored yet; run cachecast reconcile --db {given} first "
+                             "(it needs ANTHROPIC_ADMIN_KEY)")
+        run = runs[0] if not reconcile_id else next((r for r in runs if r["reconcile_id"] == reconcile_id), None)
+        if run is None:
+            raise InputError(f"{given}: no reconciliation '{reconcile_id}'; stored: "
+                             f"{', '.join(r['reconcile_id'] for r in runs[:5])}")
+        ids = {"reconcile_id": run["reconcile_id"]}
+        return ReconcileView(db=db, run=run, through=reconciled_through(conn), run_rows=runs,
+                             day_rows=_rows(conn, "days_of", **ids), cell_rows=_rows(conn, "cells_of", **ids))
+    finally:
         conn.close()
-        raise InputError(f"{db}: no reconciliation stored yet; run cachecast reconcile --db {db.name} first")
-    run = runs[0] if not reconcile_id else next((r for r in runs if r["reconcile_id"] == reconcile_id), None)
-    if run is None:
-        conn.close()
-        raise InputError(f"{db}: no reconciliation '{reconcile_id}'; stored: {', '.join(r['reconcile_id'] for r in runs[:5])}")
-    return ReconcileView(conn=conn, db=db, run=run, through=reconciled_through(conn))

@@ -175,7 +175,7 @@ def prewarmed_pilot(build_dir: Path, work: Path, output_fill_ratio: float = 0.35
     one max_tokens-0 call per shape to the simulator (prefix and TTL kept), the batch runs on
     the same cache, and the audit's pre-warm verdict is measured from its stored results.
     Its own store, so the cold demo batch is not judged against this probe."""
-    from ..analyse import audit
+    from ..analyse import prewarm
     from ..send import probe, sim
     from .. import store
     from ..build.build_files import build_api_version
@@ -192,7 +192,7 @@ def prewarmed_pilot(build_dir: Path, work: Path, output_fill_ratio: float = 0.35
     ingest_results([results], db, manifest=build_dir, batch_id=PREWARM_BATCH_ID)
     conn = store.connect(db)
     try:
-        verdicts = audit.prewarm_lines(conn, PREWARM_BATCH_ID, SIM_OPTIONS["concurrency"])
+        verdicts = prewarm.prewarm_lines(conn, PREWARM_BATCH_ID, SIM_OPTIONS["concurrency"])
     finally:
         conn.close()
     return [f"prewarm  {len(plan.results)} probe(s) (SIMULATED, no API call): projected ${plan.projected_usd:.4f}, "

@@ -347,6 +347,20 @@ def model_facts(model: str) -> ModelFacts:
     return found
 
 
+def default_model(role: str = "default") -> str:
+    """The model data/models.yaml names for a role (`roles`: default, bulk), for code that needs
+    a model the user did not give; a role whose model is retired on today() is a bug in the
+    data, said plainly rather than priced."""
+    roles = _raw().get("roles") or {}
+    if role not in roles:
+        raise ConfigError(f"no model for role '{role}' in cachecast's model table (roles: {', '.join(sorted(roles))})")
+    facts = model_facts(roles[role])
+    if lifecycle_on(facts, today()) == "retired":
+        raise RuntimeError(f"cachecast data/models.yaml: the {role} model {facts.id} is retired on {today()}; "
+                           "update roles")
+    return facts.id
+
+
 def find(model: str) -> ModelFacts | None:
     try:
         return model_facts(model)

@@ -24,7 +24,12 @@ Resolution for (model, day, batch, speed, geo):
      standard x the `batch` row's 0.5;
   4. geo us: x the `geo` row's 1.1 on every token rate, for models whose cachecast.models
      row accepts inference_geo (4.6 and later); elsewhere a US-only line is a PriceError;
-  5. web search: genai-prices' price per 1,000, else the override's, else the row's $10.
+  5. server tools: web search at genai-prices' price per 1,000, else the override's, else the
+     `server_tool` row's $10; web fetch at the override's, else the row's $0 (documented free);
+  6. long context: a `long_context` row gives a model the tier genai-prices lacks (Sonnet 4
+     above 200k input: 2x input, 1.5x output); it reprices every token of such a request.
+
+The cost formula itself (tokens x these rates) is in cachecast.facts.costs, written once.
 
 Overrides file (negotiated prices), YAML, USD per million tokens::
 
@@ -43,6 +48,7 @@ Overrides file (negotiated prices), YAML, USD per million tokens::
         batch: {input: 1.2, write_5m: 1.5, write_1h: 2.4, read: 0.12, output: 6}   # optional
         fast: {input: 4.8, write_5m: 6, write_1h: 9.6, read: 0.48, output: 24}     # optional
         web_search_per_1k: 10                     # optional, USD per 1,000 searches
+        web_fetch_per_1k: 0                       # optional, USD per 1,000 web fetches
 
 Batch rates for an override come from the model's explicit `batch:` block, else from the
 file's `batch_multiplier` applied to every standard rate; with neither, batch rates are a
@@ -57,7 +63,7 @@ import difflib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
@@ -70,6 +76,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import PriceError
+from . import price_file
+from .price_file import MAX_RATE
 
 MILLION = Decimal(1_000_000)
 MICRO = Decimal("0.000001")
@@ -115,6 +123,7 @@ class Rates:
     speed: str = "standard"
     geo: str = "global"
     web_search_per_1k: Decimal | None = None  # USD per 1,000 web searches (server_tool_use)
+    web_fetch_per_1k: Decimal | None = None  # USD per 1,000 web fetches (documented: no charge)
     priced_on: date | None = None
     corrections: tuple[str, ...] = ()  # ids of the price_corrections.yaml rows applied
 
@@ -125,19 +134,6 @@ class Rates:
         if self.long_context_threshold is not None and prompt_tokens > self.long_context_threshold:
             return (self.lc_input, self.lc_write_5m, self.lc_write_1h, self.lc_read, self.lc_output)  # type: ignore[return-value]
         return (self.input, self.write_5m, self.write_1h, self.read, self.output)
-
-
-def usage_cost(rates: Rates, *, input_tokens: int, write_5m: int, write_1h: int, read: int, output: int,
-               web_search_requests: int = 0) -> Decimal:
-    """Exact cost in USD of one request's usage. `input_tokens` is Anthropic's field: only the
-    tokens after the last breakpoint (NOT the total prompt, unlike genai-prices' Usage)."""
-    p_in, p_w5, p_w1, p_read, p_out = rates.tier(input_tokens + write_5m + write_1h + read)
-    tokens = (input_tokens * p_in + write_5m * p_w5 + write_1h * p_w1 + read * p_read + output * p_out) / MILLION
-    if not web_search_requests:
-        return tokens
-    if rates.web_search_per_1k is None:
-        raise PriceError(f"no web search price for '{rates.model}' ({rates.source})")
-    return tokens + web_search_requests * rates.web_search_per_1k / THOUSAND
 
 
 def overrides_path(given: str | Path | None = None) -> Path | None:
@@ -210,11 +206,8 @@ def snapshot_row(rates: Rates) -> dict[str, Any]:
             "geo": rates.geo, **{k: getattr(rates, k) for k in RATE_FIELDS},
             "long_context_threshold": rates.long_context_threshold,
             **{f"lc_{k}": getattr(rates, f"lc_{k}") for k in RATE_FIELDS},
-            "web_search_per_1k": rates.web_search_per_1k, "source": rates.source}
-
-
-def rate_field_names() -> list[str]:
-    return [f.name for f in fields(Rates)]
+            "web_search_per_1k": rates.web_search_per_1k, "web_fetch_per_1k": rates.web_fetch_per_1k,
+            "source": rates.source}
 
 
 # ---------------------------------------------------------------- the correction rows
@@ -226,7 +219,7 @@ class _Strict(BaseModel):
 
 class _CorrectionRow(_Strict):
     id: str
-    kind: Literal["model_rates", "rate", "fast", "batch", "geo", "server_tool"]
+    kind: Literal["model_rates", "rate", "fast", "batch", "geo", "server_tool", "long_context"]
     model: str | None = None
     from_: date | None = Field(default=None, alias="from")
     before: date | None = None
@@ -234,6 +227,7 @@ class _CorrectionRow(_Strict):
     multiplier: Decimal | None = Field(default=None, gt=0)
     geo: str | None = None
     tool: str | None = None
+    threshold: int | None = Field(default=None, gt=0)  # long_context: total prompt tokens above which it applies
     usd_per_1000: Decimal | None = Field(default=None, ge=0)
     sources: tuple[str, ...] = Field(min_length=1)
     note: str | None = None
@@ -348,6 +342,11 @@ def _corrected_rates(model: str, batch: bool, speed: str, day: date) -> Rates:
         std.update(row.rates)
         applied.append(row.id)
         changed = True
+    for row in table.find("long_context", model, day):
+        if threshold is None:  # a row only where genai-prices has no tier (it would win otherwise)
+            threshold, lc = row.threshold, {k: row.rates[k] for k in RATE_FIELDS}
+            applied.append(row.id)
+            changed = True  # batch rates are then standard x the batch row, long context included
     if speed == "fast":
         if batch:
             raise PriceError(f"a Message Batches line of '{model}' says speed 'fast', which batches do not "
@@ -362,13 +361,24 @@ def _corrected_rates(model: str, batch: bool, speed: str, day: date) -> Rates:
             lc = {k: (v * row.multiplier if v is not None else None) for k, v in lc.items()}
             applied.append(row.id)
     if web is None:
-        row = table.one("server_tool", None, day)
-        if row is not None:
-            web = row.usd_per_1000
-            applied.append(row.id)
+        web = _tool_rate("web_search_requests", day, applied)
+    fetch = _tool_rate("web_fetch_requests", day, applied)
     return Rates(model=model, batch=batch, **std, long_context_threshold=threshold,
                  **{f"lc_{k}": v for k, v in lc.items()}, source=_labelled(base, day, applied),
-                 speed=speed, web_search_per_1k=web, priced_on=day, corrections=tuple(applied))
+                 speed=speed, web_search_per_1k=web, web_fetch_per_1k=fetch, priced_on=day,
+                 corrections=tuple(applied))
+
+
+def _tool_rate(tool: str, day: date, applied: list[str]) -> Decimal | None:
+    """USD per 1,000 uses of a server tool from its `server_tool` correction row (None: no row).
+    A row of $0 (web fetch: documented free) is not named among the corrections applied: it
+    changes no figure, and naming it would label every price."""
+    row = next((r for r in corrections().find("server_tool", None, day) if r.tool == tool), None)
+    if row is None:
+        return None
+    if row.usd_per_1000:
+        applied.append(row.id)
+    return row.usd_per_1000
 
 
 def _fast_rates(model: str, info: Any, day: date, when: datetime, applied: list[str]) -> tuple[dict, int | None, dict]:
@@ -472,12 +482,6 @@ def snippet_hint(model: str) -> str:
 # ---------------------------------------------------------------- overrides file
 
 
-# A rate above this is a typo or a hostile file, not a price: 100x the dearest published rate
-# (fast mode output, $80 per million tokens). 1e400 used to end in Decimal's InvalidOperation (exit 3).
-MAX_RATE = Decimal(10_000)
-MAX_OVERRIDES_BYTES = 1_000_000  # as for configs: a price file is a few KB
-
-
 class _RateSet(_Strict):
     input: Decimal = Field(gt=0, le=MAX_RATE, allow_inf_nan=False)
     write_5m: Decimal = Field(ge=0, le=MAX_RATE, allow_inf_nan=False)
@@ -499,6 +503,7 @@ class _ModelOverride(_RateSet):
     batch: _BatchRates | None = None
     fast: _RateSet | None = None
     web_search_per_1k: Decimal | None = Field(default=None, ge=0, le=MAX_RATE, allow_inf_nan=False)
+    web_fetch_per_1k: Decimal | None = Field(default=None, ge=0, le=MAX_RATE, allow_inf_nan=False)
     from_: date | None = Field(default=None, alias="from")
     before: date | None = None
 
@@ -522,51 +527,13 @@ def _load_overrides(path: Path) -> _OverridesFile:
 
 @lru_cache(maxsize=8)
 def _parse_overrides(path: str, _mtime: int) -> _OverridesFile:
-    """Read with the configs' loader (cachecast._yaml: bounded aliases, a key given twice is an
-    error, not the last one silently winning: a rate could be a million times lower), at
-    most MAX_OVERRIDES_BYTES, never quoting a file that is not a price overrides file."""
-    raw = _read_overrides_yaml(Path(path))
-    if not isinstance(raw, dict) or (raw and not set(map(str, raw)) & set(_OverridesFile.model_fields)):
-        raise PriceError(f"{path}: is not a price overrides file (expected a YAML mapping with 'models:' and, per "
-                         "model, input, write_5m, write_1h, read and output in USD per million tokens)")
+    """Read as strictly as a config (facts/price_file.py: bounded, a repeated key refused, a
+    file that is not a price file named, never quoted), then validated."""
+    raw = price_file.read(Path(path), set(_OverridesFile.model_fields))
     try:
         return _OverridesFile.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        if err.get("input", ...) is None:
-            raise PriceError(f"{path}: price override '{key}' is null; put the rate there (USD per million "
-                             "tokens)") from None
-        if err["type"] in ("finite_number", "less_than_equal"):
-            raise PriceError(f"{path}: bad price override at '{key}': {_shown_rate(err.get('input'))} is not a "
-                             f"plausible rate (a finite number of USD per million tokens, at most {MAX_RATE:,})") from None
-        raise PriceError(f"{path}: bad price override at '{key}': {err['msg']}") from None
-
-
-def _shown_rate(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _read_overrides_yaml(path: Path) -> Any:
-    from .. import _yaml as bounded_yaml
-    from .._paths import open_regular
-
-    with open_regular(path, "price overrides (YAML)", PriceError) as fh:
-        data = fh.read(MAX_OVERRIDES_BYTES + 1)
-    if len(data) > MAX_OVERRIDES_BYTES:
-        raise PriceError(f"{path}: is over {MAX_OVERRIDES_BYTES // 1_000_000} MB, too large for a price overrides "
-                         "file (a few KB); was a data file passed as --prices?")
-    try:
-        return bounded_yaml.load(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise PriceError(f"{path}: not UTF-8 text (byte {exc.start}); a price overrides file is YAML") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark else ""
-        if isinstance(exc, bounded_yaml.BoundedYAMLError):  # a key given twice, aliases past the bound
-            raise PriceError(f"{path}:{where} {bounded_yaml.problem_of(exc)}") from None
-        raise PriceError(f"{path}:{where} malformed YAML in price overrides ({bounded_yaml.problem_of(exc)})") from None
+        raise PriceError(price_file.validation_sentence(path, exc)) from None
 
 
 def _match_override(table: _OverridesFile, model: str, day: date) -> _ModelOverride | None:
@@ -606,15 +573,13 @@ def _override_rates(model: str, batch: bool, speed: str, day: date, entry: _Mode
         )
     web = entry.web_search_per_1k
     if web is None:
-        row = corrections().one("server_tool", None, day)
-        web = row.usd_per_1000 if row else None
-        if row:
-            applied.append(row.id)
+        web = _tool_rate("web_search_requests", day, applied)
+    fetch = entry.web_fetch_per_1k if entry.web_fetch_per_1k is not None else _tool_rate("web_fetch_requests", day, applied)
     base = {k: getattr(rates, k) * factor for k in RATE_FIELDS}
     lc = {f"lc_{k}": (getattr(long_ctx, k) * factor if long_ctx else None) for k in RATE_FIELDS}
     return Rates(model=model, batch=batch, **base, long_context_threshold=long_ctx.threshold if long_ctx else None,
-                 **lc, source=_labelled(label, day, applied), speed=speed, web_search_per_1k=web, priced_on=day,
-                 corrections=tuple(applied))
+                 **lc, source=_labelled(label, day, applied), speed=speed, web_search_per_1k=web,
+                 web_fetch_per_1k=fetch, priced_on=day, corrections=tuple(applied))
 
 
 def usd(value: Decimal) -> float:

@@ -140,10 +140,12 @@ class BudgetFigures:
 
 def figures(p: "Projection", basis: str | None = None) -> BudgetFigures:
     """The three figures of a projection (basis: the projection's own unless given)."""
-    out_rate = p.rates.tier(int(p.tokens.system + p.tokens.user_mean))[4]
+    from ..facts.costs import token_cost  # the one cost formula: one output token of every request
+
+    per_token = token_cost(p.rates, output=p.requests, tier_tokens=p.tokens.system + p.tokens.user_mean).output
     return BudgetFigures(ceiling=p.ceiling.total, worst_expected=p.worst_case.total, expected=p.expected.total,
                          budget=p.budget_usd, basis=check_basis(basis or p.budget_basis), max_tokens=p.max_tokens,
-                         per_output_token=Decimal(p.requests) * out_rate / Decimal(1_000_000),
+                         per_output_token=per_token,
                          ttl=p.worst_case_ttl, effort=p.thinking_effort, expected_hit_rate=p.expected_hit_rate)
 
 

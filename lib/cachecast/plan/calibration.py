@@ -22,6 +22,15 @@ class PilotObservation:
     output_mean: Decimal  # all output, thinking included
     prompt_ratio: Decimal | None  # actual / estimated prompt tokens (None: no manifest to compare)
     thinking_mean: Decimal | None = None  # usage.output_tokens_details.thinking_tokens (None: not reported)
+    truncated: int = 0  # of the requests, answers cut off at max_tokens: the observed mean is then a floor
+
+    def truncation_note(self) -> str | None:
+        """Said beside a calibration from this pilot when its outputs were cut off (issue 19)."""
+        if not self.truncated:
+            return None
+        return (f"{self.truncated:,} of {self.requests:,} pilot answers ({self.truncated / self.requests:.1%}) stopped "
+                "at max_tokens: the calibrated output is a floor (those answers would have been longer); raise "
+                "max_tokens or lower the effort, or pin --output-tokens")
 
 
 def observed_pilot(db: Path) -> PilotObservation:
@@ -48,10 +57,14 @@ def observed_pilot(db: Path) -> PilotObservation:
         if "thinking_tokens" in cols:  # lines without the breakdown count as unknown, not as 0
             thinking = con.execute(f"SELECT avg(thinking_tokens)::DOUBLE FROM results {where}").fetchone()[0]
         ratio = _prompt_ratio(con, where, cols)
+        truncated = 0
+        if "stop_reason" in cols:
+            truncated = con.execute(f"SELECT count(*) FROM results {where} AND stop_reason = 'max_tokens'").fetchone()[0]
     finally:
         con.close()
     return PilotObservation(requests=int(n), output_mean=Decimal(str(round(out_mean, 3))), prompt_ratio=ratio,
-                            thinking_mean=Decimal(str(round(thinking, 3))) if thinking is not None else None)
+                            thinking_mean=Decimal(str(round(thinking, 3))) if thinking is not None else None,
+                            truncated=int(truncated))
 
 
 def _prompt_ratio(con: Any, where: str, cols: set[str]) -> Decimal | None:

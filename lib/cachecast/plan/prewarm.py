@@ -15,7 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..facts.pricing import MILLION, get_rates
+from ..facts.costs import token_cost
+from ..facts.pricing import get_rates
 
 if TYPE_CHECKING:
     from .projection import Projection
@@ -58,14 +59,14 @@ def prewarm_saving(p: Projection, concurrency: int | None = None, overrides: Pat
     S, U, ttl = p.tokens.system, p.tokens.user_mean, p.worst_case_ttl
     wave = min(int(concurrency or prewarm_concurrency()), p.requests)
     share = p.expected_hit_rate if p.expected_hit_rate is not None else Decimal(1)
-    _, w5, w1, read, _ = p.rates.tier(int(S + U))
-    per_read = S * ((w1 if ttl == "1h" else w5) - read) / MILLION
+    writes = {"write_1h" if ttl == "1h" else "write_5m": S}  # through the one cost formula (facts.costs)
+    per_read = (token_cost(p.rates, **writes, tier_tokens=S + U).total
+                - token_cost(p.rates, read=S, tier_tokens=S + U).total)
     std = get_rates(p.model, False, overrides, at=p.rates.priced_on)
-    s_in, s_w5, s_w1, _, _ = std.tier(int(S + U))
-    probe = (S * (s_w1 if ttl == "1h" else s_w5) + U * s_in) / MILLION
+    probe = token_cost(std, input=U, **writes, tier_tokens=S + U).total
     per_request = share * per_read
     return PrewarmSaving(first_wave=wave, read_share=share, first_wave_saving=wave * per_request, probe_cost=probe,
-                         validation_probe_cost=(S + U) * s_in / MILLION,
+                         validation_probe_cost=token_cost(std, input=S + U).total,
                          break_even_first_wave=probe / per_request if per_request > 0 else None)
 
 

@@ -37,7 +37,7 @@ from typing import Any, Iterable
 from ..build.config import RunConfig
 from ..errors import ConfigError, InputError
 from ..facts.models import model_facts
-from ..facts.pricing import MILLION, Rates, get_rates
+from ..facts.pricing import Rates, get_rates
 # calibration from a pilot and pre-warming live in their own modules; their names stay importable here
 from .calibration import PilotObservation, observed_pilot  # noqa: F401
 from .prewarm import PrewarmSaving, prewarm_concurrency, prewarm_json, prewarm_saving  # noqa: F401
@@ -141,17 +141,17 @@ def request_cost(rates: Rates, *, requests: Decimal | int, system: int, user: De
     """Cost of `requests` requests of which `hits` read the prefix and the rest write it
     (ttl None: nothing is cached, the prefix is plain input). `output` is all output tokens,
     `thinking` the part of them that is thinking (its own component, same output rate)."""
-    requests = Decimal(requests)
-    p_in, p_w5, p_w1, p_read, p_out = rates.tier(int(system + user))
-    answer_cost = requests * (output - thinking) * p_out / MILLION
-    thinking_cost = requests * thinking * p_out / MILLION
-    if ttl is None:
-        return Cost(uncached_input=requests * (system + user) * p_in / MILLION, cache_writes=Decimal(0),
-                    cache_reads=Decimal(0), output=answer_cost, thinking=thinking_cost)
-    write = p_w5 if ttl == "5m" else p_w1
-    misses = requests - hits
-    return Cost(uncached_input=requests * user * p_in / MILLION, cache_writes=misses * system * write / MILLION,
-                cache_reads=hits * system * p_read / MILLION, output=answer_cost, thinking=thinking_cost)
+    from ..facts.costs import token_cost  # the one cost formula (tier: one request's prompt)
+
+    requests, prompt = Decimal(requests), system + user
+    misses = requests - hits if ttl is not None else Decimal(0)
+    c = token_cost(rates, input=requests * (user if ttl is not None else prompt),
+                   write_5m=misses * system if ttl == "5m" else 0, write_1h=misses * system if ttl == "1h" else 0,
+                   read=hits * system if ttl is not None else 0, output=requests * (output - thinking),
+                   tier_tokens=prompt)
+    thinking_cost = token_cost(rates, output=requests * thinking, tier_tokens=prompt).output
+    return Cost(uncached_input=c.input, cache_writes=c.write_5m + c.write_1h, cache_reads=c.read, output=c.output,
+                thinking=thinking_cost)
 
 
 def break_even_hit_rate(rates: Rates, ttl: str, prompt_tokens: int = 0) -> Decimal:
@@ -404,6 +404,8 @@ def _output_tokens(cfg: RunConfig, pins: Pins, pilot: PilotObservation | None, s
         elif pilot is not None:
             answer, sources["output"] = pilot.output_mean - (pilot.thinking_mean or 0), "calibrated"
             notes.append(f"answer = observed mean of {pilot.requests:,} audited requests less their thinking")
+            if pilot.truncation_note():
+                notes.append(pilot.truncation_note())
         else:
             answer, sources["output"] = default_output_tokens(cfg), "config"
             notes.append(f"answer = max_tokens {cfg.max_tokens} x output_fill_ratio {cfg.output_fill_ratio}")
@@ -415,6 +417,8 @@ def _output_tokens(cfg: RunConfig, pins: Pins, pilot: PilotObservation | None, s
     if pilot is not None:
         sources["output"] = "calibrated"
         notes.append(f"output = observed mean of {pilot.requests:,} audited requests")
+        if pilot.truncation_note():
+            notes.append(pilot.truncation_note())
         if pilot.thinking_mean is None:
             sources["thinking"] = "included in output"
             notes.append("the pilot's lines report no thinking_tokens: thinking is not split out")

@@ -28,7 +28,7 @@ from .. import store
 from .._shown_paths import locate, shown_path
 from ..analyse import audit
 from ..errors import InputError
-from ..analyse.audit import _LABELS as _AUDIT_LABELS  # the audit tables' reader-facing headers
+from ..analyse.tables import _LABELS as _AUDIT_LABELS  # the audit tables' reader-facing headers
 
 FIRST_WAVE = "first_wave"
 MISS_KINDS = {FIRST_WAVE, "repeat_write", "write_never_read", "prefix_drift", "ttl_mismatch"}
@@ -162,6 +162,20 @@ class AuditView:
     def errors(self):
         with self._run() as run:
             return run.errors()
+
+    def iterations(self):
+        """Server-side turns by type and model (cachecast.analyse.billed)."""
+        with self._run() as run:
+            return run.iterations()
+
+    def truncation(self):
+        """Answers cut off at max_tokens per model and treatment (cachecast.analyse.billed)."""
+        with self._run() as run:
+            return run.truncation()
+
+    def billed_lines(self) -> list[str]:
+        with self._run() as run:
+            return run.billed_lines()
 
     def quarantine(self):
         """Quarantined lines, each file as a report shows it."""
@@ -308,18 +322,54 @@ def by_kind(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def examples(frame: pd.DataFrame, per_kind: int = 5) -> pd.DataFrame:
-    """The first `per_kind` anomalies of each kind, in results-file order (not the whole
-    list: the rows of one kind say the same thing)."""
-    columns = ["kind", "completion_rank", "line_no", "custom_id", "treatment", "usd_lost"]
+    """The first `per_kind` anomalies of each kind, in results-file order (not the whole list:
+    the rows of one kind say the same thing)."""
+    columns = ["kind", "file_rank", "line_no", "custom_id", "treatment", "usd_lost"]
     if not len(frame):
         return pd.DataFrame(columns=columns)
     rank = {k: i for i, k in enumerate(ORDER)}
     ordered = frame.assign(_r=frame["kind"].map(lambda k: rank.get(k, len(ORDER))))
-    ordered = ordered.sort_values(["_r", "completion_rank"]).groupby("kind", sort=False).head(per_kind)
+    ordered = ordered.sort_values(["_r", "file_rank"]).groupby("kind", sort=False).head(per_kind)
     return ordered[columns].reset_index(drop=True)
 
 
 LABELS = {**_AUDIT_LABELS, "kind": "cause", "avoidable": "avoidable", "written_tokens": "tokens written",
           "explanation": "what it means", "api_reasons": "API's reasons", "api_reason": "API's reason", "requests": "requests", "usd_lost": "lost $", "meaning": "what it means",
-          "example": "example", "completion_rank": "file order", "line_no": "line", "custom_id": "custom_id",
+          "example": "example", "file_rank": "file order", "line_no": "line", "custom_id": "custom_id",
           "treatment": "treatment"}
+
+
+# ------------------------------------------------------------------ beyond the tokens (issue 19)
+
+BILLED_LABELS = {"turn_type": "turn", "executor": "executor's own", "turns": "turns",
+                 "input_tokens": "input", "cache_creation_input_tokens": "cache writes",
+                 "cache_read_input_tokens": "cache reads", "output_tokens": "output", "cost_usd": "cost $",
+                 "priced": "priced", "succeeded": "succeeded", "truncated": "cut off", "share": "share cut off",
+                 "truncated_cost_usd": "spent on them $", "truncated_output_tokens": "their output tokens",
+                 "model": "model", "treatment": "treatment", "requests": "requests"}
+TRUNCATION_FORMATS = {"share": ".1%", "truncated_cost_usd": "$4", "truncated_output_tokens": ",d"}
+
+
+def billed(run: Any) -> list:
+    """What notebook 02 shows under "Beyond the tokens": server-side turns (usage.iterations)
+    each at its model's rates, server-tool counters without a price, answers cut off at
+    max_tokens per model and treatment with what they cost, and the warnings."""
+    from . import display as d
+
+    lines = run.billed_lines() or ["No server-side turns, no unpriced server tool and no answer cut off at max_tokens."]
+    return [d.text(*lines),
+            d.table(run.iterations(), {"cost_usd": "$4"}, labels=BILLED_LABELS,
+                    caption="Server-side turns (usage.iterations), each at its own model's rates",
+                    empty="no server-side turns"),
+            d.table(run.truncation(), TRUNCATION_FORMATS, labels=BILLED_LABELS,
+                    caption="Answers cut off at max_tokens, per model and treatment", empty="no succeeded answers")]
+
+
+def truncation(view: Any) -> list:
+    """Notebook 03: the run's answers cut off at max_tokens, per model and treatment (the
+    ledger's notes carry the warnings)."""
+    from . import display as d
+
+    return [d.table(view.truncation(), TRUNCATION_FORMATS, labels=BILLED_LABELS,
+                    caption="Answers cut off at max_tokens, per model and treatment", empty="no succeeded answers")]
+

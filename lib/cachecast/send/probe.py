@@ -226,7 +226,8 @@ def projected_cost(shape: Shape, prewarm: bool, overrides: Path | None = None) -
     """What one probe should cost at standard rates, from the manifest's token estimates: the
     prompt as input (pre-warm: the prefix as a write at its TTL), output only with thinking
     "enabled" (the smallest valid request, priced as if it used all of it)."""
-    from ..facts.pricing import get_rates, usage_cost
+    from ..facts.costs import usage_cost
+    from ..facts.pricing import get_rates
 
     sent = probe_params(shape.params, prewarm)
     rates = get_rates(shape.model, False, overrides, speed=sent.get("speed"), geo=sent.get("inference_geo"))
@@ -242,14 +243,15 @@ def projected_total(found: list[Shape], prewarm: bool, overrides: Path | None = 
 
 
 def usage_cost_of(shape: Shape, usage: dict, ttl_sent: str | None, overrides: Path | None = None) -> tuple[Decimal, str]:
-    """Exact cost of a probe's reported usage at standard rates (not batch), and the rates' source."""
-    from ..facts.pricing import get_rates, usage_cost
+    """Exact cost of a probe's reported usage at standard rates (not batch), and the rates' source:
+    the one usage object (cachecast.facts.usage) priced by cachecast.facts.costs.price_usage, so a
+    probe's server-side turns and server tools are priced as an ingested line's are."""
+    from ..facts.costs import price_usage
+    from ..facts.pricing import get_rates
+    from ..facts.usage import Usage
 
     rates = get_rates(shape.model, False, overrides, speed=usage.get("speed"), geo=_geo(usage.get("inference_geo")))
-    w5, w1 = _split_writes(usage, ttl_sent)
-    cost = usage_cost(rates, input_tokens=int(usage.get("input_tokens") or 0), write_5m=w5, write_1h=w1,
-                      read=int(usage.get("cache_read_input_tokens") or 0), output=int(usage.get("output_tokens") or 0))
-    return cost, rates.source
+    return price_usage(Usage.from_sdk(usage), rates, ttl=ttl_sent).total, rates.source
 
 
 def _geo(value: Any) -> str:
@@ -258,13 +260,9 @@ def _geo(value: Any) -> str:
 
 def _split_writes(usage: dict, ttl_sent: str | None) -> tuple[int, int]:
     """5m and 1h writes from usage.cache_creation; without the breakdown, at the TTL sent."""
-    total = int(usage.get("cache_creation_input_tokens") or 0)
-    split = usage.get("cache_creation") or {}
-    w5, w1 = int(split.get("ephemeral_5m_input_tokens") or 0), int(split.get("ephemeral_1h_input_tokens") or 0)
-    rest = total - w5 - w1
-    if rest > 0:
-        w1, w5 = (w1 + rest, w5) if ttl_sent == "1h" else (w1, w5 + rest)
-    return w5, w1
+    from ..facts.usage import Usage
+
+    return Usage.from_sdk(usage).writes(ttl_sent)
 
 
 # -- sending --------------------------------------------------------------------------------------

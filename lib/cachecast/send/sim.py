@@ -31,7 +31,8 @@ The model (each rule is one of Anthropic's documented behaviours, see FACTS.md):
 - usage also says `service_tier` ("batch" in result lines, "standard" for one message),
   `inference_geo` (the request's, else "global", the documented default) and `speed`.
 Token counts use the same estimate as the builder (`tokens.estimate_tokens` on the
-concatenated text), so manifest estimates and simulated usage agree.
+concatenated text), so manifest estimates and simulated usage agree. The usage it writes is
+cachecast.facts.usage.Usage (the one usage object, in the SDK's JSON shape).
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import InputError
-from ..facts.models import ModelFacts, model_facts
+from ..facts.models import ModelFacts, default_model, model_facts
+from ..facts.usage import Usage
 from ..build.requests import block_text, params_blocks
 from ..facts.tokenizer import CHARS_PER_TOKEN
 
@@ -80,27 +82,14 @@ class SimRequest:
     min_cache_tokens: int = 0  # the model's minimum cacheable prefix
 
 
-@dataclass
-class Usage:
+@dataclass(frozen=True)
+class Tally:
+    """The cache accounting of one request: what it read, wrote (by TTL) and sent uncached."""
+
     input_tokens: int
     write_5m: int = 0
     write_1h: int = 0
     read: int = 0
-    output_tokens: int = 0  # answer + thinking, as billed
-    thinking_tokens: int = 0
-    service_tier: str = "batch"
-    inference_geo: str = "global"
-    speed: str = "standard"
-
-    def as_json(self) -> dict:
-        return {"input_tokens": self.input_tokens,
-                "cache_creation_input_tokens": self.write_5m + self.write_1h,
-                "cache_read_input_tokens": self.read,
-                "cache_creation": {"ephemeral_5m_input_tokens": self.write_5m,
-                                   "ephemeral_1h_input_tokens": self.write_1h},
-                "output_tokens": self.output_tokens,
-                "output_tokens_details": {"thinking_tokens": self.thinking_tokens},
-                "service_tier": self.service_tier, "inference_geo": self.inference_geo, "speed": self.speed}
 
 
 @dataclass
@@ -180,12 +169,13 @@ def _thinking_fields(facts: ModelFacts, params: dict) -> dict:
 
 
 # -- the accounting -----------------------------------------------------------------------------
-def account(req: SimRequest, cache: Cache, now: float, rng: random.Random, hit_probability: float) -> Usage:
-    """Usage of one request starting at `now`, updating the cache (reads refresh, misses write)."""
+def account(req: SimRequest, cache: Cache, now: float, rng: random.Random, hit_probability: float) -> Tally:
+    """The cache accounting of one request starting at `now`, updating the cache (reads
+    refresh, misses write)."""
     minimum = req.min_cache_tokens or model_facts(req.model).min_cache_tokens
     usable = [bp for bp in req.breakpoints if req.tokens[bp.position] >= minimum]
     if not usable:
-        return Usage(input_tokens=req.total_tokens)
+        return Tally(input_tokens=req.total_tokens)
     hit_pos, hit_entry = -1, None
     for bp in usable:
         for pos in range(bp.position, max(-1, bp.position - LOOKBACK_BLOCKS - 1), -1):
@@ -205,7 +195,7 @@ def account(req: SimRequest, cache: Cache, now: float, rng: random.Random, hit_p
     last_1h = max((bp.position for bp in later if bp.ttl == "1h"), default=None)
     end_1h = req.tokens[last_1h] if last_1h is not None else read
     end = req.tokens[later[-1].position] if later else read
-    return Usage(input_tokens=req.total_tokens - end, write_1h=end_1h - read, write_5m=end - end_1h, read=read)
+    return Tally(input_tokens=req.total_tokens - end, write_1h=end_1h - read, write_5m=end - end_1h, read=read)
 
 
 def _output_tokens(req: SimRequest, fill: float, seed: int) -> int:
@@ -236,13 +226,13 @@ def _unit(text: str) -> float:
 def _usage(req: SimRequest, cache: Cache, now: float, rng: random.Random, hit_probability: float,
            fill: float, seed: int, tier: str) -> Usage:
     """The whole usage object of one request that ran: cache accounting, answer and thinking."""
-    usage = account(req, cache, now, rng, hit_probability)
+    tally = account(req, cache, now, rng, hit_probability)
     answer = _output_tokens(req, fill, seed) if req.max_tokens > 0 else 0  # 0: pre-warming, nothing generated
-    usage.thinking_tokens = _thinking_tokens(req, answer, seed)
-    usage.output_tokens = answer + usage.thinking_tokens
-    usage.service_tier, usage.inference_geo = tier, req.inference_geo or "global"
-    usage.speed = req.speed or "standard"
-    return usage
+    thinking = _thinking_tokens(req, answer, seed)
+    return Usage(input_tokens=tally.input_tokens, output_tokens=answer + thinking,
+                 cache_creation_input_tokens=tally.write_5m + tally.write_1h, cache_read_input_tokens=tally.read,
+                 cache_write_5m_tokens=tally.write_5m, cache_write_1h_tokens=tally.write_1h, thinking_tokens=thinking,
+                 service_tier=tier, inference_geo=req.inference_geo or "global", speed=req.speed or "standard")
 
 
 def _start_times(n: int, concurrency: int, duration_minutes: float) -> Iterator[float]:
@@ -261,7 +251,7 @@ def _message(req: SimRequest, usage: Usage, message_id: str) -> dict:
     empty = req.max_tokens == 0
     return {"id": message_id, "type": "message", "role": "assistant", "model": req.model,
             "content": [] if empty else [{"type": "text", "text": SIM_TEXT}],
-            "stop_reason": "max_tokens" if empty else "end_turn", "stop_sequence": None, "usage": usage.as_json()}
+            "stop_reason": "max_tokens" if empty else "end_turn", "stop_sequence": None, "usage": usage.to_json()}
 
 
 def _succeeded(req: SimRequest, usage: Usage, n: int) -> dict:
@@ -368,11 +358,11 @@ def first_wave(requests: Iterable[dict], *, concurrency: int = DEFAULTS["concurr
     out: dict[str, Any] = {"simulated": True, "concurrency": concurrency, "first_wave_requests": len(wave)}
     for label, warm in (("cold", False), ("prewarmed", True)):
         results = simulate_lines(wave, concurrency=concurrency, prewarm=warm, **options)
-        usages = [r["result"]["message"]["usage"] for r in results if r["result"]["type"] == "succeeded"]
-        out[label] = {"reads": sum(u["cache_read_input_tokens"] > 0 for u in usages),
-                      "writes": sum(u["cache_creation_input_tokens"] > 0 for u in usages),
-                      "read_tokens": sum(u["cache_read_input_tokens"] for u in usages),
-                      "write_tokens": sum(u["cache_creation_input_tokens"] for u in usages)}
+        usages = [Usage.from_sdk(r["result"]["message"]["usage"]) for r in results if r["result"]["type"] == "succeeded"]
+        out[label] = {"reads": sum(u.cache_read_input_tokens > 0 for u in usages),
+                      "writes": sum(u.cache_creation_input_tokens > 0 for u in usages),
+                      "read_tokens": sum(u.cache_read_input_tokens for u in usages),
+                      "write_tokens": sum(u.cache_creation_input_tokens for u in usages)}
     return out
 
 
@@ -410,11 +400,11 @@ def simulate_files(request_files: Iterable[Path], out: Path, **options: Any) -> 
             fh.write(json.dumps(line) + "\n")
             kind = line["result"]["type"]
             if kind == "succeeded":
-                u = line["result"]["message"]["usage"]
+                u = Usage.from_sdk(line["result"]["message"]["usage"])
                 summary.succeeded += 1
-                summary.cache_read_input_tokens += u["cache_read_input_tokens"]
-                summary.cache_creation_input_tokens += u["cache_creation_input_tokens"]
-                summary.input_tokens += u["input_tokens"]
+                summary.cache_read_input_tokens += u.cache_read_input_tokens
+                summary.cache_creation_input_tokens += u.cache_creation_input_tokens
+                summary.input_tokens += u.input_tokens
             elif kind in ("errored", "expired"):
                 setattr(summary, kind, getattr(summary, kind) + 1)
     part.replace(out)
@@ -434,10 +424,12 @@ def is_simulated(message_id: str | None) -> bool:
 
 # -- what-if: expected hit rate by TTL ------------------------------------------------------------
 def expected_hit_rates(requests: int, concurrency: int, *, duration_minutes: float = DEFAULTS["duration_minutes"],
-                       prefix_tokens: int = 2000, rest_tokens: int = 200, model: str = "claude-sonnet-4-5",
+                       prefix_tokens: int = 2000, rest_tokens: int = 200, model: str | None = None,
                        hit_probability: float = DEFAULTS["hit_probability"], seed: int = 0,
                        ttls: Iterable[str] = ("5m", "1h")):
-    """Expected cache hit rates with each TTL for a batch of `requests` sharing one prefix.
+    """Expected cache hit rates with each TTL for a batch of `requests` sharing one prefix;
+    `model` (it sets the minimum cacheable prefix) defaults to the current default model of
+    cachecast.facts (dated data), never a literal that retires.
 
     Requests run in waves of `concurrency` spread over `duration_minutes`: the first wave
     always misses; a 5m entry also dies when waves are more than 5 minutes apart, a 1h
@@ -447,6 +439,7 @@ def expected_hit_rates(requests: int, concurrency: int, *, duration_minutes: flo
     if requests < 1 or concurrency < 1:
         raise InputError("requests and concurrency must be at least 1")
     waves = math.ceil(requests / concurrency)
+    model = model or default_model()
     rows = []
     for ttl in ttls:
         if ttl not in TTL_SECONDS:

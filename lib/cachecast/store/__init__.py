@@ -31,9 +31,9 @@ from ..errors import InputError
 # applies each listed version a database has not recorded yet, so a store migrated to v4
 # still gets v3 when it appears. Each file must therefore not depend on the versions
 # released beside it, only on those before them.
-MIGRATIONS = (1, 2, 3, 4, 5, 6)
+MIGRATIONS = (1, 2, 3, 4, 5, 6, 7)
 SCHEMA_VERSION = max(MIGRATIONS)
-VIEWS_REVISION = 8
+VIEWS_REVISION = 9
 DEFAULT_PATH = Path("data/cachecast.duckdb")
 # DuckDB's own default is 80% of RAM; a bound keeps a 1M-line ingest well under 1.5 GB RSS
 # (DuckDB spills to <db>.tmp beyond it).
@@ -217,7 +217,8 @@ def _temp_views_if_stale(conn: duckdb.DuckDBPyConnection) -> None:
     if revision == VIEWS_REVISION:
         return
     for statement in split_statements(read_sql("store/views.sql")):
-        conn.execute(statement.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW", 1))
+        statement = statement.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW", 1)
+        conn.execute(statement.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO", 1))
 
 
 def _refuse_foreign_file(path: Path) -> None:
@@ -322,11 +323,40 @@ def read_sql(filename: str) -> str:
 
 @lru_cache(maxsize=None)
 def queries(filename: str) -> dict[str, str]:
-    """The named statements of a sql/ file: {name: statement text}."""
+    """The named statements of a sql/ file: {name: statement text}, includes expanded.
+
+    `{{name}}` in a statement is replaced by the named fragment `name` of the same file,
+    `{{package/file.sql:name}}` by that of another file: how the result-line schema is
+    written once (sql/store/result_line.sql) and used wherever a statement needs a type
+    (read_json's columns, a cast): DuckDB takes a type only as text in the statement, so a
+    macro cannot stand for one; the statement is generated instead."""
     text = read_sql(filename)
     parts = _NAME.split(text)
     named = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
-    return {name: body.rstrip().rstrip(";") for name, body in named.items()}
+    raw = {name: body.rstrip().rstrip(";") for name, body in named.items()}
+    return {name: _expand(body, filename, raw) for name, body in raw.items()}
+
+
+_INCLUDE = re.compile(r"\{\{(?:([a-z0-9_]+/[a-z0-9_]+\.sql):)?([a-z0-9_]+)\}\}")
+
+
+def _expand(body: str, filename: str, own: dict[str, str], depth: int = 0) -> str:
+    """`body` with its includes replaced (comment lines of a fragment dropped: it may land
+    inside a quoted type, as in read_json's columns)."""
+    if "{{" not in body:
+        return body
+    if depth > 8:
+        raise RuntimeError(f"sql/{filename}: includes nest too deep")
+
+    def one(match: re.Match) -> str:
+        other, name = match.group(1), match.group(2)
+        table = queries(other) if other else own
+        if name not in table:
+            raise KeyError(f"sql/{other or filename} has no fragment named '{name}'")
+        text = "\n".join(line for line in table[name].splitlines() if not line.lstrip().startswith("--")).strip()
+        return text if other else _expand(text, filename, own, depth + 1)
+
+    return _INCLUDE.sub(one, body)
 
 
 def query(filename: str, name: str) -> str:

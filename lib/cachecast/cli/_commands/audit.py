@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-id", default=None, help="one batch (default: every batch in the store)")
     p.add_argument("--json", action="store_true", help="print the audit contract as one JSON object")
     p.add_argument("--csv", type=Path, default=None, metavar="DIR",
-                   help="also write each table (summary, batches, treatments, anomalies, misses by cause, errors) "
+                   help="also write each table (summary, batches, treatments, anomalies, misses by cause, errors, "
+                        "server-side turns, truncation) "
                         "as DIR/audit_<table>.csv")
     add_prices_arg(p)
     add_store_prices_arg(p)
@@ -27,7 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ...analyse import audit, what_if
+    from ...analyse import audit, billed, prewarm, what_if
     from ... import store
 
     conn = store.connect_existing(args.db)
@@ -35,13 +36,16 @@ def run(args) -> int:
         what_if.priced(conn, args.prices, args.store_prices)  # a what-if unless --store-prices
         totals = audit.totals(conn, args.batch_id)
         written = _write_csv(conn, args.csv, args.batch_id, totals) if args.csv else []
-        if args.json:  # the contract keys first, then the run's probe cost and pre-warm verdicts
-            print(json.dumps({**totals.contract(), **audit.probe_summary(conn, args.batch_id)}))
+        if args.json:  # the contract keys first, then what else was billed, the probes and pre-warm verdicts
+            print(json.dumps({**totals.contract(), **billed.details(conn, args.batch_id, totals),
+                              **prewarm.probe_summary(conn, args.batch_id)}))
             return 0
         print(audit.headline(totals))
         print(audit.status_line(totals))
-        if audit.probe_cost(conn, args.batch_id)["probes"]:
-            for line in audit.prewarm_lines(conn, args.batch_id):
+        for line in billed.lines(conn, args.batch_id):
+            print(line)
+        if prewarm.probe_cost(conn, args.batch_id)["probes"]:
+            for line in prewarm.prewarm_lines(conn, args.batch_id):
                 print(line)
         counts = audit.anomaly_counts(conn, args.batch_id)
         if len(counts):
@@ -63,7 +67,7 @@ def _write_csv(conn, out: Path, batch_id: str | None, totals) -> list[Path]:
     """Every audit table as CSV (DuckDB COPY, via cachecast.ledger.write_csv)."""
     import pandas as pd
 
-    from ...analyse import audit, ledger
+    from ...analyse import audit, billed, ledger
 
     summary, rows = audit.miss_causes(conn, batch_id)
     batches = audit.batches(conn)
@@ -72,5 +76,7 @@ def _write_csv(conn, out: Path, batch_id: str | None, totals) -> list[Path]:
     frames = {"audit_summary": pd.DataFrame([totals.contract()]), "audit_batches": batches,
               "audit_treatments": audit.treatments(conn, batch_id), "audit_anomalies": audit.anomalies(conn, batch_id),
               "audit_miss_causes": summary.astype({"usd_lost": float}), "audit_miss_rows": rows,
-              "audit_errors": audit.errors_by_type(conn, batch_id)}
+              "audit_errors": audit.errors_by_type(conn, batch_id),
+              "audit_iterations": billed.iterations(conn, batch_id),
+              "audit_truncation": billed.truncation_frame(billed.truncation(conn, batch_id))}
     return ledger.write_csv(conn, frames, out)

@@ -168,13 +168,13 @@ def run_probe(client, plan, build_dir: Path, db: Path, prices: Path | None) -> N
 
 def print_prewarm_verdict(db: Path, records, first_wave: int | None) -> None:
     """Per batch and prefix: first-wave reads against writes, saving net of the probe, verdict."""
-    from ...analyse import audit
+    from ...analyse import prewarm
     from ... import store
 
     conn = store.connect(db)
     try:
         for record in records:
-            for line in audit.prewarm_lines(conn, record.batch_id, first_wave):
+            for line in prewarm.prewarm_lines(conn, record.batch_id, first_wave):
                 print(line)
     finally:
         conn.close()

@@ -39,6 +39,8 @@ PALETTE: dict[str, str] = {
     "output": "#9467bd",
     "thinking": "#e377c2",
     "web search": "#8c564b",
+    "web fetch": "#c49c94",
+    "server-side turns (advisor, compaction)": "#bcbd22",  # analyse.audit.SERVER_TURNS
     # caching options
     "no cache": "#7f7f7f",
     "cache 5m": "#1f77b4",
@@ -49,7 +51,8 @@ PALETTE: dict[str, str] = {
     "prompt tokens from cache": "#2ca02c",
     "requests reading the cache": "#17becf",
 }
-COMPONENTS = ["uncached input", "cache write 5m", "cache write 1h", "cache read", "output", "thinking", "web search"]
+COMPONENTS = ["uncached input", "cache write 5m", "cache write 1h", "cache read", "output", "thinking",
+              "server-side turns (advisor, compaction)", "web search", "web fetch"]
 BATCH_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#e45756", "#72b7b2", "#eeca3b"]
 BACKGROUND = "white"
 VEGALITE_MIME = "application/vnd.vegalite.v5+json"

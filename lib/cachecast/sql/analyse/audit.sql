@@ -19,6 +19,9 @@ SELECT
     coalesce(sum(output_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS output_tokens,
     coalesce(sum(thinking_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS thinking_tokens,
     coalesce(sum(web_search_requests) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS web_search_requests,
+    coalesce(sum(web_fetch_requests) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS web_fetch_requests,
+    count(*) FILTER (WHERE result_type = 'succeeded' AND other_turns > 0) AS iteration_requests,
+    count(*) FILTER (WHERE result_type = 'succeeded' AND stop_reason = 'max_tokens') AS truncated_requests,
     count(*) FILTER (WHERE result_type = 'succeeded' AND cache_read_input_tokens > 0) AS requests_reading,
     coalesce(sum(cost_usd), 0) AS cost_usd,
     coalesce(sum(no_cache_cost_usd), 0) AS no_cache_cost_usd,
@@ -29,6 +32,10 @@ SELECT
     coalesce(sum(output_cost_usd), 0) AS output_cost_usd,
     coalesce(sum(thinking_cost_usd), 0) AS thinking_cost_usd,
     coalesce(sum(web_search_cost_usd), 0) AS web_search_cost_usd,
+    coalesce(sum(web_fetch_cost_usd), 0) AS web_fetch_cost_usd,
+    coalesce(sum(iterations_cost_usd), 0) AS iterations_cost_usd,
+    coalesce(sum(no_cache_iterations_cost_usd), 0) AS no_cache_iterations_cost_usd,
+    coalesce(sum(cost_usd) FILTER (WHERE stop_reason = 'max_tokens'), 0) AS truncated_cost_usd,
     coalesce(sum(no_cache_input_cost_usd), 0) AS no_cache_input_cost_usd,
     count(*) FILTER (WHERE result_type = 'succeeded' AND NOT priced) AS unpriced,
     count(*) FILTER (WHERE simulated) AS simulated_requests,
@@ -70,7 +77,7 @@ ORDER BY treatment;
 -- name: hit_rate_over_order
 -- Succeeded requests in results-file order (per batch; the API does not promise that this
 -- is the order they finished in), cut into $bins equal slices; a cache warming up shows as
--- a rising line, an expiring one as a dip.
+-- a rising line, an expiring one as a dip. A display: no figure of the audit uses this order.
 WITH ordered AS (
     SELECT batch_id, input_tokens, cache_creation_input_tokens, cache_read_input_tokens,
            row_number() OVER (PARTITION BY batch_id ORDER BY ingest_id, line_no) AS rank,
@@ -137,7 +144,7 @@ FROM k;
 -- name: anomalies
 SELECT * FROM anomalies
 WHERE $batch_id IS NULL OR batch_id = $batch_id
-ORDER BY batch_id, completion_rank, kind;
+ORDER BY batch_id, file_rank, kind;
 
 -- name: anomaly_counts
 SELECT kind, count(*) AS requests, sum(usd_lost) AS usd_lost, min(reason) AS example
@@ -194,7 +201,8 @@ ORDER BY treatment, kind;
 --                     when 1h was written for a 5m request, else 0 (a 5m write for a 1h request
 --                     costs less now and shows up later as repeat writes)
 -- Order: the results file's order is not completion order, so no finding uses it. Which
--- writes of a prefix count as its first wave is decided by custom_id; every write of one
+-- writes of a prefix count as its first wave is decided by custom_id (then message id, never
+-- the line number); $concurrency is an ASSUMPTION (cachecast.audit.miss_assumption). Every write of one
 -- prefix writes the same tokens, so the totals depend neither on that choice nor on file order.
 -- Made as a temp table (cc_miss_rows) so the summary below aggregates the exact DECIMALs.
 CREATE OR REPLACE TEMP TABLE cc_miss_rows AS
@@ -218,13 +226,12 @@ writes AS (
     SELECT b.batch_id, b.line_no, b.custom_id, b.treatment, b.model, b.prefix_hash, b.requested_ttl,
         b.cache_creation_input_tokens AS written_tokens, b.cache_write_5m_tokens, b.cache_write_1h_tokens,
         b.write_5m_cost_usd + b.write_1h_cost_usd AS write_cost,
-        CAST(b.cache_creation_input_tokens * b.rate_read * 0.000001 AS DECIMAL(38, 15)) AS read_cost,
-        CAST(b.cache_creation_input_tokens * b.rate_input * 0.000001 AS DECIMAL(38, 15)) AS input_cost,
-        CAST(coalesce(b.cache_write_1h_tokens, 0) * (b.rate_write_1h - b.rate_write_5m) * 0.000001
-             AS DECIMAL(38, 15)) AS premium_1h,
+        cc_usd(b.cache_creation_input_tokens, b.rate_read) AS read_cost,
+        cc_usd(b.cache_creation_input_tokens, b.rate_input) AS input_cost,
+        cc_usd(coalesce(b.cache_write_1h_tokens, 0), b.rate_write_1h - b.rate_write_5m) AS premium_1h,
         b.cache_miss_reason AS api_reason, b.cache_missed_input_tokens AS api_missed_tokens,
         coalesce(r.readers, 0) AS readers, u.usual_prefix_hash,
-        row_number() OVER (PARTITION BY b.batch_id, b.model, b.prefix_hash ORDER BY b.custom_id, b.line_no)
+        row_number() OVER (PARTITION BY b.batch_id, b.model, b.prefix_hash ORDER BY b.custom_id, b.message_id)
             AS wave_rank
     FROM base b
     LEFT JOIN readers r ON r.batch_id = b.batch_id AND r.model = b.model
@@ -282,3 +289,46 @@ SELECT batch_id, kind, bool_or(avoidable) AS avoidable, count(*) AS requests,
 FROM cc_miss_rows
 GROUP BY batch_id, kind
 ORDER BY batch_id, list_position(['first_wave', 'repeat_write', 'write_never_read', 'prefix_drift', 'ttl_mismatch'], kind);
+
+-- name: iterations
+-- Server-side turns (usage.iterations, view iteration_costs) by type and model: how many
+-- turns, on how many requests, their tokens and what they cost, each at its model's rates.
+SELECT turn_type, model, executor, count(*) AS turns, count(DISTINCT (ingest_id, line_no)) AS requests,
+    sum(input_tokens)::BIGINT AS input_tokens, sum(cache_creation_input_tokens)::BIGINT AS cache_creation_input_tokens,
+    sum(cache_read_input_tokens)::BIGINT AS cache_read_input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
+    sum(cost_usd) AS cost_usd, bool_and(priced) AS priced
+FROM iteration_costs
+WHERE $batch_id IS NULL OR batch_id = $batch_id
+GROUP BY ALL
+ORDER BY executor, turn_type, model;
+
+-- name: unpriced_tools
+-- usage.server_tool_use counters the SDK types do not name (results.server_tool_other): no
+-- rate is known for them, so the audit lists them ("unpriced: N requests used X"), never
+-- drops them. uses: the counts summed (NULL where a value is not a number).
+SELECT counter, count(*) AS requests, sum(try_cast(server_tool_other ->> counter AS BIGINT))::BIGINT AS uses
+FROM (
+    SELECT server_tool_other, unnest(json_keys(server_tool_other)) AS counter
+    FROM results
+    WHERE ($batch_id IS NULL OR batch_id = $batch_id) AND result_type = 'succeeded' AND server_tool_other IS NOT NULL
+)
+WHERE counter NOT IN ('web_search_requests', 'web_fetch_requests')
+  AND coalesce(try_cast(server_tool_other ->> counter AS BIGINT), 1) <> 0
+GROUP BY counter
+ORDER BY counter;
+
+-- name: truncation
+-- Answers cut off at max_tokens (stop_reason "max_tokens", stored on every line) per model
+-- and treatment: how many of the succeeded ones, and the dollars spent on them (billed
+-- like any other answer; thinking counts toward max_tokens).
+SELECT model, coalesce(treatment, '(no manifest)') AS treatment,
+    count(*) AS succeeded,
+    count(*) FILTER (WHERE stop_reason = 'max_tokens') AS truncated,
+    coalesce(sum(cost_usd) FILTER (WHERE stop_reason = 'max_tokens'), 0) AS truncated_cost_usd,
+    coalesce(sum(output_tokens) FILTER (WHERE stop_reason = 'max_tokens'), 0)::BIGINT AS truncated_output_tokens,
+    coalesce(sum(cost_usd), 0) AS cost_usd
+FROM request_costs
+WHERE ($batch_id IS NULL OR batch_id = $batch_id) AND result_type = 'succeeded'
+GROUP BY ALL
+ORDER BY model, treatment;
+

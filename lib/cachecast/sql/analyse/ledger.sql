@@ -15,7 +15,7 @@ ORDER BY last_activity DESC, r.run_id;
 -- One row per batch of the run (view batch_rollup), in creation order.
 SELECT br.batch_id, br.created_at, b.ended_at, br.last_ingest_at, br.requests, br.succeeded, br.errored,
     br.canceled, br.expired, br.token_hit_rate, br.request_hit_rate, br.cost_usd, br.no_cache_cost_usd,
-    br.savings_usd, br.simulated, br.unpriced, br.models
+    br.savings_usd, br.simulated, br.unpriced, br.truncated, br.truncated_cost_usd, br.models
 FROM batch_rollup br JOIN batches b USING (batch_id)
 WHERE b.run_id = $run_id
 ORDER BY br.created_at, br.first_ingest_at, br.batch_id;
@@ -49,6 +49,19 @@ FROM request_costs rc
 JOIN batches b ON b.batch_id = rc.batch_id
 LEFT JOIN manifest m ON m.manifest_id = b.manifest_id AND m.custom_id = rc.custom_id
 WHERE list_contains($run_ids, b.run_id) AND rc.result_type = 'succeeded'
+GROUP BY ALL
+ORDER BY ALL;
+
+-- name: run_truncation
+-- Answers of the run's batches cut off at max_tokens, per model and treatment (as the
+-- audit's truncation query: analyse/audit.sql).
+SELECT rc.model, coalesce(rc.treatment, '(no manifest)') AS treatment,
+    count(*) AS succeeded,
+    count(*) FILTER (WHERE rc.stop_reason = 'max_tokens') AS truncated,
+    coalesce(sum(rc.cost_usd) FILTER (WHERE rc.stop_reason = 'max_tokens'), 0) AS truncated_cost_usd,
+    coalesce(sum(rc.output_tokens) FILTER (WHERE rc.stop_reason = 'max_tokens'), 0)::BIGINT AS truncated_output_tokens
+FROM request_costs rc JOIN batches b ON b.batch_id = rc.batch_id
+WHERE b.run_id = $run_id AND rc.result_type = 'succeeded'
 GROUP BY ALL
 ORDER BY ALL;
 

@@ -27,12 +27,35 @@ SELECT min(day), max(day) FROM (
 -- by the request's whole prompt (input + cache writes + reads) above 200,000 tokens.
 -- Inference geo: 'global' and 'us' as the line says, anything else (absent included)
 -- 'not_available', as the report names unset regions.
+-- A line's server-side turns other than its own (usage.iterations: an advisor's, a
+-- compaction's; view iteration_costs) are billed under the turn's model, so they are parts
+-- of their own here, grouped by that model (standard speed unless it is the line's model),
+-- their context window by the turn's own prompt; they add tokens and dollars, not requests.
+-- A line's own tokens are those its own components are billed for (billed_*: its executor
+-- turns' when it has them).
 WITH lines AS (
     SELECT rc.*, b.created_at_source,
         CAST(CASE WHEN $batch_day = 'ended' THEN coalesce(b.ended_at, b.created_at, b.first_ingest_at)
                   ELSE coalesce(b.created_at, b.first_ingest_at) END AS DATE) AS day
     FROM request_costs rc JOIN batches b ON b.batch_id = rc.batch_id
     WHERE rc.result_type = 'succeeded'
+),
+parts AS (
+    SELECT day, model, prompt_tokens, inference_geo, price_batch, price_speed, is_batch, true AS is_line,
+        simulated, priced, created_at_source, batch_id,
+        billed_input_tokens AS input_tokens, input_cost_usd, billed_write_5m_tokens AS write_5m_tokens,
+        write_5m_cost_usd, billed_write_1h_tokens AS write_1h_tokens, write_1h_cost_usd,
+        billed_read_tokens AS read_tokens, read_cost_usd, billed_output_tokens AS output_tokens, output_cost_usd,
+        web_search_requests, web_search_cost_usd
+    FROM lines
+    UNION ALL
+    SELECT l.day, t.model, t.prompt_tokens, l.inference_geo, l.price_batch,
+        CASE WHEN t.model = l.model THEN l.price_speed ELSE 'standard' END, l.is_batch, false,
+        l.simulated, t.priced, l.created_at_source, l.batch_id,
+        t.input_tokens, t.input_cost_usd, t.write_5m_tokens, t.write_5m_cost_usd, t.write_1h_tokens,
+        t.write_1h_cost_usd, t.cache_read_input_tokens, t.read_cost_usd, t.output_tokens, t.output_cost_usd, 0, 0
+    FROM iteration_costs t JOIN lines l ON l.ingest_id = t.ingest_id AND l.line_no = t.line_no
+    WHERE NOT t.executor
 )
 SELECT day, model,
     CASE WHEN prompt_tokens > 200000 THEN '200k-1M' ELSE '0-200k' END AS context_window,
@@ -40,18 +63,18 @@ SELECT day, model,
     CASE WHEN price_batch THEN 'batch' ELSE 'standard' END AS service_tier,
     price_speed AS speed,
     is_batch,
-    count(*) AS requests,
-    count(*) FILTER (WHERE simulated) AS simulated_requests,
-    count(*) FILTER (WHERE NOT priced) AS unpriced_requests,
-    count(*) FILTER (WHERE created_at_source = 'ingest') AS dated_by_ingest,
+    count(*) FILTER (WHERE is_line) AS requests,
+    count(*) FILTER (WHERE is_line AND simulated) AS simulated_requests,
+    count(*) FILTER (WHERE is_line AND NOT priced) AS unpriced_requests,
+    count(*) FILTER (WHERE is_line AND created_at_source = 'ingest') AS dated_by_ingest,
     coalesce(sum(input_tokens), 0) AS uncached_input_tokens, sum(input_cost_usd) AS uncached_input_usd,
     coalesce(sum(write_5m_tokens), 0) AS write_5m_tokens, sum(write_5m_cost_usd) AS write_5m_usd,
     coalesce(sum(write_1h_tokens), 0) AS write_1h_tokens, sum(write_1h_cost_usd) AS write_1h_usd,
-    coalesce(sum(cache_read_input_tokens), 0) AS read_tokens, sum(read_cost_usd) AS read_usd,
+    coalesce(sum(read_tokens), 0) AS read_tokens, sum(read_cost_usd) AS read_usd,
     coalesce(sum(output_tokens), 0) AS output_tokens, sum(output_cost_usd) AS output_usd,
     coalesce(sum(web_search_requests), 0) AS web_searches, sum(web_search_cost_usd) AS web_search_usd,
     list(DISTINCT batch_id ORDER BY batch_id) AS batch_ids
-FROM lines
+FROM parts
 WHERE day BETWEEN $since AND $until
 GROUP BY ALL
 ORDER BY ALL;

@@ -23,44 +23,50 @@ FROM probes p
 WHERE $batch_id IS NULL
    OR p.manifest_id IN (SELECT manifest_id FROM batches WHERE batch_id = $batch_id);
 
--- The first wave of every (batch, cached prefix) that a pre-warm probe wrote: the first
--- $first_wave succeeded lines of that prefix in completion order (ingest, line), how many
--- read the cache and how many wrote it, and what the reads saved against writing (each
--- read token at the line's own write rate of the requested TTL minus its read rate: in
--- the first wave, without a pre-warm, every request writes). The pre-warm probes' cost is
--- shared evenly among the batches of their build that have that prefix.
+-- The pre-warm verdict of every (batch, cached prefix) that a pre-warm probe wrote, from what
+-- its succeeded lines show: how many read the prefix and how many wrote it. The results
+-- file's order is not completion order (SDK MessageBatch.results_url), so nothing here reads
+-- it: the verdict is the same for the same lines in any order.
+-- Without a pre-warm the first wave of a prefix, min($first_wave, lines) requests sent
+-- together, would all write it (FACTS.md: concurrent identical requests all pay the write);
+-- $first_wave is that ASSUMPTION (the concurrency of cachecast.sim, --first-wave). With the
+-- pre-warm the entry exists before the first wave, so the wave reads as the batch's lines of
+-- the prefix read: cachecast.analyse.prewarm takes the wave's reads (the writes the pre-warm
+-- avoided) as wave x reads / lines, and their saving as wave / lines of read_saving, the
+-- saving of every read (its tokens at the write rate of the requested TTL minus the read
+-- rate). The pre-warm probes' cost is shared evenly among the batches of their build that
+-- have that prefix. Money stays exact DECIMAL here; Python divides (Decimal).
 -- name: prewarm_first_wave
-WITH lines AS (
-    SELECT c.batch_id, b.manifest_id, c.prefix_hash, c.requested_ttl, c.cache_read_input_tokens,
-           c.cache_creation_input_tokens, c.rate_read, c.rate_write_5m, c.rate_write_1h, c.simulated,
-           row_number() OVER (PARTITION BY c.batch_id, c.prefix_hash ORDER BY c.ingest_id, c.line_no) AS pos
-    FROM request_costs c
-    JOIN batches b ON b.batch_id = c.batch_id
-    WHERE c.result_type = 'succeeded' AND c.prefix_hash IS NOT NULL
-      AND ($batch_id IS NULL OR c.batch_id = $batch_id)
-),
-warmed AS (
+WITH warmed AS (
     SELECT manifest_id, prefix_hash, count(*) AS probes, sum(cost_usd) AS probe_cost_usd
     FROM probes WHERE prewarm AND status = 'ok'
     GROUP BY manifest_id, prefix_hash
 ),
+lines AS (
+    SELECT c.batch_id, b.manifest_id, c.prefix_hash, c.cache_read_input_tokens, c.cache_creation_input_tokens,
+           c.simulated,
+           cc_usd(c.cache_read_input_tokens, (CASE WHEN c.requested_ttl = '1h' THEN c.rate_write_1h ELSE c.rate_write_5m END)
+                                             - c.rate_read) AS saving
+    FROM request_costs c
+    JOIN batches b ON b.batch_id = c.batch_id
+    SEMI JOIN warmed w ON w.manifest_id = b.manifest_id AND w.prefix_hash = c.prefix_hash
+    WHERE c.result_type = 'succeeded' AND ($batch_id IS NULL OR c.batch_id = $batch_id)
+),
+counts AS (
+    SELECT batch_id, manifest_id, prefix_hash, count(*) AS lines,
+           count(*) FILTER (WHERE cache_read_input_tokens > 0) AS reads,
+           count(*) FILTER (WHERE cache_creation_input_tokens > 0) AS writes,
+           coalesce(sum(saving) FILTER (WHERE cache_read_input_tokens > 0), 0) AS read_saving,
+           bool_or(simulated) AS simulated
+    FROM lines GROUP BY ALL
+),
 sharing AS (
     SELECT manifest_id, prefix_hash, count(DISTINCT batch_id) AS batches
-    FROM lines GROUP BY manifest_id, prefix_hash
+    FROM counts GROUP BY manifest_id, prefix_hash
 )
-SELECT l.batch_id, l.prefix_hash,
-       count(*) AS first_wave_lines,
-       count(*) FILTER (WHERE l.cache_read_input_tokens > 0) AS first_wave_reads,
-       count(*) FILTER (WHERE l.cache_creation_input_tokens > 0) AS first_wave_writes,
-       CAST(coalesce(sum(CASE WHEN l.cache_read_input_tokens > 0 THEN
-                l.cache_read_input_tokens * ((CASE WHEN l.requested_ttl = '1h' THEN l.rate_write_1h
-                                                   ELSE l.rate_write_5m END) - l.rate_read) * 0.000001
-                ELSE 0 END), 0) AS DECIMAL(38, 15)) AS saved_usd,
-       CAST(max(w.probe_cost_usd) / max(s.batches) AS DECIMAL(38, 15)) AS probe_cost_usd,
-       bool_or(l.simulated) AS simulated
-FROM lines l
-JOIN warmed w ON w.manifest_id = l.manifest_id AND w.prefix_hash = l.prefix_hash
-JOIN sharing s ON s.manifest_id = l.manifest_id AND s.prefix_hash = l.prefix_hash
-WHERE l.pos <= $first_wave
-GROUP BY l.batch_id, l.prefix_hash
-ORDER BY l.batch_id, l.prefix_hash;
+SELECT c.batch_id, c.prefix_hash, c.lines, c.reads, c.writes, c.read_saving,
+       CAST(w.probe_cost_usd / sh.batches AS DECIMAL(38, 15)) AS probe_cost_usd, c.simulated
+FROM counts c
+JOIN warmed w ON w.manifest_id = c.manifest_id AND w.prefix_hash = c.prefix_hash
+JOIN sharing sh ON sh.manifest_id = c.manifest_id AND sh.prefix_hash = c.prefix_hash
+ORDER BY c.batch_id, c.prefix_hash;

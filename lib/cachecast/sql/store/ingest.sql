@@ -39,30 +39,21 @@ CREATE OR REPLACE TEMP MACRO cc_unusual(result_type, stop_reason) AS
     OR stop_reason IS NULL OR stop_reason NOT IN ('end_turn', 'stop_sequence', 'tool_use');
 
 -- name: macro_parse_raising
--- One JSON parse per line. Strings come out as VARCHAR; token counts as JSON text (see
--- cc_token_problem). The usage structure sits under result.message (batch result lines)
--- and at the top level (sync Message lines).
-CREATE OR REPLACE TEMP MACRO cc_parse_raising(line) AS json_transform(line,
-    '{"custom_id": "VARCHAR",
-           "result": {"type": "VARCHAR",
-                      "message": {"id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
-                                  "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
-                                      "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
-                                      "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
-                                      "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR",
-                                      "inference_geo": "VARCHAR", "speed": "VARCHAR",
-                                      "server_tool_use": {"web_search_requests": "JSON", "web_fetch_requests": "JSON"}},
-                                  "diagnostics": "JSON"},
-                      "error": {"error": {"type": "VARCHAR", "message": "VARCHAR"}}},
-           "type": "VARCHAR", "id": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
-           "usage": {"input_tokens": "JSON", "cache_creation_input_tokens": "JSON",
-                          "cache_read_input_tokens": "JSON", "output_tokens": "JSON",
-                          "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
-                          "output_tokens_details": {"thinking_tokens": "JSON"}, "service_tier": "VARCHAR",
-                          "inference_geo": "VARCHAR", "speed": "VARCHAR",
-                          "server_tool_use": {"web_search_requests": "JSON", "web_fetch_requests": "JSON"}},
-           "diagnostics": "JSON",
-           "error": {"type": "VARCHAR", "message": "VARCHAR"}}');
+-- One JSON parse per line, into the result-line type of sql/store/result_line.sql (`line`):
+-- the same schema stage_parsed reads with. A cast of JSON to a STRUCT behaves as
+-- json_transform (missing keys and mismatched types NULL, unknown keys ignored) and raises
+-- only on text that is not JSON.
+CREATE OR REPLACE TEMP MACRO cc_parse_raising(line) AS try_cast(CAST(line AS JSON) AS {{store/result_line.sql:line}});
+
+-- name: macro_count
+-- A token count given as JSON text (an iteration's): the number, NULL when it is not a
+-- plain count <= 10,000,000 (cc_token_ok); cc_count_ok says whether it is usable.
+CREATE OR REPLACE TEMP MACRO cc_count(v) AS
+    CASE WHEN cc_token_ok(CAST(v AS VARCHAR), try_cast(CAST(v AS VARCHAR) AS UBIGINT))
+         THEN try_cast(CAST(v AS VARCHAR) AS UBIGINT) END;
+
+-- name: macro_count_ok
+CREATE OR REPLACE TEMP MACRO cc_count_ok(v) AS cc_token_ok(CAST(v AS VARCHAR), try_cast(CAST(v AS VARCHAR) AS UBIGINT));
 
 -- name: macro_parse_strict
 -- Fast path: a malformed line raises, the transaction rolls back and the file is parsed
@@ -86,8 +77,8 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
               strict_mode = false, null_padding = true, max_line_size = 16777216);
 
 -- name: stage_parsed
--- Fast path: ONE parallel read_json pass, parsing straight into the columns that
--- macro_parse_strict would give (same names and types, token counts as JSON text), kept in
+-- Fast path: ONE parallel read_json pass, parsing each line straight into the STRUCT that
+-- macro_parse_strict would give (the one schema, result_line.sql `line`), kept in
 -- file order (preserve_insertion_order). read_json does not expose the line text, so this
 -- path stores no raw text by itself: store/ingest/load.py copies the few unusual lines' text in after
 -- (wanted_raw), checks that the rows are the file's physical lines, and falls back to
@@ -97,18 +88,13 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
 CREATE OR REPLACE TEMP TABLE cc_parsed AS
 SELECT *
 FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777216, filename = true,
-               columns = {'custom_id': 'VARCHAR',
-                          'result': 'STRUCT(type VARCHAR, message STRUCT(id VARCHAR, model VARCHAR, stop_reason VARCHAR, usage STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR, inference_geo VARCHAR, speed VARCHAR, server_tool_use STRUCT(web_search_requests JSON, web_fetch_requests JSON)), diagnostics JSON), error STRUCT(error STRUCT(type VARCHAR, message VARCHAR)))',
-                          'type': 'VARCHAR', 'id': 'VARCHAR', 'model': 'VARCHAR', 'stop_reason': 'VARCHAR',
-                          'usage': 'STRUCT(input_tokens JSON, cache_creation_input_tokens JSON, cache_read_input_tokens JSON, output_tokens JSON, cache_creation STRUCT(ephemeral_5m_input_tokens JSON, ephemeral_1h_input_tokens JSON), output_tokens_details STRUCT(thinking_tokens JSON), service_tier VARCHAR, inference_geo VARCHAR, speed VARCHAR, server_tool_use STRUCT(web_search_requests JSON, web_fetch_requests JSON))',
-                          'diagnostics': 'JSON',
-                          'error': 'STRUCT(type VARCHAR, message VARCHAR)'});
+               records = false, columns = {'j': '{{store/result_line.sql:line}}'});
 
 -- name: view_parsed_rows
--- The rows insert_lines reads, from the fast path: `cc_parsed AS j` is each row as one STRUCT.
+-- The rows insert_lines reads, from the fast path: `j` is each line as one STRUCT.
 -- row_number() over a table scan runs in parallel and follows the staged (file) order.
 CREATE OR REPLACE TEMP VIEW cc_rows AS
-SELECT 0 AS file_idx, row_number() OVER () AS line_no, CAST(NULL AS VARCHAR) AS line, cc_parsed AS j FROM cc_parsed;
+SELECT 0 AS file_idx, row_number() OVER () AS line_no, CAST(NULL AS VARCHAR) AS line, j FROM cc_parsed;
 
 -- name: view_staged_rows
 -- The rows insert_lines reads, from the staged lines (one json_transform per line).
@@ -165,8 +151,12 @@ texts AS (
         CAST(u.cache_creation.ephemeral_5m_input_tokens AS VARCHAR) AS t_5m,
         CAST(u.cache_creation.ephemeral_1h_input_tokens AS VARCHAR) AS t_1h,
         CAST(u.output_tokens_details.thinking_tokens AS VARCHAR) AS t_thinking,
-        CAST(u.server_tool_use.web_search_requests AS VARCHAR) AS t_web_search,
-        CAST(u.server_tool_use.web_fetch_requests AS VARCHAR) AS t_web_fetch
+        CAST(u.server_tool_use -> 'web_search_requests' AS VARCHAR) AS t_web_search,
+        CAST(u.server_tool_use -> 'web_fetch_requests' AS VARCHAR) AS t_web_fetch,
+        -- usage.iterations (SDK BetaIterationsUsage): NULL when absent, else the list (NULL again
+        -- when it is not a list of iteration objects: iterations_problem)
+        CASE WHEN u.iterations IS NOT NULL THEN try_cast(u.iterations AS {{store/result_line.sql:iteration}}[]) END
+            AS its
     FROM fields
 ),
 valued AS (
@@ -180,7 +170,17 @@ valued AS (
         try_cast(t_thinking AS UBIGINT) AS n_thinking,
         try_cast(t_web_search AS UBIGINT) AS n_web_search,
         try_cast(t_web_fetch AS UBIGINT) AS n_web_fetch,
-        u.cache_creation IS NOT NULL AS has_breakdown
+        u.cache_creation IS NOT NULL AS has_breakdown,
+        CASE WHEN u.iterations IS NULL OR json_type(u.iterations) = 'NULL' THEN NULL
+             WHEN its IS NULL THEN 'usage.iterations is not a list of iteration objects'
+             WHEN NOT list_bool_and(list_transform(its, lambda x: x.type IS NOT NULL AND x.input_tokens IS NOT NULL
+                      AND x.output_tokens IS NOT NULL AND cc_count_ok(x.input_tokens) AND cc_count_ok(x.output_tokens)
+                      AND cc_count_ok(x.cache_creation_input_tokens) AND cc_count_ok(x.cache_read_input_tokens)
+                      AND cc_count_ok(x.cache_creation.ephemeral_5m_input_tokens)
+                      AND cc_count_ok(x.cache_creation.ephemeral_1h_input_tokens)))
+                  THEN 'usage.iterations has an entry without its type, input_tokens or output_tokens, or with a '
+                       || 'token count that is not a plain count'
+        END AS iterations_problem
     FROM texts
 ),
 judged AS (
@@ -200,7 +200,8 @@ judged AS (
                         AND cc_token_ok(t_thinking, n_thinking)
                         AND cc_token_ok(t_web_search, n_web_search)
                         AND cc_token_ok(t_web_fetch, n_web_fetch)
-                        AND coalesce(n_5m, 0) + coalesce(n_1h, 0) <= coalesce(n_creation, coalesce(n_5m, 0) + coalesce(n_1h, 0))))
+                        AND coalesce(n_5m, 0) + coalesce(n_1h, 0) <= coalesce(n_creation, coalesce(n_5m, 0) + coalesce(n_1h, 0))
+                        AND iterations_problem IS NULL))
              THEN NULL
              ELSE coalesce(
                 CASE WHEN unparsed AND trim(line) = '' THEN 'blank' END,
@@ -225,6 +226,7 @@ judged AS (
                 'usage.server_tool_use.web_fetch_requests ' || cc_token_problem(t_web_fetch),
                 CASE WHEN n_in IS NULL THEN 'usage.input_tokens missing' END,
                 CASE WHEN n_out IS NULL THEN 'usage.output_tokens missing' END,
+                iterations_problem,
                 'usage.cache_creation breakdown (' || coalesce(n_5m, 0) || ' + ' || coalesce(n_1h, 0)
                     || ') exceeds cache_creation_input_tokens (' || n_creation || ')',
                 'unusable line')
@@ -269,6 +271,24 @@ SELECT
     CASE WHEN ok THEN u.speed END AS speed,
     CASE WHEN ok THEN n_web_search END AS web_search_requests,
     CASE WHEN ok THEN n_web_fetch END AS web_fetch_requests,
+    -- per-turn usage (server-side tools such as the advisor), each turn's counts; a breakdown
+    -- with no total gives the total, as for the top level
+    CASE WHEN ok AND len(its) > 0 THEN CAST(list_transform(its, lambda x: {
+        'type': x.type, 'model': x.model, 'input_tokens': cc_count(x.input_tokens),
+        'cache_creation_input_tokens': coalesce(cc_count(x.cache_creation_input_tokens),
+            CASE WHEN x.cache_creation IS NOT NULL THEN coalesce(cc_count(x.cache_creation.ephemeral_5m_input_tokens), 0)
+                 + coalesce(cc_count(x.cache_creation.ephemeral_1h_input_tokens), 0) END, 0),
+        'cache_write_5m_tokens': CASE WHEN x.cache_creation IS NOT NULL
+            THEN coalesce(cc_count(x.cache_creation.ephemeral_5m_input_tokens), 0) END,
+        'cache_write_1h_tokens': CASE WHEN x.cache_creation IS NOT NULL
+            THEN coalesce(cc_count(x.cache_creation.ephemeral_1h_input_tokens), 0) END,
+        'cache_read_input_tokens': coalesce(cc_count(x.cache_read_input_tokens), 0),
+        'output_tokens': cc_count(x.output_tokens)}) AS {{store/result_line.sql:stored_iterations}}) END AS iterations,
+    -- server_tool_use counters the SDK types do not name, kept whole (the audit lists them as unpriced)
+    CASE WHEN ok AND json_type(u.server_tool_use) = 'OBJECT'
+              AND len(list_filter(json_keys(u.server_tool_use),
+                                  lambda k: k NOT IN ('web_search_requests', 'web_fetch_requests'))) > 0
+         THEN u.server_tool_use END AS server_tool_other,
     CASE WHEN ok THEN CASE json_type(miss) WHEN 'VARCHAR' THEN miss ->> '$' WHEN 'OBJECT' THEN miss ->> 'type' END
          END AS cache_miss_reason,
     CASE WHEN ok THEN try_cast(miss ->> 'cache_missed_input_tokens' AS BIGINT) END AS cache_missed_input_tokens,
@@ -385,8 +405,10 @@ UPDATE results SET
     inference_geo = replace(inference_geo, $secret, '[redacted]'),
     speed = replace(speed, $secret, '[redacted]'),
     cache_miss_reason = replace(cache_miss_reason, $secret, '[redacted]'),
+    iterations = list_transform(iterations, lambda x: struct_update(x, model := replace(x.model, $secret, '[redacted]'))),
+    server_tool_other = CAST(replace(CAST(server_tool_other AS VARCHAR), $secret, '[redacted]') AS JSON),
     raw_bytes = CASE WHEN raw IS NULL THEN raw_bytes ELSE strlen(replace(raw, $secret, '[redacted]')) END
-WHERE ingest_id = $ingest_id AND strpos(coalesce(custom_id, '') || coalesce(message_id, '') || coalesce(dedupe_key, '') || coalesce(model, '') || coalesce(stop_reason, '') || coalesce(service_tier, '') || coalesce(error_type, '') || coalesce(error_message, '') || coalesce(raw, '') || coalesce(reject_reason, '') || coalesce(inference_geo, '') || coalesce(speed, '') || coalesce(cache_miss_reason, ''), $secret) > 0;
+WHERE ingest_id = $ingest_id AND strpos(coalesce(custom_id, '') || coalesce(message_id, '') || coalesce(dedupe_key, '') || coalesce(model, '') || coalesce(stop_reason, '') || coalesce(service_tier, '') || coalesce(error_type, '') || coalesce(error_message, '') || coalesce(raw, '') || coalesce(reject_reason, '') || coalesce(inference_geo, '') || coalesce(speed, '') || coalesce(cache_miss_reason, '') || coalesce(CAST(iterations AS VARCHAR), '') || coalesce(CAST(server_tool_other AS VARCHAR), ''), $secret) > 0;
 
 -- name: quarantine_rejected
 -- Quarantine key: text + occurrence (issue 14: not the batch id, which may be inferred from
@@ -460,28 +482,67 @@ VALUES ($ingest_id, $batch_id, $source_file, $fingerprint, $bytes, $lines_read, 
         $quarantined, $blank_lines, $conflicts, $path_taken, $started_at, $seconds);
 
 -- name: price_keys
--- The kinds of succeeded line (view result_price_keys: model, batch day, tier, speed, geo)
--- of one batch ($batch_id) or of the whole store ($batch_id NULL), and whether price_snapshot
--- can cost them yet (a row without a web search price cannot cost a line with searches).
+-- The kinds of line (view line_price_keys: model, batch day, tier, speed, geo; a line's
+-- iterations bring their own models) of one batch ($batch_id) or of the whole store
+-- ($batch_id NULL), and whether price_snapshot can cost them yet (a row without a web search
+-- or web fetch price cannot cost a line that used the tool).
 SELECT k.model, k.priced_on, k.price_batch, k.price_speed, k.price_geo,
-    bool_and(p.model IS NOT NULL AND (NOT k.has_web_search OR p.web_search_per_1k IS NOT NULL)) AS priced
-FROM result_price_keys k
+    bool_and(p.model IS NOT NULL AND (NOT k.uses_web_search OR p.web_search_per_1k IS NOT NULL)
+             AND (NOT k.uses_web_fetch OR p.web_fetch_per_1k IS NOT NULL)) AS priced
+FROM line_price_keys k
 LEFT JOIN price_snapshot p
   ON p.model = k.model AND p.priced_on = k.priced_on AND p.batch = k.price_batch
  AND p.speed = k.price_speed AND p.geo = k.price_geo
-WHERE ($batch_id IS NULL OR k.batch_id = $batch_id) AND k.result_type = 'succeeded'
+WHERE ($batch_id IS NULL OR k.batch_id = $batch_id)
 GROUP BY ALL
 ORDER BY ALL;
+
+-- name: ingest_price_keys
+-- The kinds of line of one ingest ($ingest_id), for the price check before its lines are kept.
+SELECT DISTINCT model, priced_on, price_batch, price_speed, price_geo
+FROM line_price_keys WHERE ingest_id = $ingest_id
+ORDER BY ALL;
+
+-- name: reject_unpriced
+-- Lines of this ingest that need a price cachecast cannot know ($model ... $geo, one kind of
+-- line): rejected with the reason, so quarantine_priced moves them to quarantine.
+UPDATE results SET reject_reason = $reason
+FROM line_price_keys k
+WHERE results.ingest_id = $ingest_id AND k.ingest_id = $ingest_id AND k.line_no = results.line_no
+  AND k.model = $model AND k.priced_on = $priced_on AND k.price_batch = $batch AND k.price_speed = $speed
+  AND k.price_geo = $geo;
+
+-- name: rejected_without_raw
+SELECT line_no FROM results WHERE ingest_id = $ingest_id AND reject_reason IS NOT NULL AND raw IS NULL ORDER BY line_no;
+
+-- name: quarantine_priced
+-- A line without a price is quarantined with its reason, keyed 'p:' + the line's own identity
+-- (not its text, which the fast path does not keep): the same line ingested again without a
+-- price adds nothing, and once a price is known (--prices FILE) it is ingested and leaves
+-- quarantine (release_priced).
+INSERT INTO quarantine BY NAME
+SELECT r.batch_id, r.ingest_id, r.source_file, r.line_no, r.reject_reason AS reason,
+       coalesce(r.raw, '(the line is in ' || r.source_file || ' at line ' || r.line_no || ')') AS raw,
+       'p:' || r.dedupe_key AS dedupe_key
+FROM results r
+WHERE r.ingest_id = $ingest_id AND r.reject_reason IS NOT NULL
+  AND 'p:' || r.dedupe_key NOT IN (SELECT dedupe_key FROM quarantine);
+
+-- name: release_priced
+-- Lines of this ingest that are priced now, but were quarantined for their price before.
+DELETE FROM quarantine
+WHERE dedupe_key IN (SELECT 'p:' || dedupe_key FROM results WHERE ingest_id = $ingest_id AND reject_reason IS NULL)
+  AND starts_with(dedupe_key, 'p:');
 
 -- name: insert_price
 -- A new row, or the re-priced one (replace: audit --prices FILE for the models the file
 -- covers; or filling the web search price of a row captured before schema v2).
 INSERT INTO price_snapshot (model, priced_on, batch, speed, geo, input, write_5m, write_1h, read, output,
                             long_context_threshold, lc_input, lc_write_5m, lc_write_1h, lc_read, lc_output,
-                            web_search_per_1k, source, captured_at)
+                            web_search_per_1k, web_fetch_per_1k, source, captured_at)
 VALUES ($model, $priced_on, $batch, $speed, $geo, $input, $write_5m, $write_1h, $read, $output,
         $long_context_threshold, $lc_input, $lc_write_5m, $lc_write_1h, $lc_read, $lc_output,
-        $web_search_per_1k, $source, $captured_at)
+        $web_search_per_1k, $web_fetch_per_1k, $source, $captured_at)
 ON CONFLICT (model, priced_on, batch, speed, geo) DO UPDATE
     SET input = CASE WHEN $replace THEN excluded.input ELSE price_snapshot.input END,
         write_5m = CASE WHEN $replace THEN excluded.write_5m ELSE price_snapshot.write_5m END,
@@ -497,6 +558,8 @@ ON CONFLICT (model, priced_on, batch, speed, geo) DO UPDATE
         lc_output = CASE WHEN $replace THEN excluded.lc_output ELSE price_snapshot.lc_output END,
         web_search_per_1k = CASE WHEN $replace OR price_snapshot.web_search_per_1k IS NULL
                                  THEN excluded.web_search_per_1k ELSE price_snapshot.web_search_per_1k END,
+        web_fetch_per_1k = CASE WHEN $replace OR price_snapshot.web_fetch_per_1k IS NULL
+                                THEN excluded.web_fetch_per_1k ELSE price_snapshot.web_fetch_per_1k END,
         source = CASE WHEN $replace THEN excluded.source
                       WHEN price_snapshot.web_search_per_1k IS NULL AND excluded.web_search_per_1k IS NOT NULL
                       THEN price_snapshot.source || '; web search: ' || excluded.source

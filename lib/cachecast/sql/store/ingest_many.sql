@@ -118,10 +118,16 @@ FROM cc_many GROUP BY file_idx ORDER BY file_idx;
 
 -- name: file_kinds
 -- The kinds of billed line each file brings (what ingest.sql price_keys tells apart, before
--- its rules are applied): a file that brings no new kind to its batch needs no price lookup.
+-- its rules are applied; an iteration on another model is a kind of its own, at standard
+-- speed): a file that brings no new kind to its batch needs no price lookup.
 SELECT DISTINCT file_idx, batch_id, model, service_tier, is_batch, speed, inference_geo,
        coalesce(web_search_requests, 0) > 0 AS web_search
-FROM cc_many WHERE NOT duplicate AND result_type = 'succeeded';
+FROM cc_many WHERE NOT duplicate AND result_type = 'succeeded'
+UNION
+SELECT DISTINCT file_idx, batch_id, it_model, service_tier, is_batch, CASE WHEN it_model = model THEN speed END,
+       inference_geo, false
+FROM (SELECT *, coalesce(unnest(iterations).model, model) AS it_model FROM cc_many
+      WHERE NOT duplicate AND result_type = 'succeeded' AND iterations IS NOT NULL);
 
 -- name: commit_rows
 INSERT INTO results BY NAME

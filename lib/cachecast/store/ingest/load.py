@@ -284,6 +284,13 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
                                          "now": started_at, "created_at": opts.created_at,
                                          "created_at_source": opts.created_at_source})
         conn.execute(q["link_batch_run"], {"batch_id": report.batch_id})
+        moved, newly = quarantine_unpriced(conn, ingest_id, opts.overrides,
+                                           texts=lambda wanted: _scan_lines(src.path, wanted, src.gzip)[1])
+        if moved:  # lines no price can be known for: quarantined, the rest of the file kept
+            report.ingested -= moved
+            report.quarantined += newly
+            report.duplicates += moved - newly
+            report.reasons = _reasons(conn, ingest_id)
         snapshot_prices(conn, batch_id=report.batch_id, overrides=opts.overrides)
         conn.execute(q["record_ingest"], {
             **ids, "source_file": str(path), "fingerprint": src.fingerprint, "bytes": src.size,
@@ -295,8 +302,9 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
 
 def _macros(conn: duckdb.DuckDBPyConnection, *, lenient: bool = False) -> None:
     q = store.queries(FILE)
-    for name in ("macro_token_problem", "macro_token_ok", "macro_unusual", "macro_parse_raising", "macro_source_rank",
-                 "macro_line_key", "macro_content_hash", "macro_parse_lenient" if lenient else "macro_parse_strict"):
+    for name in ("macro_token_problem", "macro_token_ok", "macro_count", "macro_count_ok", "macro_unusual",
+                 "macro_parse_raising", "macro_source_rank", "macro_line_key", "macro_content_hash",
+                 "macro_parse_lenient" if lenient else "macro_parse_strict"):
         conn.execute(q[name])
 
 
@@ -371,6 +379,46 @@ def snapshot_prices(conn: duckdb.DuckDBPyConnection, *, batch_id: str | None = N
         conn.execute(store.query(FILE, "insert_price"), {**snapshot_row(rates), "captured_at": now, "replace": redo})
         written += 1
     return written
+
+
+def quarantine_unpriced(conn: duckdb.DuckDBPyConnection, ingest_id: int, overrides: Path | None,
+                        texts=None) -> tuple[int, int]:
+    """Quarantine the lines of this ingest that need a price no source gives (a PriceError for
+    their kind of line: an unknown model, speed "fast" on a model without fast mode or in a
+    batch, a US-only line of a model without inference_geo, an advisor turn on an unknown
+    model), each with that sentence as its reason; the rest of the file is ingested. A file is
+    refused whole only for what concerns it whole (its format, its batch date). Lines
+    quarantined so before and priced now leave quarantine. Returns (lines moved, of them new
+    to quarantine: the rest were there already). texts(line numbers) gives the text of lines
+    whose raw text is not kept, for quarantine. Callers own the transaction."""
+    from ...errors import PriceError
+    from ...facts.pricing import check_overrides, get_rates
+
+    if overrides is not None:  # a broken prices file concerns every line: it stops the file, as before
+        check_overrides(overrides)
+    q = store.queries(FILE)
+    ids = {"ingest_id": ingest_id}
+    rejected = False
+    for model, day, batch, speed, geo in conn.execute(q["ingest_price_keys"], ids).fetchall():
+        try:
+            get_rates(model, batch, overrides, at=day, speed=speed, geo=geo)
+        except PriceError as exc:
+            conn.execute(q["reject_unpriced"], {**ids, "model": model, "priced_on": day, "batch": batch,
+                                                "speed": speed, "geo": geo, "reason": f"no price: {exc}"})
+            rejected = True
+    moved = newly = 0
+    if rejected:
+        wanted = [r[0] for r in conn.execute(q["rejected_without_raw"], ids).fetchall()]
+        found = texts(wanted) if texts and wanted else []
+        if found:
+            conn.execute(q["create_raw_table"])
+            conn.execute(q["fill_raw"], {"line_nos": [n for n, _ in found], "texts": [s for _, s in found]})
+            conn.execute(q["apply_raw"], ids)
+        newly = _count(conn.execute(q["quarantine_priced"], ids))
+        moved = _count(conn.execute(q["count_rejected"], ids))
+        conn.execute(q["delete_rejected"], ids)
+    conn.execute(q["release_priced"], ids)
+    return moved, newly
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:

@@ -123,7 +123,7 @@ def _ingest_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], batch_id
         with tempfile.TemporaryDirectory(prefix="cachecast-ingest-", dir=_temp_dir(conn)) as tmp:
             if not _stage_chunk(conn, small, Path(tmp) / "chunk.jsonl"):
                 return {}
-        small, elsewhere = _shape_chunk(conn, small)
+        small, elsewhere = _shape_chunk(conn, small, opts)
         counts = {idx: (rows, dups) for idx, rows, dups in conn.execute(q["file_counts"]).fetchall()}
         kinds: dict[int, set[tuple]] = {}
         for idx, *kind in conn.execute(q["file_kinds"]).fetchall():
@@ -167,7 +167,7 @@ def _assign_ids(conn: duckdb.DuckDBPyConnection, small: list[_Small], batch_id: 
         stored.setdefault(f.fingerprint, f.batch_id)
 
 
-def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small]) -> tuple[list[_Small], dict]:
+def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], opts: _Opts) -> tuple[list[_Small], dict]:
     """Shape and key every staged line into cc_many and settle what the one-file path settles
     per file, for the whole chunk; files that need that path are dropped from the chunk.
     Returns the files kept and, per file, the other batches its lines are stored under."""
@@ -188,7 +188,7 @@ def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small]) -> tuple[
     unfit = {r[0] for r in conn.execute(q["conflict_files"]).fetchall()}
     for secret in secret_values():
         unfit |= {r[0] for r in conn.execute(q["secret_files"], {"secret": secret}).fetchall()}
-    small = _drop(conn, small, unfit)
+    small = _drop(conn, small, unfit | _unpriceable_files(conn, opts))
     while True:
         conn.execute(q["mark_duplicates"])
         elsewhere: dict[int, dict[str, int]] = {}
@@ -198,6 +198,29 @@ def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small]) -> tuple[
         if not renamed:
             return small, elsewhere
         small = _drop(conn, small, {f.idx for f in small if f.batch_id in renamed})
+
+
+def _unpriceable_files(conn: duckdb.DuckDBPyConnection, opts: _Opts) -> set[int]:
+    """Files with a line no price is known for (an unknown model, fast mode where there is
+    none, ...): the one-file path quarantines such a line with its reason (load.py
+    quarantine_unpriced). The day is the batch's stored date, else the one it will get."""
+    from ...errors import PriceError
+    from ...facts.pricing import get_rates
+
+    bad: set[int] = set()
+    days: dict[str, object] = {}
+    for idx, batch_id, model, tier, is_batch, speed, geo, _ in conn.execute(store.query(MANY, "file_kinds")).fetchall():
+        if batch_id not in days:
+            row = conn.execute("SELECT CAST(coalesce(created_at, first_ingest_at) AS DATE) FROM batches "
+                               "WHERE batch_id = ?", [batch_id]).fetchone()
+            days[batch_id] = row[0] if row else (opts.created_at or store.utcnow()).date()
+        batch = tier == "batch" if tier in ("batch", "standard", "priority") else bool(is_batch)
+        geo = "global" if geo in (None, "global", "not_available") else geo
+        try:
+            get_rates(model, batch, opts.overrides, at=days[batch_id], speed=speed or "standard", geo=geo)
+        except PriceError:
+            bad.add(idx)
+    return bad
 
 
 def _drop(conn: duckdb.DuckDBPyConnection, small: list[_Small], unfit: set[int]) -> list[_Small]:
