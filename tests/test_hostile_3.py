@@ -832,7 +832,13 @@ def _injected_values(nb: Path, params: dict, workdir: Path) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("kind", ["project", "audit", "ledger"])
+def _kinds() -> list[str]:
+    from cachecast.report.reports import NOTEBOOKS
+
+    return sorted(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("kind", _kinds())  # every report notebook, a new one included
 def test_text_parameters_arrive_unchanged_in_each_notebook(tmp_path, monkeypatch, kind):
     from cachecast.report import reports
 
