@@ -61,6 +61,7 @@ end with some errored and expired lines. The key is never recorded: `calls` hold
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -123,6 +124,12 @@ class Faults:
                          `errored_types` (overloaded_error, api_error, billing_error)
     cut_results_after (one shot): the next results download sends that many lines and half
     of the next one, then drops the connection (to test resumable downloads)
+
+    Hostile servers (issue 22): drip(every, path=...) sends matching answers one byte every
+    `every` seconds; slow_down(seconds, path=...) answers 429 with retry-after: seconds;
+    answer(body, content_type=..., path=...) answers raw bytes (a 200 that is not JSON, JSON
+    the SDK's type cannot take); endless_pages makes list endpoints say has_more: true
+    forever; extra_result_lines are appended as raw text to every results download.
     """
 
     rules: list[FaultRule] = field(default_factory=list)
@@ -131,6 +138,11 @@ class Faults:
     expired: int = 0
     errored_types: tuple[str, ...] = ERRORED_TYPES  # injected errored lines cycle through these
     cut_results_after: int | None = None  # next results download: N lines, half a line, then the connection drops
+    # issue 22 (hostile servers), each a small local addition:
+    drips: list["DripRule"] = field(default_factory=list)       # answer one byte every `every` seconds
+    answers: list["AnswerRule"] = field(default_factory=list)   # answer these raw bytes instead (a non-JSON 200)
+    endless_pages: bool = False                                 # list endpoints say has_more: true forever
+    extra_result_lines: list[str] = field(default_factory=list)  # appended, as raw text, to every results download
 
     def fail(self, status: int, times: int | None = 1, *, method: str | None = None, path: str | None = None,
              retry_after_ms: int | None = None, retry_after: str | None = None) -> FaultRule:
@@ -159,14 +171,69 @@ class Faults:
                 return rule
         return None
 
+    def drip(self, every: float = 0.5, times: int | None = 1, *, path: str | None = None,
+             method: str | None = None) -> "DripRule":
+        """The next matching answers arrive one byte every `every` seconds, status line and
+        headers included: each read returns in time, so only an overall deadline ends it."""
+        rule = DripRule(200, times, method, path, every=every)
+        self.drips.append(rule)
+        return rule
+
+    def slow_down(self, seconds: int, times: int | None = None, *, status: int = 429, path: str | None = None,
+                  method: str | None = None) -> FaultRule:
+        """429 (or `status`) asking, with retry-after only (no retry-after-ms), to wait `seconds`."""
+        return self.fail(status, times, method=method, path=path, retry_after=str(seconds))
+
+    def answer(self, body: bytes | str, *, content_type: str = "application/json", status: int = 200,
+               times: int | None = 1, path: str | None = None, method: str | None = None) -> "AnswerRule":
+        """Answer matching requests with these raw bytes (a body that is not JSON, or JSON the
+        SDK's type cannot take, or a Message with impossible usage)."""
+        raw = body.encode() if isinstance(body, str) else body
+        rule = AnswerRule(status, times, method, path, body=raw, content_type=content_type)
+        self.answers.append(rule)
+        return rule
+
+    @staticmethod
+    def _first(rules: list, method: str, path: str):
+        for rule in rules:
+            if rule.matches(method, path):
+                rule.hits += 1
+                return rule
+        return None
+
+
+class _ExactPath:
+    """drip and answer rules match their path exactly: a prefix "/v1/messages" would also
+    catch /v1/messages/count_tokens, which the probe calls first."""
+
+    def matches(self, method: str, path: str) -> bool:
+        return super().matches(method, path) and (self.path is None or path == self.path)  # type: ignore[misc]
+
+
+@dataclass
+class DripRule(_ExactPath, FaultRule):
+    every: float = 0.5
+
+
+@dataclass
+class AnswerRule(_ExactPath, FaultRule):
+    body: bytes = b""
+    content_type: str = "application/json"
+
 
 def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat().replace("+00:00", "Z")
 
 
-def _page(items: list[dict], query: dict) -> dict:
-    """A list page with the API's cursors: limit, after_id, before_id -> has_more, first_id, last_id."""
+def _page(items: list[dict], query: dict, endless: bool = False) -> dict:
+    """A list page with the API's cursors: limit, after_id, before_id -> has_more, first_id, last_id.
+    endless (Faults.endless_pages): the first page again and again, always with has_more: true
+    and a new last_id, as a broken server or proxy might answer."""
     limit = int(query.get("limit", ["20"])[0])
+    if endless:
+        page = items[:limit]
+        return {"data": page, "has_more": True, "first_id": page[0]["id"] if page else None,
+                "last_id": f"page_{uuid.uuid4().hex[:12]}"}
     ids = [item["id"] for item in items]
     after, before = query.get("after_id", [None])[0], query.get("before_id", [None])[0]
     if after:
@@ -353,7 +420,7 @@ class FakeAnthropic:
 
     def list_batches(self, query: dict) -> Reply:
         items = sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True)
-        return 200, _page([self._batch_json(b) for b in items], query)
+        return 200, _page([self._batch_json(b) for b in items], query, self.faults.endless_pages)
 
     def results(self, batch_id: str) -> tuple[list[str] | None, Reply | None]:
         """(lines, None), or (None, an error reply) for a batch unknown, not ended, or archived."""
@@ -370,7 +437,7 @@ class FakeAnthropic:
         return self.results(batch_id)[0]
 
     def list_models(self, query: dict) -> Reply:
-        return 200, _page(self.catalogue.listing(models.today()), query)
+        return 200, _page(self.catalogue.listing(models.today()), query, self.faults.endless_pages)
 
     def get_model(self, model_id: str) -> Reply:
         info = self.catalogue.info(model_id, models.today())
@@ -481,7 +548,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0) if method == "POST" else 0
         too_large = method == "POST" and path == "/v1/messages/batches" and length > api.max_body_bytes
         body_raw = self._discard(length) if too_large else self.rfile.read(length)
-        with api._lock:
+        with self._dripped_after(), api._lock:  # a dripped answer is sent once the lock is released
+            self._drip = api.faults._first(api.faults.drips, method, path)
             api.calls.append((method, path))
             refused = _header_problem(self.headers)
             if refused is not None:
@@ -493,6 +561,9 @@ class _Handler(BaseHTTPRequestHandler):
             rule = api.faults.pick(method, path)
             if rule is not None:
                 return self._json(*_error(rule.status, f"injected fault {rule.status}"), rule=rule)
+            raw = api.faults._first(api.faults.answers, method, path)
+            if raw is not None:
+                return self._raw(raw.status, raw.body, raw.content_type)
             try:
                 body = json.loads(body_raw) if body_raw else {}
             except ValueError:
@@ -531,7 +602,7 @@ class _Handler(BaseHTTPRequestHandler):
             if refused is not None:
                 return self._json(*refused)
             cut, api.faults.cut_results_after = api.faults.cut_results_after, None
-            return self._jsonl(lines, cut)
+            return self._jsonl([*lines, *api.faults.extra_result_lines], cut)
         if tail == "/cancel" and method == "POST":
             return self._json(*api.cancel(batch_id))
         if tail is None and method == "GET":
@@ -547,8 +618,45 @@ class _Handler(BaseHTTPRequestHandler):
             length -= len(chunk)
         return b""
 
+    def _raw(self, status: int, data: bytes, content_type: str) -> None:
+        if self._drip is not None:
+            return self._hold(status, data, content_type)
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _hold(self, status: int, data: bytes, content_type: str) -> None:
+        """Keep a whole answer (status line, headers, body) to drip after the lock is released."""
+        head = (f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\ncontent-type: {content_type}\r\n"
+                f"content-length: {len(data)}\r\nrequest-id: req_fake_drip\r\n\r\n").encode()
+        self._pending = head + data
+        self.close_connection = True
+
+    @contextlib.contextmanager
+    def _dripped_after(self):
+        self._drip, self._pending = None, None
+        try:
+            yield
+        finally:
+            self._send_dripped()
+
+    def _send_dripped(self) -> None:
+        if self._pending is None or self._drip is None:
+            return
+        for i in range(len(self._pending)):
+            try:
+                self.wfile.write(self._pending[i:i + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up: what the test wants
+                return
+            time.sleep(self._drip.every)
+
     def _json(self, status: int, payload: dict, rule: FaultRule | None = None) -> None:
         data = json.dumps(payload).encode()
+        if self._drip is not None:
+            return self._hold(status, data, "application/json")
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
@@ -564,6 +672,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _jsonl(self, lines: list[str], cut: int | None = None) -> None:
         """Chunked transfer, like the real results endpoint, so clients must really stream."""
+        if self._drip is not None:
+            return self._hold(200, "".join(line + "\n" for line in lines).encode(), "application/binary")
         self.send_response(200)
         self.send_header("content-type", "application/binary")
         self.send_header("transfer-encoding", "chunked")

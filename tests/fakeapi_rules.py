@@ -80,7 +80,7 @@ def _needs_facts(fn: Callable[[Call, models.ModelFacts], str | None]) -> Callabl
 def _retired(call: Call, facts: models.ModelFacts) -> str | None:
     if models.lifecycle_on(facts, call.day) == "retired":
         instead = f"; use {facts.replacement}" if facts.replacement else ""
-        return f"model: {call.params['model']} was retired on {facts.retires_at} and no longer serves requests{instead}"
+        return f"model: {call.params['model']} {models.retired_phrase(facts)} and no longer serves requests{instead}"
     return None
 
 

@@ -79,8 +79,9 @@ def test_the_table_agrees_with_the_installed_sdks_deprecation_list():
 
 
 @pytest.mark.parametrize("bad, words", [
-    ({"id": 5}, "model 1 (id 5): id 5 does not match anthropic.types.ModelInfo"),
-    ({"retires_at": "soon"}, "retires_at \"soon\" does not match anthropic.types.ModelInfo"),
+    # these two the answer check under every call refuses first (send/guard.py, issue 22), in its words
+    ({"id": 5}, "GET /v1/models answered HTTP 200 without what the SDK needs (data[0].id is a number (5), not a string)"),
+    ({"retires_at": "soon"}, "without what the SDK needs (data[0].retires_at is \"soon\", not a date)"),
     ({"lifecycle": "gone"}, "lifecycle \"gone\" does not match"),
     ({"max_tokens": 10**12}, "max_tokens is 1,000,000,000,000, outside 1 to 10,000,000"),
     ({"id": "Claude Opus!"}, "is not a model id"),

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
+from ._output import check_output_dir
 
 
 @contextmanager
@@ -15,8 +15,7 @@ def atomic_dir(out: Path, marker: str, what: str) -> Iterator[Path]:
     """Yield a temp directory beside `out`; on success it replaces `out`, on any failure it
     vanishes, so a half-written result never looks finished. An existing `out` is replaced
     only when it holds `marker` (an earlier output of ours), never a user's own files."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / marker).exists())):
-        raise InputError(f"{out}: exists and is not an earlier {what} (it has no {marker}); choose another --out")
+    check_output_dir(out, marker, what)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

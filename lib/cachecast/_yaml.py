@@ -15,6 +15,7 @@ anything is expanded. Errors are `yaml.YAMLError` subclasses carrying `problem` 
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -135,3 +136,23 @@ def load(text: str) -> Any:
         raise BoundedYAMLError("nested too deeply") from None
     finally:
         loader.dispose()
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _unquoted(match: re.Match) -> str:
+    """Keep PyYAML's own words ('<scalar>', ':', a single character); drop text of the file."""
+    token = match.group(0)
+    return token if token[1:2] == "<" or len(token) <= 4 else "'...'"
+
+
+def problem_of(exc: yaml.YAMLError) -> str:
+    """What is wrong, in PyYAML's words but without the text it quotes from the file (an alias
+    name, a tag): the file may not be the YAML it was given as (a wrong path, /etc/shadow),
+    and its content must not be echoed. Our own sentences (BoundedYAMLError) quote only a
+    mapping key."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if isinstance(exc, BoundedYAMLError):
+        return problem
+    return _QUOTED.sub(_unquoted, problem)

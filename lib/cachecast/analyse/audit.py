@@ -25,6 +25,7 @@ import duckdb
 from .. import store
 from ..errors import InputError, PriceError
 from ..facts.pricing import usd
+from .what_if import reprice, what_if_prices  # noqa: F401 - reprice: audit.reprice, as callers know it
 
 FILE = "analyse/audit.sql"
 CONTRACT_KEYS = ("requests", "succeeded", "errored", "canceled", "expired", "input_tokens",
@@ -153,25 +154,12 @@ def totals(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> Tota
     if row.pop("unpriced"):
         model, batch, day, speed, geo = conn.execute(store.query(FILE, "unpriced_models"), p).fetchone()
         raise PriceError(f"no {'Message Batches' if batch else 'standard'} price stored for model '{model}' on {day} "
-                         f"(speed {speed}, inference geo {geo}); run the audit with --prices FILE, or re-ingest "
-                         "its results, to snapshot prices")
+                         f"(speed {speed}, inference geo {geo}); run the audit with --prices FILE (--store-prices to "
+                         "keep them), or re-ingest its results, to snapshot prices")
     row["quarantined_lines"] = conn.execute(store.query(FILE, "quarantined"), p).fetchone()[0]
     sources, days = row.pop("price_sources"), row.pop("priced_on")
     values = {k: (v if isinstance(v, Decimal) else int(v)) for k, v in row.items()}
     return Totals(**values, price_sources=sources, priced_on=days)
-
-
-def reprice(conn: duckdb.DuckDBPyConnection, overrides: Path | None) -> int:
-    """`audit --prices FILE`: snapshot the store's missing prices and re-price the models the
-    file covers (recorded with the file as their source); returns the rows written."""
-    from ..store.ingest import snapshot_prices
-    from ..facts.pricing import overrides_path
-
-    path = overrides_path(overrides)
-    if path is None:
-        return 0
-    with store.transaction(conn):
-        return snapshot_prices(conn, overrides=path, replace=True)
 
 
 def summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:
@@ -293,16 +281,15 @@ def miss_causes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
         raise InputError("concurrency must be between 1 and 100,000 (a batch holds at most 100,000 requests)")
     import pandas as pd
 
-    cur = conn.cursor()  # the temp table lives on this cursor's connection only for this call
+    cur = conn  # this connection: a what-if --prices copy (what_if_prices) is a temp table of it alone
     try:
         cur.execute(store.query(FILE, "miss_causes_table"), {"batch_id": batch_id, "concurrency": int(concurrency)})
         rows = cur.execute(store.query(FILE, "miss_causes_rows")).df()
         result = cur.execute(store.query(FILE, "miss_causes_summary"))
         names = [d[0] for d in result.description]
         summary = pd.DataFrame(result.fetchall(), columns=names, dtype=object)  # usd_lost: exact Decimal
-        cur.execute(store.query(FILE, "miss_causes_drop"))
     finally:
-        cur.close()
+        cur.execute(store.query(FILE, "miss_causes_drop"))
     summary.insert(2, "explanation", [MISS_KINDS[k][1].format(concurrency=int(concurrency)) for k in summary["kind"]])
     summary.attrs["assumption"] = miss_assumption(concurrency)
     if rows["batch_id"].nunique() <= 1:
@@ -561,7 +548,7 @@ def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_d
 
     With no batch_id: the batches the ingested files went to when exactly one, else every
     batch in the store. overrides (else CACHECAST_PRICES, which `cachecast report --prices`
-    sets) re-prices the models it covers, as `audit --prices` does."""
+    sets) re-prices the models it covers, as `audit --prices` does: for this connection only."""
     from ..store import ingest
 
     db = Path(db_path)
@@ -574,5 +561,5 @@ def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_d
                                       progress=False, overrides=overrides)
         if batch_id is None and len({r.batch_id for r in reports}) == 1:
             batch_id = reports[0].batch_id
-    reprice(conn, overrides)
+    what_if_prices(conn, overrides)  # for this connection only: the store keeps its prices
     return AuditRun(conn=conn, db=db, batch_id=batch_id, ingested=reports, totals=totals(conn, batch_id))

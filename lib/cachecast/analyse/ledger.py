@@ -222,7 +222,7 @@ def ledger(conn: duckdb.DuckDBPyConnection, run: str | None = None) -> Ledger:
     batches = _rows(conn, "run_batches", run_id=run_id)
     unpriced = [b["batch_id"] for b in batches if b.get("unpriced")]
     if unpriced:
-        raise PriceError(f"batch {unpriced[0]} has results with no stored price; run the ledger with --prices FILE")
+        raise PriceError(f"batch {unpriced[0]} has results with no stored price; run the ledger with --prices FILE (--store-prices to keep them)")
     groups = [Group(treatment=r["treatment"], model=r["model"], planned=int(r["planned"]),
                     succeeded=int(r["succeeded"])) for r in _rows(conn, "plan_by_group", run_id=run_id)]
     basis, basis_run, costs = _basis(conn, run_id)
@@ -391,10 +391,15 @@ def tables(led: Ledger) -> dict[str, Any]:
 
 def write_csv(conn: duckdb.DuckDBPyConnection, frames: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write each DataFrame as DIR/<name>.csv with DuckDB's COPY (header, comma); returns the
-    paths. Used by `ledger --csv` and `audit --csv`."""
+    paths. Used by `ledger --csv` and `audit --csv`. DIR gets the checks of every output
+    folder (cachecast._output: new, empty, or holding only tables cachecast writes; `/` is
+    refused as `export` refuses it); every text cell is made safe from formula injection
+    (cachecast._csv); each file appears complete or not at all, and a full disk names it."""
+    from .._csv import CSV_TABLES, safe_frame
+    from .._output import check_output_dir, writing
+
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: is a file; --csv takes a directory")
+    check_output_dir(out, None, "cachecast CSV output", "--csv", ours=CSV_TABLES)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -404,11 +409,15 @@ def write_csv(conn: duckdb.DuckDBPyConnection, frames: dict[str, Any], out_dir: 
     try:
         for name, frame in frames.items():
             path = out / f"{name}.csv"
-            cur.register("cc_csv", frame)
+            partial = out / f".{name}.csv.partial"
+            cur.register("cc_csv", safe_frame(frame))
             try:
-                cur.execute(store.query(FILE, "copy_csv"), {"path": str(path)}).fetchall()
+                with writing(path, f"it was not written ({len(written)} earlier table(s) of this command were)"):
+                    cur.execute(store.query(FILE, "copy_csv"), {"path": str(partial)}).fetchall()
+                partial.replace(path)
             finally:
                 cur.unregister("cc_csv")
+                partial.unlink(missing_ok=True)
             written.append(path)
     finally:
         cur.close()
@@ -519,24 +528,19 @@ class LedgerView:
 
 def open_ledger(db_path: str | Path, run: str | None = None, prices: str | Path | None = None) -> LedgerView:
     """The ledger of `run` in the store at `db_path` (found from notebooks/ as from the project
-    root). A --prices file re-prices first, in a write connection closed at once; the rest
-    reads through store.connect_reader."""
+    root), read through store.connect_reader. A --prices file (else CACHECAST_PRICES, which
+    `cachecast report --prices` sets) is a what-if for that connection (analyse/what_if.py):
+    the store keeps its prices."""
     from .._shown_paths import locate
     from ..facts.pricing import overrides_path
-    from .audit import reprice
+    from .what_if import what_if_prices
 
     db = locate(db_path)
     if db is None or not db.exists():
         raise store.missing_store(db or Path(str(db_path)))
-    overrides = overrides_path(locate(prices))  # else CACHECAST_PRICES (`cachecast report --prices`)
-    if overrides is not None:
-        conn = store.connect_existing(db)
-        try:
-            reprice(conn, overrides)
-        finally:
-            conn.close()
     conn = store.connect_reader(db)
     try:
+        what_if_prices(conn, overrides_path(locate(prices)))  # nothing without a prices file
         return LedgerView(db=db, ledger=ledger(conn, run), run_list=runs(conn))
     finally:
         conn.close()

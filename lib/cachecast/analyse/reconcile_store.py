@@ -102,9 +102,11 @@ def _rows(conn: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[dic
 def write_csv(rec: Reconciliation, out_dir: str | Path) -> list[Path]:
     """DIR/reconcile_cells.csv and DIR/reconcile_days.csv, text cells neutralised against
     formula injection (cachecast._csv)."""
+    from .._csv import CSV_TABLES
+    from .._output import check_output_dir
+
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: is a file; --csv takes a directory")
+    check_output_dir(out, None, "cachecast CSV output", "--csv", ours=CSV_TABLES)  # as audit and ledger --csv
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

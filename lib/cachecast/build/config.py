@@ -194,11 +194,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = bounded_yaml.problem_of(exc)  # never the file's own text: it may not be a config at all
         kind = (":" if where else "") if isinstance(exc, bounded_yaml.BoundedYAMLError) else " malformed YAML:"
         raise ConfigError(f"{path}:{where}{kind} {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+    if raw and not set(map(str, raw)) & set(_allowed_keys(())):
+        # not a config at all (a wrong path: /etc/shadow parses as a mapping): name the file and
+        # what was expected, never its content (the old "unknown key" sentence quoted its first line)
+        raise ConfigError(f"{path}: is not a cachecast run config (none of its top-level keys is one of "
+                          f"{', '.join(_allowed_keys(()))})")
     return raw
 
 

@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except CachecastError as exc:
         return _fail(args.command, redact(str(exc)), exc.exit_code)
     except KeyboardInterrupt:
-        return _fail(args.command, "interrupted; the step in progress was not committed (finished files and "
-                     "batches are kept)", 130, label="")
+        return _interrupted(args.command)
     except BrokenPipeError:
         return 0
     except OSError as exc:
@@ -61,10 +60,37 @@ def main(argv: list[str] | None = None) -> int:
             return _internal(args.command, exc)
         return _fail(args.command, redact(sentence), 2)
     except Exception as exc:  # noqa: BLE001 - a bug of ours: say so plainly, details only on request
-        sentence = _disk_full_in(exc)
+        if _query_interrupted(exc):
+            return _interrupted(args.command)
+        sentence = _disk_full_in(exc) or _damaged_store_in(exc)
         if sentence:
             return _fail(args.command, redact(sentence), 2)
         return _internal(args.command, exc)
+
+
+INTERRUPTED = "interrupted; the step in progress was not committed (finished files and batches are kept)"
+
+
+def _interrupted(command: str) -> int:
+    return _fail(command, INTERRUPTED, 130, label="")
+
+
+def _query_interrupted(exc: BaseException) -> bool:
+    """Ctrl-C inside a DuckDB query does not raise KeyboardInterrupt: DuckDB takes the signal
+    and raises RuntimeError("Query interrupted") (duckdb.InterruptException when interrupted
+    from code), which used to be reported as a bug (exit 3)."""
+    if type(exc).__name__ == "InterruptException" and type(exc).__module__.startswith(("duckdb", "_duckdb")):
+        return True
+    return type(exc) is RuntimeError and str(exc).strip() == "Query interrupted"
+
+
+def _damaged_store_in(exc: BaseException) -> str | None:
+    """DuckDB's checksum error in a query (a damaged block read after the store opened)."""
+    if not type(exc).__module__.startswith(("duckdb", "_duckdb")):
+        return None
+    from ..store import damage_sentence
+
+    return damage_sentence(exc)
 
 
 def _fail(command: str, sentence: str, code: int, label: str = "error: ") -> int:
@@ -129,9 +155,12 @@ def _short(name: str, limit: int = 120) -> str:
 
 
 def _disk_full_in(exc: BaseException) -> str | None:
-    """DuckDB reports a full disk as its own IOException, with the OS text inside."""
-    text = str(exc)
-    if type(exc).__module__.startswith(("duckdb", "_duckdb")) and "No space left on device" in text:
-        return "disk full while writing the database; nothing was committed"
-    return None
+    """DuckDB reports a full disk as its own IOException, with the OS text and the file's name
+    inside ('Could not write file "X"'): the sentence names that file."""
+    from .._output import disk_full_file
+
+    name = disk_full_file(exc) if type(exc).__module__.startswith(("duckdb", "_duckdb")) else None
+    if name is None:
+        return None
+    return f"disk full while writing {_short(name) if name else 'the database'}; nothing was committed"
 

@@ -62,6 +62,9 @@ def run_demo(out: Path, log: Callable[[str], None] = print) -> DemoResult:
     work = out / "build" / "demo"
     build_dir, results, db = work / "pilot", work / "results" / "pilot-simulated.jsonl", work / "cachecast.duckdb"
     reports_dir = out / "reports"
+    from .._output import check_output_dir
+
+    check_output_dir(work, "cachecast.duckdb", "cachecast demo (its store cachecast.duckdb)")  # rebuilt below
     work.mkdir(parents=True, exist_ok=True)
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)  # the demo store is rebuilt each time

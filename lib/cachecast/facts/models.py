@@ -398,6 +398,14 @@ def lifecycle_on(facts: ModelFacts, day: date) -> str:
     return facts.lifecycle
 
 
+def retired_phrase(facts: ModelFacts) -> str:
+    """"was retired on DATE", or, for a row (or a Models API answer) without a date, words
+    that say so instead of "was retired on None"."""
+    if facts.retires_at is None:
+        return "was retired (no retirement date is published)"
+    return f"was retired on {facts.retires_at}"
+
+
 def check_lifecycle(model: str, day: date | None = None) -> str | None:
     """Raise RetiredModelError for a retired model; return a warning sentence for a deprecated one."""
     facts = model_facts(model)
@@ -405,7 +413,7 @@ def check_lifecycle(model: str, day: date | None = None) -> str | None:
     state = lifecycle_on(facts, day)
     instead = f"; use {facts.replacement}" if facts.replacement else ""
     if state == "retired":
-        raise RetiredModelError(f"model {model} was retired on {facts.retires_at} and its requests now fail"
+        raise RetiredModelError(f"model {model} {retired_phrase(facts)} and its requests now fail"
                                 f"{instead} (cachecast model table {as_of()})")
     if state != "deprecated":
         return None

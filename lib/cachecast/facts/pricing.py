@@ -76,6 +76,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import PriceError
+from . import price_file
+from .price_file import MAX_RATE
 
 MILLION = Decimal(1_000_000)
 MICRO = Decimal("0.000001")
@@ -481,15 +483,15 @@ def snippet_hint(model: str) -> str:
 
 
 class _RateSet(_Strict):
-    input: Decimal = Field(gt=0)
-    write_5m: Decimal = Field(ge=0)
-    write_1h: Decimal = Field(ge=0)
-    read: Decimal = Field(ge=0)
-    output: Decimal = Field(gt=0)
+    input: Decimal = Field(gt=0, le=MAX_RATE, allow_inf_nan=False)
+    write_5m: Decimal = Field(ge=0, le=MAX_RATE, allow_inf_nan=False)
+    write_1h: Decimal = Field(ge=0, le=MAX_RATE, allow_inf_nan=False)
+    read: Decimal = Field(ge=0, le=MAX_RATE, allow_inf_nan=False)
+    output: Decimal = Field(gt=0, le=MAX_RATE, allow_inf_nan=False)
 
 
 class _LongContext(_RateSet):
-    threshold: int = Field(gt=0)
+    threshold: int = Field(gt=0, le=100_000_000)
 
 
 class _BatchRates(_RateSet):
@@ -500,8 +502,8 @@ class _ModelOverride(_RateSet):
     long_context: _LongContext | None = None
     batch: _BatchRates | None = None
     fast: _RateSet | None = None
-    web_search_per_1k: Decimal | None = Field(default=None, ge=0)
-    web_fetch_per_1k: Decimal | None = Field(default=None, ge=0)
+    web_search_per_1k: Decimal | None = Field(default=None, ge=0, le=MAX_RATE, allow_inf_nan=False)
+    web_fetch_per_1k: Decimal | None = Field(default=None, ge=0, le=MAX_RATE, allow_inf_nan=False)
     from_: date | None = Field(default=None, alias="from")
     before: date | None = None
 
@@ -525,18 +527,13 @@ def _load_overrides(path: Path) -> _OverridesFile:
 
 @lru_cache(maxsize=8)
 def _parse_overrides(path: str, _mtime: int) -> _OverridesFile:
+    """Read as strictly as a config (facts/price_file.py: bounded, a repeated key refused, a
+    file that is not a price file named, never quoted), then validated."""
+    raw = price_file.read(Path(path), set(_OverridesFile.model_fields))
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         return _OverridesFile.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise PriceError(f"{path}: malformed YAML in price overrides ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        if err.get("input", ...) is None:
-            raise PriceError(f"{path}: price override '{key}' is null; put the rate there (USD per million "
-                             "tokens)") from None
-        raise PriceError(f"{path}: bad price override at '{key}': {err['msg']}") from None
+        raise PriceError(price_file.validation_sentence(path, exc)) from None
 
 
 def _match_override(table: _OverridesFile, model: str, day: date) -> _ModelOverride | None:

@@ -86,11 +86,13 @@ class AuditView:
     batch_id: str | None
     totals: audit.Totals
     ingested: list = field(default_factory=list)  # ingest.FileReport of files ingested by open_audit
+    prices: Path | None = None  # a --prices what-if: applied to each reader, never to the store
 
     @contextmanager
     def _run(self) -> Iterator[audit.AuditRun]:
         conn = store.connect_reader(self.db)
         try:
+            audit.what_if_prices(conn, self.prices)
             yield audit.AuditRun(conn=conn, db=self.db, batch_id=self.batch_id, ingested=self.ingested,
                                  totals=self.totals)
         finally:
@@ -237,8 +239,9 @@ def open_audit(db_path: str | Path, *, results_glob: str | None = None, manifest
                batch_id: str | None = None, overrides: str | Path | None = None) -> AuditView:
     """The audit of `batch_id` (None: the batch `results_glob` went to when exactly one, else
     the batch ingested last) in the store at `db_path` (found as cachecast._shown_paths.locate
-    finds it). `results_glob` is ingested first, `overrides` (else CACHECAST_PRICES)
-    re-prices the models it covers; both in one short write connection."""
+    finds it). `results_glob` is ingested first, in one short write connection; `overrides`
+    (else CACHECAST_PRICES) re-prices the models it covers as a what-if on each reader
+    (analyse/what_if.py): the store keeps its prices."""
     from ..facts.pricing import overrides_path
     from ..store import ingest
 
@@ -249,13 +252,11 @@ def open_audit(db_path: str | Path, *, results_glob: str | None = None, manifest
         raise store.missing_store(db)
     reports: list = []
     prices = overrides_path(Path(overrides) if overrides else None)
-    if results_glob or prices is not None:
+    if results_glob:
         conn = store.connect(db)
         try:
-            if results_glob:
-                reports = ingest.ingest_paths(conn, [results_glob], batch_id=batch_id, manifest=locate(manifest_dir),
-                                              progress=False, overrides=prices)
-            audit.reprice(conn, prices)
+            reports = ingest.ingest_paths(conn, [results_glob], batch_id=batch_id, manifest=locate(manifest_dir),
+                                          progress=False, overrides=prices)
         finally:
             conn.close()
     if batch_id is None:
@@ -263,10 +264,11 @@ def open_audit(db_path: str | Path, *, results_glob: str | None = None, manifest
         batch_id = ids.pop() if len(ids) == 1 else (None if reports else latest_batch(db))
     conn = store.connect_reader(db)
     try:
+        audit.what_if_prices(conn, prices)
         totals = audit.totals(conn, batch_id)
     finally:
         conn.close()
-    return AuditView(db=Path(db), batch_id=batch_id, totals=totals, ingested=reports)
+    return AuditView(db=Path(db), batch_id=batch_id, totals=totals, ingested=reports, prices=prices)
 
 
 def misses(run: Any, per_kind: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -371,6 +371,11 @@ def _execute(nb: Path, executed: Path, params: dict[str, Any]) -> None:
                             kernel_manager_class=_ipc_kernel_manager())
     except PapermillExecutionError as exc:
         message = redact(str(exc.evalue)).strip().splitlines()
+        from ..store import damage_sentence
+
+        damaged = damage_sentence(" ".join(message), params.get("db_path"))  # in the kernel, at open or in a query
+        if damaged:
+            raise InputError(damaged) from None
         raise CachecastError(
             f"notebook {nb.name} failed in cell {exc.exec_count}: {exc.ename}: {message[0] if message else ''}"
         ) from None

@@ -207,6 +207,8 @@ def _ending_at(stop: date, now: datetime) -> str:
 def fetch(client: Any, since: date, until: date, filters: Filters, *, amount_unit: str = "cents",
           now: datetime | None = None) -> Report:
     """Both reports for since..until (inclusive), by day, every page of every window."""
+    from .api import pages
+
     if amount_unit not in AMOUNT_UNITS:
         raise InputError(f"--amount-unit {amount_unit!r} is not one of {', '.join(AMOUNT_UNITS)}")
     now = now or datetime.now(timezone.utc)
@@ -218,12 +220,15 @@ def fetch(client: Any, since: date, until: date, filters: Filters, *, amount_uni
             continue  # a window of today only, before its first whole hour: nothing to ask for yet
         common = dict(starting_at=_rfc3339(start), ending_at=ending, time_bucket_width="1d", limit=PAGE_LIMIT,
                       order_by="time", order="asc", **filters.params())
+        # api.pages: one deadline for a window's pages, at most api.MAX_PAGES of them (issue 22)
         with report_errors("reading Anthropic's cost report"):
-            for page in analytics.cost.list(group_by=list(COST_GROUPS), **common).iter_pages():
+            for page in pages(client, lambda: analytics.cost.list(group_by=list(COST_GROUPS), **common),
+                              "the cost report"):
                 _note_page(report, page)
                 report.costs.extend(cost_row(item, amount_unit) for item in page.data)
         with report_errors("reading Anthropic's usage report"):
-            for page in analytics.usage.list(group_by=list(USAGE_GROUPS), **common).iter_pages():
+            for page in pages(client, lambda: analytics.usage.list(group_by=list(USAGE_GROUPS), **common),
+                              "the usage report"):
                 _note_page(report, page)
                 report.usage.extend(usage_row(item) for item in page.data)
     return report
@@ -280,7 +285,7 @@ def report_errors(action: str) -> Iterator[None]:
 
     from .api import _message, api_errors
 
-    with api_errors(action):
+    with api_errors(action, "nothing was compared or saved"):
         try:
             yield
         except anthropic.AuthenticationError:

@@ -1,17 +1,15 @@
-"""Submit, watch and download Message Batches with the official `anthropic` SDK.
+"""The SDK client, and submitting and watching Message Batches with it (downloads: results.py).
 
 Why the pieces look the way they do:
+- One place makes every client (`make_client`, `make_admin_client`), so every call sends the
+  run's anthropic-version and is held to send/guard.py: one deadline per call (attempts,
+  retry waits and the whole answer), a bounded retry-after, answers checked against the
+  SDK's types. Paged listings go through `list_all` (one deadline, a page limit).
 - One batch per request shard, recorded in `batches.json` next to the manifest as soon as
   it is created, so re-running `submit` never pays for the same shard twice.
-- Retries are the SDK's own (`max_retries`, honouring retry-after); we only turn what is
-  left into one sentence (ApiError, exit 2). The key comes from ANTHROPIC_API_KEY only and
+- Retries are the SDK's own (`max_retries`); we only turn what is left into one sentence
+  (ApiError, exit 2) that says what was kept. The key comes from ANTHROPIC_API_KEY only and
   every message passes through `redact`.
-- Results are streamed to `FILE.part` line by line (never the whole file in memory) and
-  renamed when complete. An interrupted download resumes: lines already in the .part file
-  are kept (a torn last line is dropped) and as many lines of each custom_id as it holds
-  are skipped when the stream is read again; results files of an ended batch do not change,
-  so this is exact. Every line is kept, a repeated custom_id too (both lines were billed;
-  ingest stores both and reports the conflict).
 """
 from __future__ import annotations
 
@@ -22,7 +20,6 @@ import os
 import re
 import sys
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +34,9 @@ DEFAULT_POLL_SECONDS = 30.0
 # A silent server once held submit for ~50 minutes (600 s x 5 attempts): each wait is bounded.
 DEFAULT_TIMEOUT = 120.0  # seconds to wait for each read/write of a request (the SDK's default is 600)
 DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_CALL_DEADLINE = 300.0  # one call: all attempts, retry waits and the whole answer (send/guard.py)
+MAX_PAGES = 50  # pages of one listing (models: one page of 100 holds every model there is)
+ADMIN_KEY_ENV = "ANTHROPIC_ADMIN_KEY"
 # a batch id becomes a file name (DIR/results/<id>.jsonl): only what the API's own ids look like
 BATCH_ID_RE = re.compile(r"^msgbatch_[A-Za-z0-9_-]{1,200}$")
 
@@ -53,9 +53,9 @@ def api_key() -> str:
 def admin_key() -> str:
     """The Admin API key (the organization's cost and usage reports need one): from
     ANTHROPIC_ADMIN_KEY only, never ANTHROPIC_API_KEY, and never written anywhere."""
-    key = os.environ.get("ANTHROPIC_ADMIN_KEY", "").strip()
+    key = os.environ.get(ADMIN_KEY_ENV, "").strip()
     if not key:
-        raise ApiError("ANTHROPIC_ADMIN_KEY is not set; reconcile reads Anthropic's cost report, which needs an "
+        raise ApiError(f"{ADMIN_KEY_ENV} is not set; reconcile reads Anthropic's cost report, which needs an "
                        "Admin API key (sk-ant-admin..., made by an organization admin in the Claude Console): "
                        "export it in that environment variable (cachecast never reads ANTHROPIC_API_KEY for this "
                        "and never writes the key down)")
@@ -63,21 +63,27 @@ def admin_key() -> str:
 
 
 def make_admin_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
-                      timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
-    """make_client with the Admin API key (cachecast reconcile), so the same timeouts apply."""
-    return make_client(base_url, max_retries, timeout=timeout, connect_timeout=connect_timeout, key=admin_key())
+                      timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                      call_deadline: float = DEFAULT_CALL_DEADLINE):
+    """make_client with the Admin API key (cachecast reconcile), so the same timeouts, retries and
+    guard apply (one deadline per call; list its reports with `list_all`)."""
+    return make_client(base_url, max_retries, timeout=timeout, connect_timeout=connect_timeout,
+                       call_deadline=call_deadline, key=admin_key())
 
 
 def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
                 timeout: float = DEFAULT_TIMEOUT, api_version: str = DEFAULT_API_VERSION,
                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, betas: tuple[str, ...] = (), *,
-                key: str | None = None):
-    """The one place cachecast makes an SDK client (count, submit, status, fetch, models, reconcile),
-    so every call sends the config's anthropic-version and the build's anthropic-beta values
-    (build.json "betas"); base_url (or ANTHROPIC_BASE_URL) points it at another server, e.g. the
-    local test server. `key`: another key than ANTHROPIC_API_KEY (the Admin API key of
-    make_admin_client)."""
+                key: str | None = None, call_deadline: float = DEFAULT_CALL_DEADLINE):
+    """The one place cachecast makes an SDK client (count, submit, status, fetch, models, probe,
+    reconcile), so every call sends the config's anthropic-version and the build's anthropic-beta
+    values (build.json "betas"), and is held to the guard (send/guard.py: one deadline per call,
+    bounded retry-after, answers checked); base_url (or ANTHROPIC_BASE_URL) points it at another
+    server, e.g. the local test server. `key`: another key than ANTHROPIC_API_KEY (the Admin API
+    key of make_admin_client)."""
     import anthropic
+
+    from . import guard
 
     if api_version not in API_VERSIONS:
         raise InputError(f"anthropic-version {api_version!r} is not one cachecast knows ({', '.join(API_VERSIONS)})")
@@ -85,7 +91,33 @@ def make_client(base_url: str | None = None, max_retries: int = DEFAULT_MAX_RETR
                                max_retries=max_retries,
                                timeout=anthropic.Timeout(timeout, connect=min(connect_timeout, timeout)),
                                default_headers={"anthropic-version": api_version,
-                                                **({"anthropic-beta": ",".join(betas)} if betas else {})})
+                                                **({"anthropic-beta": ",".join(betas)} if betas else {})},
+                               **guard.install(call_deadline, max_retries))
+
+
+def pages(client: Any, first_page: Callable[[], Any], what: str, max_pages: int = MAX_PAGES) -> Iterator[Any]:
+    """The pages of a listing (models.list, the Admin API's reports), all under one deadline,
+    stopping with one sentence after `max_pages` pages: a server answering has_more: true
+    forever would otherwise be followed forever (the SDK's iter_pages has no limit). `what`
+    names the listing in that sentence ("the Models API"); iterate it inside `api_errors` to
+    add the action and what was kept."""
+    from . import guard
+
+    with guard.one_deadline(client):
+        page = first_page()
+        for number in range(1, max_pages + 1):
+            yield page
+            if not page.has_next_page():
+                return
+            if number < max_pages:
+                page = page.get_next_page()
+    raise guard.PageLimit(f"{what} still said has_more after {max_pages} pages; stopped there (a real listing is a "
+                          "few pages: is --base-url the Anthropic API?)")
+
+
+def list_all(client: Any, first_page: Callable[[], Any], what: str, max_pages: int = MAX_PAGES) -> list[Any]:
+    """Every item of a paged listing, through `pages`."""
+    return [item for page in pages(client, first_page, what, max_pages) for item in (getattr(page, "data", None) or [])]
 
 
 def check_batch_id(batch_id: Any, where: str = "the API") -> str:
@@ -98,12 +130,22 @@ def check_batch_id(batch_id: Any, where: str = "the API") -> str:
 
 
 @contextlib.contextmanager
-def api_errors(action: str) -> Iterator[None]:
-    """Turn what the SDK raises (after its retries) into one clear, redacted sentence."""
+def api_errors(action: str, kept: str | Callable[[], str] | None = None) -> Iterator[None]:
+    """Turn what the SDK raises (after its retries) and what the guard refuses into one clear,
+    redacted sentence; `kept` says what was kept when the API did not answer (a callable is
+    asked at the time of the failure)."""
     import anthropic
+
+    from .guard import Refused
+
+    def tail() -> str:
+        text = kept() if callable(kept) else kept
+        return f"; {text}" if text else ""
 
     try:
         yield
+    except Refused as exc:
+        raise ApiError(f"{action}: {exc}{tail()}") from None
     except anthropic.AuthenticationError:
         raise ApiError(f"{action}: the API refused the key in ANTHROPIC_API_KEY (401); check that it is "
                        "valid and belongs to this workspace") from None
@@ -111,7 +153,7 @@ def api_errors(action: str) -> Iterator[None]:
         raise ApiError(f"{action}: permission denied (403): {_message(exc)}") from None
     except anthropic.RateLimitError:
         raise ApiError(f"{action}: still rate limited (429) after the SDK's retries; wait a minute and "
-                       "run the same command again") from None
+                       f"run the same command again{tail()}") from None
     except anthropic.NotFoundError as exc:
         raise ApiError(f"{action}: not found (404): {_message(exc)}") from None
     except anthropic.BadRequestError as exc:
@@ -123,22 +165,25 @@ def api_errors(action: str) -> Iterator[None]:
                            "takes at most 256,000,000 bytes and 100,000 requests: rebuild with a smaller "
                            "--shard-size") from None
         raise ApiError(f"{action}: the API failed with HTTP {exc.status_code} after the SDK's retries "
-                       f"({_message(exc)}); try again later") from None
+                       f"({_message(exc)}); try again later{tail()}") from None
     except anthropic.APITimeoutError:
         raise ApiError(f"{action}: the API did not answer in time (after the SDK's retries; --timeout and "
-                       "--connect-timeout set the waits); check the network and run it again") from None
+                       f"--connect-timeout set the waits); check the network and run it again{tail()}") from None
     except anthropic.APIConnectionError as exc:
-        raise ApiError(f"{action}: could not reach the API ({redact(str(exc.__cause__ or exc))}); "
-                       "check the network or --base-url") from None
+        raise ApiError(f"{action}: could not reach the API ({redact(str(exc.__cause__ or exc))[:200]}); "
+                       f"check the network or --base-url{tail()}") from None
 
 
 def _message(exc: Any) -> str:
+    """The API's error message, redacted and short (a proxy's 500 can be a 10 MB HTML page)."""
     body = getattr(exc, "body", None)
+    text = str(getattr(exc, "message", exc))
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return redact(str(err["message"]))
-    return redact(str(getattr(exc, "message", exc)))
+            text = str(err["message"])
+    text = " ".join(redact(text).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # -- the record of submitted batches -------------------------------------------------------------
@@ -153,6 +198,7 @@ class BatchRecord:
     results: str | None = None  # results file, relative to the build dir, once downloaded
     created_at: str | None = None  # the API's, so results are priced at the batch's own date
     api_version: str | None = None  # the anthropic-version the batch was created with
+    redacted_lines: int = 0  # result lines saved with the API key replaced by [redacted] (the server echoed it)
 
 
 @dataclass
@@ -216,7 +262,7 @@ def submit(client, build_dir: Path, log: Callable[[str], None] = print) -> Submi
             log(f"{shard.name}: already submitted as {done[shard.name].batch_id}; skipped")
             continue
         requests = _read_requests(shard)
-        with api_errors(f"submitting {shard.name}"):
+        with api_errors(f"submitting {shard.name}", _kept_after_submit(build_dir, len(result.new))):
             batch = client.messages.batches.create(requests=requests)
         batch_id = check_batch_id(getattr(batch, "id", None), f"submitting {shard.name}: the API")
         record = BatchRecord(shard=shard.name, batch_id=batch_id, requests=len(requests), sha256=sha,
@@ -229,6 +275,14 @@ def submit(client, build_dir: Path, log: Callable[[str], None] = print) -> Submi
         result.new.append(batch_id)
         log(f"{shard.name}: submitted {len(requests)} requests as {batch_id}")
     return result
+
+
+def _kept_after_submit(build_dir: Path, created: int) -> str:
+    """What a failed create leaves: the batches recorded so far, and the one doubt (a create the
+    API received but did not confirm may exist without a record)."""
+    return (f"{created} batch(es) created by this run before it are recorded in {build_dir / RECORD_FILE}; if the API "
+            "received this create it may exist unrecorded, so check the Console's batch list before running submit "
+            "again")
 
 
 def _iso(value: Any) -> str | None:
@@ -252,7 +306,7 @@ def wait(client, batch_ids: list[str], *, poll_seconds: float = DEFAULT_POLL_SEC
     bar = None
     try:
         while True:
-            with api_errors("checking batch status"):
+            with api_errors("checking batch status", "the batches keep running; run the same command again later"):
                 for bid in batch_ids:
                     if bid not in state or state[bid].processing_status != "ended":
                         state[bid] = client.messages.batches.retrieve(bid)
@@ -277,163 +331,3 @@ def wait(client, batch_ids: list[str], *, poll_seconds: float = DEFAULT_POLL_SEC
 def _sum_counts(batches) -> dict[str, int]:
     keys = ("processing", "succeeded", "errored", "canceled", "expired")
     return {k: sum(getattr(b.request_counts, k) for b in batches) for k in keys}
-
-
-# -- download -------------------------------------------------------------------------------------
-@dataclass
-class ResultSummary:
-    batch_id: str
-    lines: int = 0
-    succeeded: int = 0
-    errored: int = 0
-    canceled: int = 0
-    expired: int = 0
-    input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    output_tokens: int = 0
-    resumed_lines: int = 0
-    created_at: str | None = None
-    ended_at: str | None = None  # the API's; reconcile --batch-day ended dates the batch's lines by it
-    errors: dict[str, int] = field(default_factory=dict)  # "type: message" -> lines, for errored lines
-
-    @property
-    def token_hit_rate(self) -> float:
-        prompt = self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
-        return self.cache_read_input_tokens / prompt if prompt else 0.0
-
-    def add(self, line: dict) -> None:
-        self.lines += 1
-        result = line.get("result") or {}
-        kind = result.get("type")
-        if kind in ("succeeded", "errored", "canceled", "expired"):
-            setattr(self, kind, getattr(self, kind) + 1)
-        if kind == "errored":
-            self._count_error(result)
-        if kind == "succeeded":
-            usage = (result.get("message") or {}).get("usage") or {}
-            for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens"):
-                setattr(self, name, getattr(self, name) + int(usage.get(name) or 0))
-
-    def _count_error(self, result: dict) -> None:
-        """Errored lines grouped by the API's error type and message (30,000 identical ones are one row)."""
-        outer = result.get("error") if isinstance(result.get("error"), dict) else {}
-        inner = outer.get("error") if isinstance(outer.get("error"), dict) else outer
-        key = f"{inner.get('type', 'unknown')}: {redact(str(inner.get('message', '')))[:300]}"
-        self.errors[key] = self.errors.get(key, 0) + 1
-
-    def error_summary(self) -> str:
-        """What went wrong, most common first: one line per error type and message."""
-        rows = sorted(self.errors.items(), key=lambda kv: -kv[1])
-        return "\n".join(f"  {n:,} line(s) errored with {key}" for key, n in rows)
-
-    def line(self) -> str:
-        """The one log line per batch the plan asks for."""
-        other = ", ".join(f"{getattr(self, k)} {k}" for k in ("canceled", "expired") if getattr(self, k))
-        return (f"batch {self.batch_id}: {self.succeeded} succeeded, {self.errored} errored"
-                f"{', ' + other if other else ''}; cache_read_input_tokens={self.cache_read_input_tokens:,} "
-                f"cache_creation_input_tokens={self.cache_creation_input_tokens:,}; "
-                f"token hit rate {self.token_hit_rate:.1%}")
-
-    def as_json(self) -> dict:
-        return {**asdict(self), "token_hit_rate": round(self.token_hit_rate, 6)}
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Errors the HTTP layer raises while a streamed body is being read (after the SDK's retries)."""
-    errors: list[type[BaseException]] = []
-    for name in ("httpx2", "httpx"):
-        with contextlib.suppress(ImportError):
-            errors.append(__import__(name).HTTPError)
-    return tuple(errors)
-
-
-def _resume_part(part: Path, summary: ResultSummary) -> Counter:
-    """Keep the complete lines of an interrupted download; drop a torn last line. Returns how
-    many lines of each custom_id the part holds: the results stream is replayed from its
-    start, and the first that many lines of a custom_id are the ones already written. A
-    custom_id the API returns twice (both lines billed) is kept twice, never merged: ingest
-    stores both and reports the conflict (issue 14, class 6; docs/reliability.md)."""
-    seen: Counter = Counter()
-    if not part.exists():
-        return seen
-    good = 0
-    with open(part, "rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                break
-            seen[line["custom_id"]] += 1
-            summary.add(line)
-            good += len(raw)
-    with open(part, "r+b") as fh:
-        fh.truncate(good)
-    summary.resumed_lines = sum(seen.values())
-    return seen
-
-
-def _summarize_existing(out: Path, summary: ResultSummary) -> ResultSummary:
-    """A finished download is not fetched again; a file that is not one is never overwritten."""
-    try:
-        with open(out, encoding="utf-8") as fh:
-            for raw in fh:
-                if raw.strip():
-                    line = json.loads(raw)
-                    if not isinstance(line, dict) or "custom_id" not in line:
-                        raise ValueError("not a result line")
-                    summary.add(line)
-    except (ValueError, UnicodeDecodeError, OSError):
-        raise InputError(f"{out}: already exists and is not a Message Batches results file; choose another "
-                         "--out (cachecast never overwrites it)") from None
-    return summary
-
-
-def fetch(client, batch_id: str, out: Path, *, progress: bool | None = None) -> ResultSummary:
-    """Stream a batch's results to `out` (via out.part); resumes an interrupted download."""
-    import anthropic
-    from tqdm import tqdm
-
-    out = Path(out)
-    summary = ResultSummary(batch_id)
-    if out.exists():
-        return _summarize_existing(out, summary)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    seen = _resume_part(part, summary)
-    with api_errors(f"checking batch {batch_id}"):
-        batch = client.messages.batches.retrieve(batch_id)
-    if batch.processing_status != "ended":
-        raise ApiError(f"batch {batch_id} is still {batch.processing_status}; results exist only once it has "
-                       "ended (use cachecast status, or submit --wait)")
-    if not getattr(batch, "results_url", None):
-        when = f" on {_iso(batch.archived_at)}" if getattr(batch, "archived_at", None) else ""
-        raise ApiError(f"batch {batch_id} was archived{when}: results can be downloaded for 29 days from the "
-                       f"batch's creation ({_iso(batch.created_at)}), and these are gone")
-    summary.created_at = _iso(getattr(batch, "created_at", None))
-    summary.ended_at = _iso(getattr(batch, "ended_at", None))
-    total = sum(getattr(batch.request_counts, k) for k in ("succeeded", "errored", "canceled", "expired"))
-    show = sys.stderr.isatty() if progress is None else progress
-    try:
-        with api_errors(f"downloading results of {batch_id}"), \
-                client.messages.batches.with_streaming_response.results(batch_id) as resp, \
-                open(part, "a", encoding="utf-8") as fh, \
-                tqdm(total=total, initial=summary.resumed_lines, unit="line", desc="fetch", file=sys.stderr,
-                     disable=not show or total < 1000) as bar:
-            for text in resp.iter_lines():
-                if not text.strip():
-                    continue
-                line = json.loads(text)
-                if seen[line["custom_id"]] > 0:  # written before the interruption
-                    seen[line["custom_id"]] -= 1
-                    continue
-                fh.write(text.rstrip("\r\n") + "\n")
-                summary.add(line)
-                bar.update()
-    except (anthropic.APIError, *_transport_errors(), OSError, ValueError) as exc:
-        raise ApiError(f"download of {batch_id} stopped after {summary.lines} lines ({redact(type(exc).__name__)}); "
-                       f"run the same fetch again to resume from {part.name}") from None
-    part.replace(out)
-    return summary

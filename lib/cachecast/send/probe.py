@@ -267,11 +267,14 @@ def _split_writes(usage: dict, ttl_sent: str | None) -> tuple[int, int]:
 
 # -- sending --------------------------------------------------------------------------------------
 def send(client: Any, found: list[Shape], *, prewarm: bool, overrides: Path | None = None,
-         log: Callable[[str], None] = print, betas: tuple[str, ...] = ()) -> list[ProbeResult]:
+         log: Callable[[str], None] = print, betas: tuple[str, ...] = (),
+         into: list[ProbeResult] | None = None) -> list[ProbeResult]:
     """One round of checks per shape, in order, ending at the first rejection (its result is
     the last one returned, status "rejected"), since nothing will be submitted; the caller
-    stores them all either way (the accepted ones were billed)."""
-    results: list[ProbeResult] = []
+    stores them all either way (the accepted ones were billed). Results are appended to
+    `into` as they come, so a call that fails later (the API not answering) leaves the
+    earlier ones to be stored."""
+    results: list[ProbeResult] = into if into is not None else []
     caps: dict[str, Any] = {}  # model -> its Models API row, one retrieve per model
     for i, shape in enumerate(found, 1):
         result = send_one(client, shape, prewarm=prewarm, overrides=overrides, betas=betas, caps=caps)
@@ -294,12 +297,14 @@ def send_one(client: Any, shape: Shape, *, prewarm: bool, overrides: Path | None
              betas: tuple[str, ...] = (), caps: dict[str, Any] | None = None) -> ProbeResult:
     import anthropic
 
+    from .._bounds import check_usage
     from .api import _message, api_errors
 
     sent = probe_params(shape.params, prewarm)
     result = ProbeResult(shape, prewarm, sent["max_tokens"], "ok")
     rejected = (anthropic.BadRequestError, anthropic.NotFoundError, anthropic.UnprocessableEntityError)
-    with api_errors(f"probing {shape.first_custom_id}"):  # 401, 429, 5xx, network: one sentence
+    kept = "probes answered before it are stored; no batch was created"
+    with api_errors(f"probing {shape.first_custom_id}", kept):  # 401, 429, 5xx, network, deadline: one sentence
         try:
             client.messages.count_tokens(**_sdk_kwargs(client.messages.count_tokens,
                                                        probe_checks.count_params(shape.params)))
@@ -329,6 +334,8 @@ def send_one(client: Any, shape: Shape, *, prewarm: bool, overrides: Path | None
     result.validated.append("messages.create")
     result.message_id = getattr(message, "id", None)
     usage = message.usage.model_dump() if getattr(message, "usage", None) is not None else {}
+    # a negative or absurd count would be stored as a negative probe cost and lower the ledger's spend
+    check_usage(usage, f"probing {shape.first_custom_id}", kept)
     result.usage = {k: v for k, v in usage.items() if v is not None}
     result.cost_usd, result.price_source = usage_cost_of(shape, result.usage, shape.ttl if prewarm else None, overrides)
     return result
@@ -436,10 +443,13 @@ def execute(client: Any, run: ProbeRun, build_dir: Path, db: Path | None, *, ove
     max_tokens-0 call was refused for adaptive thinking (prewarm_refused) is not a rejection."""
     from ..build.build_files import build_betas
 
-    run.results = send(client, run.shapes, prewarm=run.prewarm, overrides=overrides, log=log,
-                       betas=build_betas(build_dir))
-    if db is not None:
-        record(db, build_dir, run.results)
+    run.results = []
+    try:
+        send(client, run.shapes, prewarm=run.prewarm, overrides=overrides, log=log, betas=build_betas(build_dir),
+             into=run.results)
+    finally:  # the probes answered so far were billed: stored even when a later one fails
+        if db is not None:
+            record(db, build_dir, run.results)
     problems = rejections(run.results, len(run.shapes))
     if problems:
         raise problems[0]

@@ -66,6 +66,8 @@ def connect(path: str | Path, *, read_only: bool = False, memory_limit: str | No
         conn = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
         raise _open_error(path, exc) from None
+    _OPENED.append(path)
+    del _OPENED[:-8]
     try:
         return _prepare(conn, path, read_only)
     except duckdb.Error as exc:  # the header was DuckDB's, the rest is not readable
@@ -239,10 +241,28 @@ def _refuse_foreign_file(path: Path) -> None:
 
 
 _LOCK = re.compile(r"\block\b", re.IGNORECASE)  # DuckDB: 'Could not set lock on file ...: Conflicting lock'
+# DuckDB's words for a block whose bytes changed: "Corrupt database file: computed checksum X
+# does not match stored checksum Y in block at location Z" (at open, or in any later query)
+_DAMAGE = re.compile(r"corrupt database|checksum .*does not match|does not match stored checksum", re.IGNORECASE)
+_OPENED: list[Path] = []  # stores this process opened, most recent last (for damage_sentence)
+
+
+def damage_sentence(exc: BaseException | str, path: str | Path | None = None) -> str | None:
+    """"the store is damaged at PATH; ..." when `exc` is DuckDB reporting a damaged block
+    (at open or during a query, in this process or a notebook's kernel), else None. PATH is
+    `path`, else the store this process opened last."""
+    if not _DAMAGE.search(str(exc)):
+        return None
+    where = path if path is not None else (_OPENED[-1] if _OPENED else "the store")
+    return (f"the store is damaged at {where} (DuckDB found a block whose checksum does not match); restore it from "
+            "a copy or re-ingest the results into a new store")
 
 
 def _open_error(path: Path, exc: BaseException) -> InputError:
     text = _first_line(exc)
+    damaged = damage_sentence(text, path)
+    if damaged:
+        return InputError(damaged)
     if _LOCK.search(text):
         return InputError(f"{path}: database is busy (another cachecast process has it open); "
                           "try again when it finishes")

@@ -37,17 +37,19 @@ class ExportReport:
 
 
 def export(conn: duckdb.DuckDBPyConnection, out: str | Path) -> ExportReport:
+    from .._output import writing
+
     out = Path(out)
     check_batch_ids(conn)
     with atomic_dir(out, MARKER, "cachecast export") as tmp:
         results, quarantine, batches = conn.execute(store.query(FILE, "counts")).fetchone()
         q = store.queries(FILE)
-        if results:
-            conn.execute(q["results"], {"path": str(tmp / "results")})
-        if quarantine:
-            conn.execute(q["quarantine"], {"path": str(tmp / "quarantine")})
-        for name in ("batches", "ingests", "manifest", "price_snapshot"):
-            conn.execute(q[name], {"path": str(tmp / f"{name}.parquet")})
+        parts = [name for name, n in (("results", results), ("quarantine", quarantine)) if n]
+        for name in [*parts, "batches", "ingests", "manifest", "price_snapshot"]:
+            target = name if name in parts else f"{name}.parquet"
+            # a full disk names the file as it would appear in OUT (the temporary folder is removed)
+            with writing(out / target, f"nothing was exported to {out} (it is written whole or not at all)"):
+                conn.execute(q[name], {"path": str(tmp / target)})
         report = ExportReport(out=out, results=int(results), quarantine=int(quarantine), batches=int(batches))
         meta = {**asdict(report), "out": str(out), "schema_version": store.SCHEMA_VERSION,
                 "exported_at": store.utcnow().isoformat(timespec="seconds"),

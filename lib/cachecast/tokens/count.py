@@ -193,8 +193,10 @@ class TokenCounter:
 
     def __init__(self, client: Any = None, db: Path | None = None, *, progress: bool | None = None,
                  max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None,
-                 timeouts: tuple[float, float] | None = None, betas: tuple[str, ...] = ()) -> None:
-        self.client = client if client is not None else make_client(max_retries, api_version, timeouts, betas)
+                 timeouts: tuple[float, float] | None = None, betas: tuple[str, ...] = (),
+                 call_deadline: float | None = None) -> None:
+        self.client = client if client is not None else make_client(max_retries, api_version, timeouts, betas,
+                                                                    call_deadline)
         self.db = Path(db) if db is not None else None
         self.progress = progress
         self.api_calls = 0
@@ -234,10 +236,14 @@ class TokenCounter:
     def _count_one(self, part: Part) -> int:
         import anthropic
 
+        from ..send.guard import Refused
+
         body = dict(part.body)
         try:
             self.api_calls += 1
             answer = self.client.messages.count_tokens(**body)
+        except Refused as exc:  # the call deadline, a retry-after too long, an answer that is not one
+            raise ApiError(f"count_tokens: {exc}; counts so far are saved, run it again to continue") from None
         except anthropic.RateLimitError:
             raise ApiError(
                 f"count_tokens stayed rate limited (429) after {self.client.max_retries} retries; counts so far "
@@ -256,21 +262,26 @@ class TokenCounter:
 
 
 def _token_count(value: Any) -> int:
-    """count_tokens' input_tokens, only when it is one: int(-5) or int(3.7) stored as an
-    "exact" count would be wrong forever (counts are remembered by content hash)."""
-    if type(value) is not int or not 0 <= value <= 100_000_000:  # 100x the largest context window
-        shown = redact(repr(value))[:60]
-        raise ApiError(f"count_tokens answered input_tokens={shown}, which is not a token count; nothing "
+    """count_tokens' input_tokens, only when it is one (the bounds every server usage number
+    gets, cachecast._bounds): int(-5) or int(3.7) stored as an "exact" count would be wrong
+    forever (counts are remembered by content hash)."""
+    from .._bounds import token_problem
+
+    problem = token_problem(value)
+    if problem:
+        raise ApiError(f"count_tokens answered input_tokens that {problem}, which is not a token count; nothing "
                        "was remembered for this request (is ANTHROPIC_BASE_URL a real Messages API?)")
     return value
 
 
 def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None = None,
-                timeouts: tuple[float, float] | None = None, betas: tuple[str, ...] = ()) -> Any:
+                timeouts: tuple[float, float] | None = None, betas: tuple[str, ...] = (),
+                call_deadline: float | None = None) -> Any:
     """Through api.make_client, so count_tokens sends the run's anthropic-version (and the
-    build's anthropic-beta values) too.
-    timeouts: (read, connect) seconds (count --timeout/--connect-timeout), else api's defaults."""
-    from ..send.api import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
+    build's anthropic-beta values) and is held to the call deadline too.
+    timeouts: (read, connect) seconds (count --timeout/--connect-timeout), else api's defaults;
+    call_deadline: count --call-deadline, else api's default."""
+    from ..send.api import DEFAULT_CALL_DEADLINE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
     from ..send.api import make_client as api_client
     from ..facts.models import DEFAULT_API_VERSION
 
@@ -278,7 +289,7 @@ def make_client(max_retries: int = DEFAULT_MAX_RETRIES, api_version: str | None 
         raise CachecastError("exact token counts need ANTHROPIC_API_KEY in the environment")
     read, connect = timeouts or (DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
     return api_client(max_retries=max_retries, api_version=api_version or DEFAULT_API_VERSION, timeout=read,
-                      connect_timeout=connect, betas=betas)
+                      connect_timeout=connect, betas=betas, call_deadline=call_deadline or DEFAULT_CALL_DEADLINE)
 
 
 def has_api_key() -> bool:

@@ -4,7 +4,8 @@ Retired: one sentence with the date and the replacement, exit 2, because every r
 would come back errored. Deprecated: a warning on stderr. Ingest, audit and reports do not
 call this: pricing the results of a retired model is history, not a mistake.
 
-Also the one --prices flag every pricing command shares."""
+Also the flags several commands share: --prices (every pricing command), --store-prices
+(the read commands) and --call-deadline (every command that calls the API)."""
 from __future__ import annotations
 
 import sys
@@ -42,6 +43,24 @@ PRICES_HELP = "price overrides YAML on top of genai-prices and cachecast's corre
 def add_prices_arg(p, extra: str = "") -> None:
     """--prices FILE, the same on every command that prices (issue 11)."""
     p.add_argument("--prices", type=Path, default=None, metavar="FILE", help=PRICES_HELP + extra)
+
+
+def add_call_deadline_arg(p) -> None:
+    """--call-deadline on every command that calls the API: the overall bound on one call,
+    besides the per-read --timeout (send/guard.py)."""
+    from .._argtypes import bounded_float
+    from ...send.api import DEFAULT_CALL_DEADLINE
+
+    p.add_argument("--call-deadline", type=bounded_float(1, 7 * 86400), default=DEFAULT_CALL_DEADLINE,
+                   metavar="SECONDS", help="give up on an API call after this long in all: every attempt, retry "
+                   "wait and the whole answer (a streamed results file too) (default %(default)s)")
+
+
+def add_store_prices_arg(p) -> None:
+    """--store-prices: read commands take --prices as a what-if for this command only, unless told."""
+    p.add_argument("--store-prices", action="store_true",
+                   help="with --prices (or CACHECAST_PRICES): also record the file's rates in the store, so later "
+                        "audit, ledger and report commands price with them (default: they apply to this command only)")
 
 
 def warn(sentence: str | None, command: str) -> None:

@@ -3,13 +3,14 @@
 The truth about a batch: requests, tokens from the cache, real cost against no caching.
 --json prints the contract object (DESIGN.md) and nothing else on stdout. Each batch is
 priced at its own date with the rates snapshotted at ingest; --prices FILE (or
-CACHECAST_PRICES) re-prices the models the file covers, recorded as such in the store."""
+CACHECAST_PRICES) re-prices the models the file covers for this command only (a what-if),
+and records them in the store for later commands only with --store-prices."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ._preflight import add_prices_arg
+from ._preflight import add_prices_arg, add_store_prices_arg
 
 
 def add_parser(sub) -> None:
@@ -22,16 +23,17 @@ def add_parser(sub) -> None:
                         "server-side turns, truncation) "
                         "as DIR/audit_<table>.csv")
     add_prices_arg(p)
+    add_store_prices_arg(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ...analyse import audit, billed, prewarm
+    from ...analyse import audit, billed, prewarm, what_if
     from ... import store
 
     conn = store.connect_existing(args.db)
     try:
-        audit.reprice(conn, args.prices)
+        what_if.priced(conn, args.prices, args.store_prices)  # a what-if unless --store-prices
         totals = audit.totals(conn, args.batch_id)
         written = _write_csv(conn, args.csv, args.batch_id, totals) if args.csv else []
         if args.json:  # the contract keys first, then what else was billed, the probes and pre-warm verdicts

@@ -1,4 +1,5 @@
 """cachecast count PATH [--exact] [--json] [--max-retries N] [--timeout S] [--connect-timeout S]
+                [--call-deadline S]
 
 Exact counts (count_tokens) when ANTHROPIC_API_KEY is set or --exact is given, remembered in
 the DuckDB store (--db, default $CACHECAST_DB or data/cachecast.duckdb); otherwise an offline
@@ -34,6 +35,9 @@ def add_parser(sub) -> None:
                    help="wait at most this long for each count_tokens read or write (default %(default)s)")
     p.add_argument("--connect-timeout", type=bounded_float(0.1, 600), default=api.DEFAULT_CONNECT_TIMEOUT,
                    metavar="SECONDS", help="wait at most this long to connect (default %(default)s)")
+    from ._preflight import add_call_deadline_arg
+
+    add_call_deadline_arg(p)
     p.set_defaults(run=run)
 
 
@@ -46,7 +50,7 @@ def run(args) -> int:
         build_dir = args.path if args.path.is_dir() else args.path.parent
         counter = TokenCounter(db=args.db or default_db(), api_version=build_api_version(build_dir),
                                max_retries=args.max_retries, timeouts=(args.timeout, args.connect_timeout),
-                               betas=build_betas(build_dir))
+                               betas=build_betas(build_dir), call_deadline=args.call_deadline)
     counts = count_path(args.path, counter)
     summary = {"path": str(args.path), **counts.summary()}
     if args.json:

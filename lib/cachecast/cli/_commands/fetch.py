@@ -27,21 +27,26 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    client = client_for(args, args.manifest if args.manifest and args.manifest.is_dir() else None)
-    summary = api.fetch(client, args.batch_id, args.out)
+    from ...send import results
+
+    build_dir = args.manifest if args.manifest and args.manifest.is_dir() else None
+    client = client_for(args, build_dir)
+    summary = results.fetch(client, args.batch_id, args.out)
+    if build_dir is not None:
+        results.record_download(build_dir, summary, args.out)
     ingested = None
     if args.db is not None:
         from ...analyse.ingest_bridge import ingest_results
 
         created = summary.created_at  # the API's creation time: the day the results are priced at
         if created is None:  # the file was already downloaded: ask the API for the batch's date
-            with api.api_errors(f"checking batch {args.batch_id}"):
+            with api.api_errors(f"checking batch {args.batch_id}", f"the results are kept in {args.out}"):
                 created = getattr(client.messages.batches.retrieve(args.batch_id), "created_at", None)
         ingested = ingest_results([args.out], args.db, manifest=args.manifest, batch_id=args.batch_id,
                                   created_at=created, overrides=args.prices, ended_at=summary.ended_at)
     if args.json:
         print(json.dumps({**summary.as_json(), "out": str(args.out), "ingest": ingested}))
-        return 1 if summary.errored else 0
+        return 1 if summary.errored or summary.malformed else 0
     if summary.resumed_lines:
         print(f"resumed: {summary.resumed_lines} lines were already downloaded")
     print(summary.line())

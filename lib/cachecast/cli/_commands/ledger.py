@@ -1,14 +1,15 @@
-"""cachecast ledger --db DB [--run NAME] [--prices FILE] [--json] [--csv DIR]
+"""cachecast ledger --db DB [--run NAME] [--prices FILE [--store-prices]] [--json] [--csv DIR]
 
 After each batch: a run's batches against its budget, what is spent, what remains, and the
 forecast at completion at the costs actually audited (cachecast.ledger). --json prints the
-contract object (DESIGN.md) and nothing else on stdout; --csv DIR writes each table as CSV."""
+contract object (DESIGN.md) and nothing else on stdout; --csv DIR writes each table as CSV.
+--prices FILE is a what-if for this command only; --store-prices keeps its rates in the store."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ._preflight import add_prices_arg
+from ._preflight import add_prices_arg, add_store_prices_arg
 
 
 def add_parser(sub) -> None:
@@ -18,16 +19,17 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the ledger contract as one JSON object")
     p.add_argument("--csv", type=Path, default=None, metavar="DIR", help="also write each table as DIR/<table>.csv")
     add_prices_arg(p)
+    add_store_prices_arg(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ...analyse import audit, ledger
+    from ...analyse import audit, ledger, what_if
     from ... import store
 
     conn = store.connect_existing(args.db)
     try:
-        audit.reprice(conn, args.prices)
+        what_if.priced(conn, args.prices, args.store_prices)  # a what-if unless --store-prices
         led = ledger.ledger(conn, args.run_name)
         written = ledger.write_csv(conn, ledger.tables(led), args.csv) if args.csv else []
     finally:

@@ -46,10 +46,12 @@ def refresh(args):
     from .submit import client_for
 
     client = client_for(args)
-    with api.api_errors("listing models"):
-        # as the SDK parsed them (it does not validate): model_cache checks each against ModelInfo
-        listed = [m.model_dump(mode="json", warnings=False) for m in client.models.list(limit=100)]
-    return models.store_refresh(listed)
+    kept = f"nothing was stored and the models cache {models.refresh_path()} is unchanged"  # as model_cache says it
+    with api.api_errors("listing models", kept):
+        # every page under one deadline, at most api.MAX_PAGES of them; as the SDK parsed them
+        # (it does not validate): model_cache checks each against ModelInfo and its ranges
+        listed = api.list_all(client, lambda: client.models.list(limit=100), "the Models API")
+    return models.store_refresh([m.model_dump(mode="json", warnings=False) for m in listed])
 
 
 def render(rows: list[dict], day) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ...send import api
 from .._argtypes import bounded_float, bounded_int
-from ._preflight import add_prices_arg
+from ._preflight import add_call_deadline_arg, add_prices_arg
 
 # --flag -> the report's filter parameter (cachecast.send.analytics.Filters)
 FILTERS = {
@@ -76,6 +76,7 @@ def add_parser(sub) -> None:
     p.add_argument("--connect-timeout", type=bounded_float(0.1, 600), default=api.DEFAULT_CONNECT_TIMEOUT,
                    metavar="SECONDS",
                    help="wait at most this long to connect (default %(default)s)")
+    add_call_deadline_arg(p)
     add_prices_arg(p)
     p.set_defaults(run=run)
 
@@ -102,7 +103,7 @@ def run(args) -> int:
         since, until = reconcile.store_range(conn, args.since, args.until, args.batch_day, today)
         analytics.check_range(since, until, today)  # before the key is read or any call is made
         client = api.make_admin_client(args.base_url, args.max_retries, timeout=args.timeout,
-                                       connect_timeout=args.connect_timeout)
+                                       connect_timeout=args.connect_timeout, call_deadline=args.call_deadline)
         audit.reprice(conn, args.prices)
         rec = reconcile.reconcile(conn, client, since=since, until=until, filters=filters, tolerance_pct=tol_pct,
                                   tolerance_usd=tol_usd, amount_unit=args.amount_unit, batch_day=args.batch_day,

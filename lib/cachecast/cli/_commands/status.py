@@ -39,7 +39,7 @@ def run(args) -> int:
     dirs = [Path(t) for t in args.targets if Path(t).is_dir()]
     client = client_for(args, dirs[0] if dirs else None)
     rows = []
-    with api.api_errors("checking batch status"):
+    with api.api_errors("checking batch status", "nothing was changed"):
         for bid in ids:
             b = client.messages.batches.retrieve(bid)
             rows.append({"batch_id": b.id, "processing_status": b.processing_status,

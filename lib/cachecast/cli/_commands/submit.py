@@ -27,7 +27,7 @@ from ...send import api
 from .._argtypes import bounded_float, bounded_int
 from ...errors import InputError
 from ...facts.models import API_VERSIONS, DEFAULT_API_VERSION
-from ._preflight import add_prices_arg
+from ._preflight import add_call_deadline_arg, add_prices_arg
 
 
 def add_parser(sub) -> None:
@@ -67,6 +67,7 @@ def add_connection_args(p, version_help: str = "the build's provider.api_version
                    help="wait at most this long for each read or write of a request (default %(default)s)")
     p.add_argument("--connect-timeout", type=bounded_float(0.1, 600), default=api.DEFAULT_CONNECT_TIMEOUT,
                    metavar="SECONDS", help="wait at most this long to connect (default %(default)s)")
+    add_call_deadline_arg(p)
 
 
 def client_for(args, build_dir: Path | None = None):
@@ -75,7 +76,8 @@ def client_for(args, build_dir: Path | None = None):
 
     version = args.api_version or (build_api_version(build_dir) if build_dir else None) or DEFAULT_API_VERSION
     return api.make_client(args.base_url, args.max_retries, timeout=args.timeout, api_version=version,
-                           connect_timeout=args.connect_timeout, betas=build_betas(build_dir) if build_dir else ())
+                           connect_timeout=args.connect_timeout, betas=build_betas(build_dir) if build_dir else (),
+                           call_deadline=args.call_deadline)
 
 
 def lint_gate(build_dir: Path, force: bool) -> None:
@@ -183,12 +185,15 @@ def finish(client, build_dir: Path, records, db: Path | None, poll_seconds: floa
     """Wait, download each batch to DIR/results/, log its line, ingest when asked."""
     states = api.wait(client, [api.check_batch_id(r.batch_id, f"{build_dir}/batches.json") for r in records],
                       poll_seconds=poll_seconds, deadline=deadline)
+    from ...send import results
+
     errored = 0
     for record in records:
         record.processing_status = states[record.batch_id].processing_status
         out = build_dir / "results" / f"{record.batch_id}.jsonl"
-        summary = api.fetch(client, record.batch_id, out)
+        summary = results.fetch(client, record.batch_id, out)
         record.results = str(out.relative_to(build_dir))
+        record.redacted_lines = summary.redacted_lines
         api.write_records(build_dir, records)
         print(summary.line())
         errored += report_errors(summary)
@@ -204,8 +209,19 @@ def finish(client, build_dir: Path, records, db: Path | None, poll_seconds: floa
 
 
 def report_errors(summary) -> int:
-    """Errored lines are not billed but are not answers either: say why, by type and message."""
+    """Errored lines are not billed but are not answers either: say why, by type and message.
+    Lines the server sent that are not result lines at all are said too (kept as received;
+    ingest quarantines them), and where the API key was redacted. Returns the lines that are
+    not answers (errored + malformed): any makes the command exit 1."""
     if summary.errored:
         print(f"batch {summary.batch_id}: {summary.errored:,} request(s) errored; re-send them after fixing:\n"
               f"{summary.error_summary()}", file=sys.stderr)
-    return summary.errored
+    if summary.malformed:
+        print(f"batch {summary.batch_id}: warning: {summary.malformed:,} line(s) from the server are not usable "
+              f"result lines ({summary.malformed_summary()}); kept as received, and ingest quarantines them with "
+              "these reasons", file=sys.stderr)
+    if summary.redacted_lines:
+        print(f"batch {summary.batch_id}: note: the API key appeared in {summary.redacted_lines:,} line(s) from the "
+              "server; it was saved as [redacted] (recorded in batches.json when the batch has a build)",
+              file=sys.stderr)
+    return summary.errored + summary.malformed

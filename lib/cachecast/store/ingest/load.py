@@ -17,7 +17,7 @@ from ... import store
 from ...errors import InputError, secret_values
 from .checks import _ambiguous_lines, _numbering_problem, _scan_lines
 from .dedupe import BATCH_ID_RE, _conflicts, _elsewhere, _reasons, resolve_batch_id
-from .read import (_Source, _check_file, _gunzip, _gzip_stream, _is_gzip, _plain, _progress_wanted,
+from .read import (_Source, _check_file, _gunzip, _gzip_stream, _is_gzip, _plain, _progress_wanted, read_to_end,
                    _query_progress, _read_blocks, _sanitize, _temp_dir, content_id, literal_path)
 
 FILE = "store/ingest.sql"
@@ -109,6 +109,7 @@ def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: 
     threading.Thread(target=_warm_prices, daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="cachecast-ingest-", dir=_temp_dir(conn)) as tmp:
         src = (_gzip_stream(path) or _gunzip(path, Path(tmp), show)) if _is_gzip(path) else _plain(path)
+        src = read_to_end(src, Path(tmp), show)  # stat said 0 bytes (/proc, FUSE): read it anyway
         src.path = literal_path(src.path, Path(tmp))
         report = FileReport(source_file=str(path), batch_id=resolve_batch_id(conn, batch_id, path, src.fingerprint))
         if src.size == 0:

@@ -121,6 +121,31 @@ def _plain(path: Path) -> _Source:
                    ends_with_newline=tail.endswith(b"\n"), bom=head.startswith(b"\xef\xbb\xbf"))
 
 
+def read_to_end(src: _Source, tmp: Path, show: bool) -> _Source:
+    """`src`, or, for a file whose stat size is 0 but which has content when read (files under
+    /proc, some FUSE mounts), a copy read to its end through the sanitizer. DuckDB sizes what
+    it reads by stat, so such a file was "0 lines read", rc 0, whatever it held. The copy is
+    bounded like a decompressed file (GZIP_MAX_BYTES)."""
+    if src.size or src.gzip:
+        return src
+    with open(src.path, "rb") as fh:
+        if not fh.read(1):
+            return src  # empty indeed
+    probe = _Source(path=src.path, fingerprint="", size=0, ends_with_newline=True)
+    return _sanitize(_bounded_blocks(src.path), tmp / "read-to-end.jsonl", probe, show, src.path.name)
+
+
+def _bounded_blocks(path: Path) -> Iterator[bytes]:
+    read = 0
+    with open(path, "rb") as fh:
+        for block in _blocks(fh):
+            read += len(block)
+            if read > GZIP_MAX_BYTES:
+                raise InputError(f"{path}: its size on disk is 0 but reading it gives more than "
+                                 f"{GZIP_MAX_BYTES >> 30} GiB; refused (is it a results file?)")
+            yield block
+
+
 def _fingerprint(size: int, head: bytes, tail: bytes) -> str:
     return hashlib.sha256(f"{size}:".encode() + head + b":" + tail).hexdigest()[:32]
 
