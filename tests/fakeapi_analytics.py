@@ -331,7 +331,7 @@ def parse_query(query: dict[str, list[str]], td: Any) -> tuple[dict, str | None]
             try:
                 params[name] = int(values[-1])
             except ValueError:
-                return params, f"limit: Input should be a valid integer, unable to parse string as an integer"
+                return params, "limit: Input should be a valid integer, unable to parse string as an integer"
         elif name == "exclude_deleted_users":
             params[name] = values[-1] == "true"
         else:

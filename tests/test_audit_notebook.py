@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cachecast.report.reports import notebook_parameters, notebook_path, run_report
+from cachecast.report.reports import notebook_path, parameters, run_report
 
 DATA = Path(__file__).resolve().parent / "data"
 EVIL = '<script>alert("x")</script>'
@@ -28,7 +28,7 @@ def test_committed_notebook_is_clean():
                        for n in ast.walk(tree)), cell.source
     for stmt in ast.parse(code[0].source).body:  # parameters: literals only
         assert isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant), ast.unparse(stmt)
-    assert set(notebook_parameters(notebook_path("audit"))) == {
+    assert set(parameters(notebook_path("audit"))) == {
         "results_glob", "db_path", "manifest_dir", "batch_id", "projection_json"}
 
 

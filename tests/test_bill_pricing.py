@@ -277,7 +277,7 @@ def test_truncation_counts_shares_dollars_and_warns_above_one_percent(tmp_path, 
 
 
 def test_truncation_in_the_ledger_and_the_pilot_calibration(tmp_path, capsys, pilot_build):
-    from cachecast.plan import projection
+    from cachecast.plan import calibration
 
     lines = [answer(i, stop="max_tokens" if i < 30 else "end_turn", out=900 if i < 30 else 100) for i in range(1000)]
     path = tmp_path / "pilot.jsonl"
@@ -290,7 +290,7 @@ def test_truncation_in_the_ledger_and_the_pilot_calibration(tmp_path, capsys, pi
     assert led["batches"][0]["truncated"] == 30
     text = run(capsys, "ledger", "--db", db)[1]
     assert "30 of 1,000 answers (3.0%) stopped at max_tokens" in text and "raise max_tokens" in text
-    pilot = projection.observed_pilot(db)
+    pilot = calibration.observed_pilot(db)
     assert pilot.truncated == 30 and "the calibrated output is a floor" in pilot.truncation_note()
     assert billed.TRUNCATION_WARN_SHARE == 0.01
 

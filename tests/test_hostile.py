@@ -425,36 +425,6 @@ def key(monkeypatch):
     return KEY
 
 
-REDACT_CASES = {
-    "string": (f"echo {KEY}", "echo [redacted]"),
-    "nested": ({"a": [{"b": f"x{KEY}y"}, 3, None, True]}, {"a": [{"b": "x[redacted]y"}, 3, None, True]}),
-    "mapping-key": ({KEY: 1}, {"[redacted]": 1}),
-    "tuple": ((KEY, 1.5), ("[redacted]", 1.5)),
-}
-
-
-@pytest.mark.parametrize("case", sorted(REDACT_CASES))
-def test_redact_obj_removes_the_key_everywhere(key, case):
-    from cachecast.errors import redact_obj
-
-    value, expected = REDACT_CASES[case]
-    assert redact_obj(value) == expected
-
-
-def test_redact_obj_with_a_crlf_key(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY + "\r\n")
-    from cachecast.errors import redact_obj
-
-    assert redact_obj({"m": f"bad key {KEY}"}) == {"m": "bad key [redacted]"}
-
-
-def test_redact_lines_streams_bytes(key):
-    from cachecast.errors import redact_lines
-
-    lines = [b'{"a": "' + KEY.encode() + b'"}\n', b"plain\n"]
-    assert list(redact_lines(iter(lines))) == [b'{"a": "[redacted]"}\n', b"plain\n"]
-
-
 def _echoing_results(path: Path) -> None:
     """A proxy that echoed the key: into a succeeded message's text, an errored line's
     message, and a line that is not JSON (quarantined with its raw text)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import random
 import shutil
 import signal
@@ -26,7 +25,6 @@ import duckdb
 import pytest
 
 from _fixtures import PILOT
-from cachecast import store as store_mod
 from cachecast.cli import main
 from cachecast.errors import ApiError, InputError
 from test_hostile import KEY, bounded, cli, one_error
@@ -194,7 +192,7 @@ def test_count_tokens_answers_get_the_same_bounds(fake_api, key, built, tmp_path
 
 def test_a_models_answer_with_an_impossible_token_limit_is_not_stored(fake_api, key, capsys):
     from fakeapi import model_info
-    from cachecast.facts import models
+    from cachecast.facts import model_cache, models
 
     rows = [model_info(f, models.today()) for f in models.all_models()]
     rows[0]["max_tokens"] = -64000
@@ -202,7 +200,7 @@ def test_a_models_answer_with_an_impossible_token_limit_is_not_stored(fake_api, 
     fake_api.faults.answer(json.dumps(page), path="/v1/models", method="GET")
     run = cli(capsys, "models", "--refresh", "--base-url", fake_api.url)
     failed(run, "models", "max_tokens is -64,000", "nothing was stored")
-    assert not models.refresh_path().exists()
+    assert not model_cache.refresh_path().exists()
 
 
 def test_the_shared_bound_is_the_ingest_bound():
@@ -370,13 +368,13 @@ def test_a_retry_after_within_the_cap_is_still_honoured(fake_api, key, built, ca
 
 
 def test_a_listing_that_never_ends_is_cut_at_the_page_limit(fake_api, key, capsys):
-    from cachecast.facts import models
+    from cachecast.facts import model_cache
 
     fake_api.faults.endless_pages = True
     with bounded(seconds=60):  # before: followed has_more forever
         run = cli(capsys, "models", "--refresh", "--base-url", fake_api.url)
     failed(run, "models", "still said has_more after 50 pages", "nothing was stored and the models cache")
-    assert not models.refresh_path().exists()
+    assert not model_cache.refresh_path().exists()
     assert fake_api.paths("GET").count("/v1/models") == 50
 
 
@@ -741,18 +739,18 @@ def test_a_full_disk_while_exporting_parquet_names_the_file(tmp_path, capsys, mo
 
 def test_a_retired_model_without_a_date_says_so(tmp_path, capsys, monkeypatch):
     from fakeapi import model_info
-    from cachecast.facts import models
+    from cachecast.facts import model_cache, models
 
     row = model_info(models.model_facts(MODEL), models.today())
     row.update(lifecycle="retired", retires_at=None)
-    models.refresh_path().write_text(json.dumps({"fetched_at": "2026-12-01T00:00:00+00:00", "models": [row]}))
+    model_cache.refresh_path().write_text(json.dumps({"fetched_at": "2026-12-01T00:00:00+00:00", "models": [row]}))
     models._table.cache_clear()
     models.model_facts.cache_clear()
     try:
         line = one_error(cli(capsys, "project", PILOT), "project", "was retired (no retirement date is published)")
         assert "None" not in line
     finally:
-        models.refresh_path().unlink()
+        model_cache.refresh_path().unlink()
         models._table.cache_clear()
         models.model_facts.cache_clear()
 

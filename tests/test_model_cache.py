@@ -24,7 +24,7 @@ from fakeapi_models import extra_model
 def fresh_tables(monkeypatch, tmp_path):
     """A cache file of this test's own, and model lookups that read it (the table is memoised)."""
     path = tmp_path / "models.json"
-    monkeypatch.setenv(models.REFRESH_ENV, str(path))
+    monkeypatch.setenv(model_cache.REFRESH_ENV, str(path))
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-models")
     _clear()
     yield path

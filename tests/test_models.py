@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from cachecast.facts import models
+from cachecast.facts import model_cache, models
 from cachecast.cli import main
 from cachecast.errors import ConfigError
 
@@ -118,7 +118,7 @@ def test_models_table_prints(capsys):
 def test_refresh_from_the_models_api_is_preferred(fake_api, monkeypatch, tmp_path, capsys):
     """With a key, --refresh stores client.models.list(); later lookups use it and say so."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-    monkeypatch.setenv(models.REFRESH_ENV, str(tmp_path / "models.json"))
+    monkeypatch.setenv(model_cache.REFRESH_ENV, str(tmp_path / "models.json"))
     models.model_facts.cache_clear()
     models._table.cache_clear()
     try:

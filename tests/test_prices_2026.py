@@ -458,11 +458,9 @@ def test_reports_say_the_price_source_and_date(tmp_path, capsys):
     db = tmp_path / "s.duckdb"
     ingest_lines(capsys, tmp_path, db, "rep", [batch_line("x1", "claude-sonnet-5-5", inp=100, out=10)],
                  "--priced-at", "2026-10-20")
-    run_ = audit.open_run(db, batch_id="rep")
-    try:
-        lines = run_.summary_lines()
-    finally:
-        run_.conn.close()
+    from cachecast.report.audit_view import open_audit
+
+    lines = open_audit(db, batch_id="rep").summary_lines()
     assert any(line.startswith("Prices as of 2026-10-20") and "genai-prices 0.2.3" in line for line in lines)
     p = plan(FULL, pilot_items=10, full_items=20, exact=False)
     assert "Prices: genai-prices 0.2.3 bundled snapshot, prices in effect" in headline(p)

@@ -11,7 +11,7 @@ from genai_prices import Usage, calc_price
 
 from cachecast.errors import PriceError
 from cachecast.facts.costs import usage_cost
-from cachecast.facts.pricing import Rates, get_rates, rates_rows
+from cachecast.facts.pricing import get_rates
 
 D = Decimal
 DAY = date(2026, 11, 20)  # pinned so the test does not drift with dated prices
@@ -157,19 +157,12 @@ def test_overrides_bad_file(tmp_path):
         get_rates("claude-sonnet-4-5", batch=False, overrides=tmp_path / "nope.yaml")
 
 
-def test_rates_rows_one_per_model_and_batch():
-    rows = rates_rows(["claude-sonnet-4-5", "claude-haiku-4-5", "claude-sonnet-4-5"])
-    assert [(r["model"], r["batch"]) for r in rows] == [
-        ("claude-sonnet-4-5", False), ("claude-sonnet-4-5", True),
-        ("claude-haiku-4-5", False), ("claude-haiku-4-5", True)]
-    assert set(rows[0]) == {f for f in Rates.__dataclass_fields__}
-    assert rows[1]["read"] == D("0.15") and isinstance(rows[1]["source"], str)
-    # Opus 4.0: both rows now (issue 11: batch = 50% of standard where genai-prices has no
-    # batch variant, 1.50 x 0.5 = 0.75 read); unknown model: error
-    assert [(r["batch"], r["read"]) for r in rates_rows(["claude-opus-4-0"], at=DAY)] == [
-        (False, D("1.5")), (True, D("0.75"))]
+def test_batch_is_half_of_standard_where_genai_prices_has_no_batch_variant():
+    # Opus 4.0: genai-prices has no batch variant; the correction layer makes batch 50% of
+    # standard: read 1.50 x 0.5 = 0.75. An unknown model is a PriceError.
+    assert [get_rates("claude-opus-4-0", batch, at=DAY).read for batch in (False, True)] == [D("1.5"), D("0.75")]
     with pytest.raises(PriceError):
-        rates_rows(["claude-nope-1"])
+        get_rates("claude-nope-1", batch=False)
 
 
 def test_shipped_overrides_example_loads():

@@ -166,14 +166,15 @@ def test_prewarmed_first_wave_reads_and_the_verdict_is_worked_by_hand(project, t
     try:
         [v] = prewarm.prewarm_verdicts(conn, "msgbatch_warm", first_wave=100)
         cost = prewarm.probe_cost(conn, "msgbatch_warm")
-        keys = prewarm.summary_with_probes(conn, "msgbatch_warm", first_wave=100)
+        keys = prewarm.probe_summary(conn, "msgbatch_warm", first_wave=100)
+        contract = audit.summary(conn, "msgbatch_warm")
     finally:
         conn.close()
     assert (v.first_wave_lines, v.first_wave_reads, v.first_wave_writes) == (6, 6, 0)
     assert v.saved_usd == saved and v.probe_cost_usd == probe_usd and v.net_usd == saved - probe_usd
     assert v.net_usd > 0 and v.verdict == f"pre-warm paid {audit.money(saved - probe_usd)}"
     assert cost["probe_cost_usd"] == probe_usd and cost["probes"] == 1
-    assert keys["probe_cost_usd"] == audit.usd(probe_usd) and keys["requests"] == 6  # beside the contract
+    assert keys["probe_cost_usd"] == audit.usd(probe_usd) and contract["requests"] == 6  # beside the contract
 
 
 def test_hand_worked_numbers_for_the_small_build(project, tmp_path):

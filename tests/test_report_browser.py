@@ -44,7 +44,7 @@ from typing import Iterator
 import nbformat
 import pytest
 
-from cachecast.report.reports import NOTEBOOKS, notebook_parameters, notebook_path, run_report
+from cachecast.report.reports import run_report
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -29,7 +29,7 @@ import nbformat
 import pytest
 
 from cachecast.cli import main
-from cachecast.report.reports import notebook_parameters, notebook_path, run_report
+from cachecast.report.reports import notebook_path, parameters, run_report
 
 REPO = Path(__file__).resolve().parents[1]
 PILOT = REPO / "config" / "eval_config.pilot.anthropic.yaml"
@@ -117,7 +117,7 @@ def full_run(tmp_path_factory) -> FullRun:
                                   "hit_rates": [0.3, 0.9], "audit_db": str(db)},
                       "audit": {"db_path": str(db), "batch_id": BATCH}}
             for kind in ("project", "audit"):
-                known = notebook_parameters(notebook_path(kind))
+                known = parameters(notebook_path(kind))
                 reports[kind] = tmp / "reports" / f"{kind}.html"
                 executed[kind] = tmp / f"executed-{kind}.ipynb"
                 run_report(kind, {k: v for k, v in params[kind].items() if k in known}, reports[kind],
@@ -158,7 +158,7 @@ def test_papermill_parameters_never_carry_the_key(full_run):
         assert injected, kind  # the run really went through papermill parameters
         assert all("CANARYreport" not in c.source for c in injected)
         assert "CANARYreport" not in json.dumps(nb.metadata)  # papermill records parameters here too
-        for name in notebook_parameters(notebook_path(kind)):
+        for name in parameters(notebook_path(kind)):
             assert not re.search(r"api_?key|secret|password|credential|auth", name, re.I), (kind, name)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator
 
 
 class CachecastError(Exception):
@@ -64,35 +63,3 @@ def redact_bytes(data: bytes) -> bytes:
         if raw in data:
             data = data.replace(raw, REDACTED.encode())
     return data
-
-
-def redact_obj(obj: Any) -> Any:
-    """A copy of a JSON-like value with the key removed from every string in it, keys of
-    mappings included (a proxy may echo the key anywhere in a result line). Values without
-    the key come back as they are; non-string scalars are never changed."""
-    if not secret_values():
-        return obj
-    return _redact_value(obj)
-
-
-def _redact_value(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return redact(obj)
-    if isinstance(obj, dict):
-        return {_redact_value(k): _redact_value(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_redact_value(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_redact_value(v) for v in obj)
-    return obj
-
-
-def redact_lines(lines: Iterable[bytes]) -> Iterator[bytes]:
-    """Stream `lines` (bytes, as iterating a binary file gives them) with the key removed:
-    for a file copied through Python on its way to the store (a sanitized or decompressed
-    results file). With no key set the lines pass through untouched."""
-    if not secret_values():
-        yield from lines
-        return
-    for line in lines:
-        yield redact_bytes(line)

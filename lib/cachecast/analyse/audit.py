@@ -25,7 +25,6 @@ import duckdb
 from .. import store
 from ..errors import InputError, PriceError
 from ..facts.pricing import usd
-from .what_if import reprice, what_if_prices  # noqa: F401 - reprice: audit.reprice, as callers know it
 
 FILE = "analyse/audit.sql"
 CONTRACT_KEYS = ("requests", "succeeded", "errored", "canceled", "expired", "input_tokens",
@@ -516,15 +515,6 @@ class AuditRun:
     def anomalies(self, limit: int = 200):
         return anomalies(self.conn, self.batch_id).head(limit)
 
-    def anomaly_note(self, limit: int = 200) -> str:
-        counts = self.anomaly_counts()
-        total = int(counts["requests"].sum()) if len(counts) else 0
-        if not total:
-            return "No anomalies: every cacheable request read or wrote as expected."
-        shown = min(total, limit)
-        return (f"{total:,} anomalies; the first {shown:,} in results-file order are listed below "
-                "(all of them: cachecast.audit.anomalies).")
-
     def errors(self):
         return errors_by_type(self.conn, self.batch_id)
 
@@ -540,26 +530,3 @@ class AuditRun:
 
     def projected_vs_actual(self, projection: str | Path | dict | None):
         return projected_vs_actual(self.totals, projection)
-
-
-def open_run(db_path: str | Path, *, results_glob: str | None = None, manifest_dir: str | Path | None = None,
-             batch_id: str | None = None, overrides: Path | None = None) -> AuditRun:
-    """Open the store, ingest `results_glob` first when given, and total the batch.
-
-    With no batch_id: the batches the ingested files went to when exactly one, else every
-    batch in the store. overrides (else CACHECAST_PRICES, which `cachecast report --prices`
-    sets) re-prices the models it covers, as `audit --prices` does: for this connection only."""
-    from ..store import ingest
-
-    db = Path(db_path)
-    if results_glob is None and not db.exists():
-        raise InputError(f"{db}: no such database; give results_glob to ingest results first")
-    conn = store.connect(db)
-    reports = []
-    if results_glob:
-        reports = ingest.ingest_paths(conn, [results_glob], batch_id=batch_id, manifest=manifest_dir,
-                                      progress=False, overrides=overrides)
-        if batch_id is None and len({r.batch_id for r in reports}) == 1:
-            batch_id = reports[0].batch_id
-    what_if_prices(conn, overrides)  # for this connection only: the store keeps its prices
-    return AuditRun(conn=conn, db=db, batch_id=batch_id, ingested=reports, totals=totals(conn, batch_id))

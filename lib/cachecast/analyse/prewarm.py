@@ -26,7 +26,7 @@ import duckdb
 from .. import store
 from ..errors import InputError
 from ..facts.pricing import usd
-from .audit import money, summary
+from .audit import money
 
 PROBE_FILE = "send/probe.sql"
 MIN_FIRST_WAVE_LINES = 2  # fewer first-wave lines of a prefix than this: "not enough data"
@@ -126,12 +126,6 @@ def probe_summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
     return {"probe_cost_usd": usd(cost["probe_cost_usd"]), "probes": cost["probes"],
             "prewarm_probes": cost["prewarm_probes"], "prewarm_cost_usd": usd(cost["prewarm_cost_usd"]),
             "prewarm": [v.as_json() for v in verdicts] or None}
-
-
-def summary_with_probes(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,
-                        first_wave: int | None = None) -> dict[str, Any]:
-    """summary() (the contract keys, unchanged, first) followed by the probe keys."""
-    return {**summary(conn, batch_id), **probe_summary(conn, batch_id, first_wave)}
 
 
 def prewarm_lines(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None,

@@ -17,7 +17,7 @@ from ..facts.pricing import MILLION
 from ..send.analytics import Filters
 
 if TYPE_CHECKING:
-    from .reconcile import Cell, MissingBatch
+    from .reconcile import Cell
 
 NEAR = Decimal("0.01")  # a ratio within 1% of a factor is that factor
 

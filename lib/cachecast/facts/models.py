@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
 from . import model_cache
-from .model_cache import REFRESH_ENV, refresh_path  # noqa: F401  (the names callers and tests use)
 
 API_VERSIONS = ("2026-10-21", "2023-06-01")
 DEFAULT_API_VERSION = "2026-10-21"  # what anthropic SDK 2.x sends
@@ -120,10 +119,6 @@ class ModelFacts:
     max_input_tokens: int | None = None  # the Models API's; the table does not keep it
     api_only: bool = False  # not in the table: the Models API's facts plus conservative defaults
     assumed: tuple[str, ...] = field(default=())  # facts the Models API did not give, assumed
-
-    @property
-    def family(self) -> str:  # older callers' name for the id
-        return self.id
 
     @property
     def fixed_sampling(self) -> bool:

@@ -22,7 +22,7 @@ Resolution for (model, day, batch, speed, geo):
   3. batch: the override's `batch:` block or `batch_multiplier`, else genai-prices' batch
      variant when it is in effect and no `rate` row changed the day's rates, else
      standard x the `batch` row's 0.5;
-  4. geo us: x the `geo` row's 1.1 on every token rate, for models whose cachecast.models
+  4. geo us: x the `geo` row's 1.1 on every token rate, for models whose cachecast.facts.models
      row accepts inference_geo (4.6 and later); elsewhere a US-only line is a PriceError;
   5. server tools: web search at genai-prices' price per 1,000, else the override's, else the
      `server_tool` row's $10; web fetch at the override's, else the row's $0 (documented free);
@@ -63,14 +63,14 @@ import difflib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -192,12 +192,6 @@ def check_overrides(path: str | Path) -> Path:
     path = Path(path)
     _load_overrides(path)
     return path
-
-
-def rates_rows(models: Iterable[str], overrides: Path | None = None, *, at: date | None = None) -> list[dict[str, Any]]:
-    """One row per (model, batch) with the Rates fields, standard speed and global geo."""
-    return [asdict(get_rates(model, batch, overrides, at=at)) for model in dict.fromkeys(models)
-            for batch in (False, True)]
 
 
 def snapshot_row(rates: Rates) -> dict[str, Any]:
@@ -428,14 +422,14 @@ def _split_tiers(model: str, values: dict[str, Any]) -> tuple[dict, int | None, 
 
 def _apply_geo(rates: Rates, geo: str) -> Rates:
     """US-only inference: every token rate x the geo row's multiplier, on models that take
-    inference_geo (cachecast.models); a line claiming it elsewhere cannot be priced."""
+    inference_geo (cachecast.facts.models); a line claiming it elsewhere cannot be priced."""
     if geo == "global":
         return rates
     from .models import find
 
     facts = find(rates.model) or find(re.sub(r"(-\d{8}|@.+)$", "", rates.model))
     if facts is None or not facts.inference_geo:
-        raise PriceError(f"inference_geo '{geo}' is not available on '{rates.model}' (cachecast.models: only "
+        raise PriceError(f"inference_geo '{geo}' is not available on '{rates.model}' (cachecast models: only "
                          "Opus/Sonnet 4.6 and later take it); cannot price a US-only line of it")
     row = corrections().one("geo", None, rates.priced_on or today())
     if row is None or row.geo != geo:

@@ -9,7 +9,7 @@ an SDK upgrade that drops a parameter makes it "Extra inputs are not permitted" 
 `validate(value, typ)` returns problems as "dotted.path: message" in pydantic's wording,
 which is what the API answers ("temperature: Extra inputs are not permitted"). Per-model
 rules (retired models, thinking modes, sampling on old models) are not the SDK's business:
-they live in cachecast.models and the server applies them after this.
+they live in cachecast.facts.models and the server applies them after this.
 """
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def checker(typ: Any) -> Checker:
         return _SCALARS[str]
     if _is_model(typ):
         return _dict_checker(Any)  # a response model passed back: its wire form is a dict
-    raise TypeError(f"cachecast.sdk_types cannot check {typ!r}; teach checker() this form")
+    raise TypeError(f"cachecast.facts.sdk_types cannot check {typ!r}; teach checker() this form")
 
 
 def _accept(value: Any, path: str) -> list[Problem]:

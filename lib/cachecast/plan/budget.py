@@ -74,9 +74,6 @@ class BudgetFigures:
         return replace(self, ceiling=self.ceiling + extra, worst_expected=self.worst_expected + extra,
                        expected=self.expected + extra)
 
-    def with_basis(self, basis: str) -> "BudgetFigures":
-        return replace(self, basis=check_basis(basis))
-
     def max_tokens_within_budget(self) -> int | None:
         """The largest max_tokens whose ceiling fits the budget (None: no budget, no cap
         known, or even max_tokens 1 does not fit)."""
@@ -100,7 +97,7 @@ class BudgetFigures:
 
     def expected_words(self) -> str:
         if self.ttl and self.expected_hit_rate is not None:
-            return f"{self.ttl} at a {self.expected_hit_rate:.0%} hit rate"
+            return f"{self.ttl}, {self.expected_hit_rate:.0%} hit rate"
         return "no cache"
 
     def summary(self) -> str:

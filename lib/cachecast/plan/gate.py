@@ -9,7 +9,7 @@ answer plus the model's expected thinking, cachecast.plan.projection.output_toke
 **expected**. The gate refuses when the worst expected is over the budget (with
 `--budget-basis ceiling`: the ceiling), and warns when only the ceiling is, with how to
 lower it. Prices are the same as every other command's (`--prices FILE` /
-CACHECAST_PRICES). The synchronous probes `submit` sends first (cachecast.probe, billed at
+CACHECAST_PRICES). The synchronous probes `submit` sends first (cachecast.send.probe, billed at
 standard rates) are added to every figure: `probe_usd`.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ O is the answer plus thinking: every 5.x model thinks by default and thinking to
 billed as output, so the thinking share T of O is its own cost component. T comes from
 `--thinking-tokens`, an audited pilot's thinking_tokens, or the dated planning assumption
 per effort level in data/price_corrections.yaml (the model's default effort from
-cachecast.models unless the config's `thinking.effort` says otherwise). `--output-tokens O`
+cachecast.facts.models unless the config's `thinking.effort` says otherwise). `--output-tokens O`
 given alone is the whole output, thinking included, so a pinned projection stays a hand
 formula.
 
@@ -38,9 +38,8 @@ from ..build.config import RunConfig
 from ..errors import ConfigError, InputError
 from ..facts.models import model_facts
 from ..facts.pricing import Rates, get_rates
-# calibration from a pilot and pre-warming live in their own modules; their names stay importable here
-from .calibration import PilotObservation, observed_pilot  # noqa: F401
-from .prewarm import PrewarmSaving, prewarm_concurrency, prewarm_json, prewarm_saving  # noqa: F401
+from .calibration import PilotObservation
+from .prewarm import prewarm_json
 from .budget import DEFAULT_BASIS, check_basis, figures
 
 TTLS = ("5m", "1h")
@@ -63,10 +62,6 @@ class TokenProfile:
     sources: dict[str, str] = field(default_factory=dict)  # per component, for the reader
     notes: tuple[str, ...] = ()
     thinking_mean: Decimal = Decimal(0)
-
-    @property
-    def answer_mean(self) -> Decimal:
-        return self.output_mean - self.thinking_mean
 
 
 @dataclass(frozen=True)
@@ -253,7 +248,7 @@ class ThinkingPlan:
 def expected_thinking(cfg: RunConfig, model: str | None = None) -> ThinkingPlan:
     """Thinking tokens per request the config's model will spend, from the dated planning
     assumption per effort level (data/price_corrections.yaml). Omitted `thinking` means the
-    model's default (cachecast.models: adaptive on 5.x, at its default effort); `disabled`
+    model's default (cachecast.facts.models: adaptive on 5.x, at its default effort); `disabled`
     and `between_tools` (no tools in a single-turn eval) mean none. `model`: the model the
     requests were built for, when it is not the config's (a build's manifest says)."""
     from ..facts.models import find
@@ -287,7 +282,7 @@ def measured_tokens(cfg: RunConfig, items: int | None = None, counter: Any = Non
 
     Temperatures and repeats do not change the prompt. Nor does a treatment change the
     item's text: it only swaps or extends the system prompt. Counts are sums of blocks
-    (see cachecast.tokens), so U(item, t) = U(item, t0) + U(item0, t) - U(item0, t0)
+    (see cachecast.tokens.count), so U(item, t) = U(item, t0) + U(item0, t) - U(item0, t0)
     holds exactly and each item is rendered once, not once per treatment (3x faster on
     a 5,000-item run). S depends on the treatment only. tests/test_projection.py checks
     the shortcut against rendering every pair."""
@@ -314,22 +309,6 @@ def measured_tokens(cfg: RunConfig, items: int | None = None, counter: Any = Non
     total_rest = len(cfg.treatments) * sum(base_rest) + n_items * sum(extra_rest)
     S = int((Decimal(sum(prefix_by_t)) / len(prefix_by_t)).to_integral_value())
     return S, Decimal(total_rest) / pairs, counts.source
-
-
-def measured_tokens_every_pair(cfg: RunConfig, items: int | None = None, counter: Any = None) -> tuple[int, Decimal, str]:
-    """Reference for the shortcut in measured_tokens: render every (item, treatment)."""
-    from ..build.prompts import iter_items, render_payload
-    from ..tokens.count import count_splits, payload_params, split_params
-
-    splits = []
-    for n, item in enumerate(iter_items(cfg)):
-        if items is not None and n >= items:
-            break
-        for treatment in cfg.treatments:
-            splits.append(split_params(payload_params(cfg.provider.model, render_payload(cfg, item, treatment))))
-    counts = count_splits(splits, counter)
-    S = int((Decimal(sum(counts.prefix)) / len(splits)).to_integral_value())
-    return S, Decimal(sum(counts.rest)) / len(splits), counts.source
 
 
 def cacheability(cfg: RunConfig, system: int) -> tuple[bool, str | None]:

@@ -28,7 +28,8 @@ from .. import store
 from .._shown_paths import locate, shown_path
 from ..analyse import audit
 from ..errors import InputError
-from ..analyse.tables import _LABELS as _AUDIT_LABELS  # the audit tables' reader-facing headers
+from ..analyse.tables import LABELS as AUDIT_LABELS
+from ..analyse.what_if import what_if_prices
 
 FIRST_WAVE = "first_wave"
 MISS_KINDS = {FIRST_WAVE, "repeat_write", "write_never_read", "prefix_drift", "ttl_mismatch"}
@@ -92,7 +93,7 @@ class AuditView:
     def _run(self) -> Iterator[audit.AuditRun]:
         conn = store.connect_reader(self.db)
         try:
-            audit.what_if_prices(conn, self.prices)
+            what_if_prices(conn, self.prices)
             yield audit.AuditRun(conn=conn, db=self.db, batch_id=self.batch_id, ingested=self.ingested,
                                  totals=self.totals)
         finally:
@@ -264,7 +265,7 @@ def open_audit(db_path: str | Path, *, results_glob: str | None = None, manifest
         batch_id = ids.pop() if len(ids) == 1 else (None if reports else latest_batch(db))
     conn = store.connect_reader(db)
     try:
-        audit.what_if_prices(conn, prices)
+        what_if_prices(conn, prices)
         totals = audit.totals(conn, batch_id)
     finally:
         conn.close()
@@ -333,7 +334,7 @@ def examples(frame: pd.DataFrame, per_kind: int = 5) -> pd.DataFrame:
     return ordered[columns].reset_index(drop=True)
 
 
-LABELS = {**_AUDIT_LABELS, "kind": "cause", "avoidable": "avoidable", "written_tokens": "tokens written",
+LABELS = {**AUDIT_LABELS, "kind": "cause", "avoidable": "avoidable", "written_tokens": "tokens written",
           "explanation": "what it means", "api_reasons": "API's reasons", "api_reason": "API's reason", "requests": "requests", "usd_lost": "lost $", "meaning": "what it means",
           "example": "example", "file_rank": "file order", "line_no": "line", "custom_id": "custom_id",
           "treatment": "treatment"}

@@ -17,7 +17,8 @@ import pandas as pd
 from .._shown_paths import locate, project_root
 from ..build.config import load_config
 from ..errors import InputError
-from ..plan.projection import DEFAULT_HIT_RATES, TTLS, Pins, Projection, budget_verdict, hit_rate_map, observed_pilot, project_config
+from ..plan.calibration import observed_pilot
+from ..plan.projection import DEFAULT_HIT_RATES, TTLS, Pins, Projection, budget_verdict, hit_rate_map, project_config
 from ..facts.tokenizer import ESTIMATE_ERROR_BAND
 from ..tokens.count import TokenCounter, has_api_key
 
@@ -404,7 +405,7 @@ def recommendation_lines(p: Plan, simulated: pd.DataFrame | None = None) -> list
         if r.budget_holds == "always":
             advice_text += f"; the {money(run.budget_usd)} budget holds at any hit rate"
         elif r.budget_holds == "above":
-            advice_text += f"; the {money(run.budget_usd)} budget holds above a {r.budget_hit_rate:.1%} hit rate"
+            advice_text += f"; the {money(run.budget_usd)} budget holds at hit rates above {r.budget_hit_rate:.1%}"
         elif r.budget_holds == "never":
             advice_text += f"; the {money(run.budget_usd)} budget does not hold at any hit rate"
         if r.break_even:

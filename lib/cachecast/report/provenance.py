@@ -11,7 +11,7 @@ folders are shown relative to the project (or the config's folder), the home fol
 a temporary folder as "a temporary build" (cachecast._shown_paths). The config's sha256 is
 what identifies it. Parameters left at null are not listed: they say nothing.
 
-`header(...)` returns a display object (cachecast.display.Html): escaped, never typeset.
+`header(...)` returns a display object (cachecast.report.display.Html): escaped, never typeset.
 `facts(...)` gives the same as (label, value) pairs for tests and other front ends.
 """
 from __future__ import annotations

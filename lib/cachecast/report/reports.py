@@ -1,6 +1,6 @@
 """Run a report notebook with papermill and export it as one self-contained HTML file.
 
-The HTML must open with no network, years later: chart outputs (cachecast.charts.show: a
+The HTML must open with no network, years later: chart outputs (cachecast.report.charts.show: a
 Vega-Lite spec plus a static SVG) become interactive charts drawn by the vega bundle
 inlined once, over their static SVG; nbconvert's lab template is trimmed of the three
 scripts it would otherwise load from CDNs (require.js, MathJax, mermaid), so no `$...$`
@@ -37,7 +37,7 @@ Kind = Literal["project", "audit", "ledger", "reconcile"]
 
 # lab template minus every <script src=...> that points at a CDN (require.js, MathJax,
 # mermaid: no MathJax also means no `$...$` read as math), plus the charts: an output
-# carrying a Vega-Lite spec (cachecast.charts.ChartOutput) becomes an interactive chart
+# carrying a Vega-Lite spec (cachecast.report.charts.ChartOutput) becomes an interactive chart
 # drawn by the vega bundle inlined once at the end, its static SVG shown until then (and
 # kept if the script cannot run). The spec goes in through `tojson`, which escapes <, >, &
 # and ', so data in it cannot close the <script> element.
@@ -246,11 +246,6 @@ def _kinds_of_annotation(text: str) -> tuple[str, ...]:
         known = part in _DESCRIBE or (part.startswith("list[") and part[5:-1] in _DESCRIBE)
         kinds.append(part if known else "scalar")
     return tuple(dict.fromkeys(kinds))
-
-
-def notebook_parameters(path: Path) -> dict[str, Any]:
-    """Names and defaults of the cell tagged `parameters`."""
-    return {name: p.default for name, p in parameters(path).items()}
 
 
 def check_parameters(nb: Path, params: dict[str, Any]) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def run(args) -> int:
 
 
 def _write_csv(conn, out: Path, batch_id: str | None, totals) -> list[Path]:
-    """Every audit table as CSV (DuckDB COPY, via cachecast.ledger.write_csv)."""
+    """Every audit table as CSV (DuckDB COPY, via cachecast.analyse.ledger.write_csv)."""
     import pandas as pd
 
     from ...analyse import audit, billed, ledger

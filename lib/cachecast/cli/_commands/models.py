@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ...facts import models
+from ...facts import model_cache, models
 from .submit import add_connection_args
 
 
@@ -46,7 +46,7 @@ def refresh(args):
     from .submit import client_for
 
     client = client_for(args)
-    kept = f"nothing was stored and the models cache {models.refresh_path()} is unchanged"  # as model_cache says it
+    kept = f"nothing was stored and the models cache {model_cache.refresh_path()} is unchanged"  # as model_cache says it
     with api.api_errors("listing models", kept):
         # every page under one deadline, at most api.MAX_PAGES of them; as the SDK parsed them
         # (it does not validate): model_cache checks each against ModelInfo and its ranges

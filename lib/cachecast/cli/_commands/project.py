@@ -5,7 +5,7 @@
 Token counts are exact (count_tokens, remembered in the store) when ANTHROPIC_API_KEY is
 set, else an offline estimate. Output is the answer plus the model's thinking (its own
 cost component); --output-tokens alone is the whole output. Negotiated prices: --prices
-FILE or CACHECAST_PRICES (see cachecast.pricing). An audited pilot store given in
+FILE or CACHECAST_PRICES (see cachecast.facts.pricing). An audited pilot store given in
 CACHECAST_AUDIT_DB (or --audit-db) calibrates output and prompt sizes."""
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from .._argtypes import bounded_float, bounded_int
 from ...build.config import load_config
 from ...facts.pricing import overrides_path
 from ...plan.budget import figures
-from ...plan.projection import Pins, Projection, budget_verdict, hit_rate_map, observed_pilot, project_config, to_json
+from ...plan.calibration import observed_pilot
+from ...plan.projection import Pins, Projection, budget_verdict, hit_rate_map, project_config, to_json
 from ...facts.tokenizer import ESTIMATE_ERROR_BAND
 from ...tokens.count import TokenCounter, has_api_key
 from ._preflight import add_prices_arg, check_config

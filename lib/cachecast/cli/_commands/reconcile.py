@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ...send import api
 from .._argtypes import bounded_float, bounded_int
-from ._preflight import add_call_deadline_arg, add_prices_arg
+from ._preflight import add_call_deadline_arg, add_prices_arg, add_store_prices_arg
 
 # --flag -> the report's filter parameter (cachecast.send.analytics.Filters)
 FILTERS = {
@@ -78,6 +78,7 @@ def add_parser(sub) -> None:
                    help="wait at most this long to connect (default %(default)s)")
     add_call_deadline_arg(p)
     add_prices_arg(p)
+    add_store_prices_arg(p)
     p.set_defaults(run=run)
 
 
@@ -92,7 +93,7 @@ def filters_of(args):
 
 def run(args) -> int:
     from ... import store
-    from ...analyse import audit, reconcile, reconcile_store
+    from ...analyse import reconcile, reconcile_store, what_if
     from ...send import analytics
 
     filters = filters_of(args)
@@ -104,7 +105,7 @@ def run(args) -> int:
         analytics.check_range(since, until, today)  # before the key is read or any call is made
         client = api.make_admin_client(args.base_url, args.max_retries, timeout=args.timeout,
                                        connect_timeout=args.connect_timeout, call_deadline=args.call_deadline)
-        audit.reprice(conn, args.prices)
+        what_if.priced(conn, args.prices, args.store_prices)  # a what-if unless --store-prices
         rec = reconcile.reconcile(conn, client, since=since, until=until, filters=filters, tolerance_pct=tol_pct,
                                   tolerance_usd=tol_usd, amount_unit=args.amount_unit, batch_day=args.batch_day,
                                   overrides=args.prices)

@@ -52,7 +52,7 @@ def add_parser(sub) -> None:
                    help="the probes keep the cached prefix and TTL, writing the cache before the batch")
     p.add_argument("--first-wave", type=bounded_int(1, 100_000), default=None, metavar="N",
                    help="with --wait --prewarm: requests per prefix counted as the first wave in the verdict "
-                        "(default: the concurrency assumption of cachecast.projection)")
+                        "(default: the concurrency assumption of the projection)")
     p.set_defaults(run=run)
 
 

@@ -6,7 +6,7 @@ A chart output is a mimebundle (`ChartOutput`): the Vega-Lite spec
 an untrusted, papermill-executed notebook, as SVG), a static SVG rendered by vl-convert
 (image/svg+xml, what GitHub and nbconvert show), and a line of text/plain. No text/html:
 Lab prefers HTML to Vega, and strips the scripts of untrusted HTML, which left blank chart
-cells. The HTML report (cachecast.reports) turns the spec back into an interactive chart,
+cells. The HTML report (cachecast.report.reports) turns the spec back into an interactive chart,
 with the vega JavaScript inlined once and the static SVG as the fallback.
 
 One visual language across reports: `PALETTE` gives every cost component, caching option
@@ -22,8 +22,6 @@ Chart builders (charts/projection.py, charts/audit.py) are pure functions of Dat
 """
 from __future__ import annotations
 
-import json
-import uuid
 from functools import lru_cache
 from typing import Any
 
@@ -107,17 +105,6 @@ class ChartOutput:
 
 EMBED_OPTIONS = {"actions": False, "renderer": "svg"}  # actions link to the online editor
 
-_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def script_json(value: Any) -> str:
-    """JSON that is safe to place inside a <script> element."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=False)
-    for char, escape in _ESCAPES.items():
-        text = text.replace(char, escape)
-    return text
-
-
 @lru_cache(maxsize=1)
 def bundle_js() -> str:
     """vega + vega-lite + vega-embed as one script (about 900 KB), assigning window.vegaEmbed."""
@@ -126,70 +113,8 @@ def bundle_js() -> str:
     return vl_convert.javascript_bundle()
 
 
-def bundle_html() -> str:
-    return f'<script type="text/javascript">\n{bundle_js()}\n</script>'
-
-
-def chart_html(chart: Any, *, include_bundle: bool = False) -> str:
-    """The HTML for one chart: a div and the script that embeds the (escaped) spec."""
-    spec = chart.to_dict() if hasattr(chart, "to_dict") else chart
-    div = f"cachecast-chart-{uuid.uuid4().hex[:12]}"
-    script = (
-        f'<div id="{div}" class="cachecast-chart"></div>\n'
-        '<script type="text/javascript">\n'
-        "(function () {\n"
-        f"  var el = document.getElementById('{div}');\n"
-        "  if (typeof window.vegaEmbed !== 'function') {\n"
-        "    el.textContent = 'Chart library not loaded: re-run the notebook from the top.';\n"
-        "    return;\n"
-        "  }\n"
-        f"  window.vegaEmbed(el, {script_json(spec)}, {script_json(EMBED_OPTIONS)})"
-        ".catch(function (err) { el.textContent = 'Chart failed: ' + err; });\n"
-        "})();\n"
-        "</script>"
-    )
-    return (bundle_html() + "\n" + script) if include_bundle else script
-
-
 def show(chart: Any) -> None:
     """Display `chart` in the running notebook as a ChartOutput mimebundle."""
     from IPython.display import display
 
     display(ChartOutput(chart))
-
-
-def table_html(df: Any, formats: dict[str, str] | None = None) -> str:
-    """A DataFrame as an HTML table with every cell escaped (custom ids and treatment names
-    are data, not markup). `formats` maps column -> format spec, e.g. {"total $": ",.2f"}."""
-    import html
-
-    formats = formats or {}
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for record in df.itertuples(index=False):
-        cells = []
-        for col, value in zip(df.columns, record):
-            spec = formats.get(col)
-            text = format(value, spec) if spec and isinstance(value, (int, float)) else ("" if value is None else str(value))
-            align = ' style="text-align:right"' if isinstance(value, (int, float)) else ""
-            cells.append(f"<td{align}>{html.escape(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="cachecast-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-
-
-def show_table(df: Any, formats: dict[str, str] | None = None) -> None:
-    """A table through cachecast.display (escaped, never typeset, "none" when empty)."""
-    from ..display import show as display_show, table
-
-    display_show(table(df, formats))
-
-
-def show_text(*paragraphs: str) -> None:
-    """Plain sentences (escaped, never typeset) as HTML paragraphs."""
-    from ..display import show as display_show, text
-
-    display_show(text(*paragraphs))
-
-
-def reset() -> None:
-    """Kept for notebooks that call it: charts no longer depend on a bundle shown earlier."""

@@ -1,9 +1,9 @@
 """Audit charts: pure functions DataFrame -> Altair chart (frames from cachecast.audit).
 
-Colours come from cachecast.charts.PALETTE (the projection report uses the same ones); a
+Colours come from cachecast.report.charts.PALETTE (the projection report uses the same ones); a
 legend lists only the components the batch has (thinking and web search only when billed).
 With more than one batch the hit-rate chart gets one column per batch. Display them with
-cachecast.charts.show (spec + static SVG)."""
+cachecast.report.charts.show (spec + static SVG)."""
 from __future__ import annotations
 
 import altair as alt

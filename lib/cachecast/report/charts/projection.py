@@ -1,8 +1,8 @@
 """Projection charts: pure functions DataFrame -> Altair chart (frames from projection_report).
 
-Colours come from cachecast.charts.PALETTE (the audit report uses the same ones), and each
+Colours come from cachecast.report.charts.PALETTE (the audit report uses the same ones), and each
 legend lists only the series the data has: a 5m-only run shows no "cache 1h". Display
-them with cachecast.charts.show (spec + static SVG)."""
+them with cachecast.report.charts.show (spec + static SVG)."""
 from __future__ import annotations
 
 import altair as alt

@@ -1,4 +1,4 @@
--- Statements of cachecast.probe and the probe/pre-warm functions of cachecast.audit
+-- Statements of cachecast.send.probe and the probe/pre-warm functions of cachecast.audit
 -- (issue 15). The table is made by schema_v4.sql. Values always go in as parameters.
 
 -- name: insert_probe

@@ -1,4 +1,4 @@
--- Parquet export of the store (cachecast.export). Paths always come in as $path.
+-- Parquet export of the store (cachecast.store.export). Paths always come in as $path.
 
 -- name: results
 -- Every result line with its manifest fields, rates and exact costs (view request_costs)

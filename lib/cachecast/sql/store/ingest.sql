@@ -266,7 +266,7 @@ SELECT
     CASE WHEN ok THEN coalesce(n_read, 0) END AS cache_read_input_tokens,
     CASE WHEN ok THEN n_out END AS output_tokens,
     CASE WHEN ok THEN n_thinking END AS thinking_tokens,
-    -- what else changes the bill (cachecast.pricing prices each kind of line)
+    -- what else changes the bill (cachecast.facts.pricing prices each kind of line)
     CASE WHEN ok THEN u.inference_geo END AS inference_geo,
     CASE WHEN ok THEN u.speed END AS speed,
     CASE WHEN ok THEN n_web_search END AS web_search_requests,

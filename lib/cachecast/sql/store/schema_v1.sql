@@ -107,7 +107,7 @@ CREATE TABLE manifest (
     -- cost 0.6 s per 200k rows, more than reading the manifest)
 );
 
--- Rates used to cost results (cachecast.pricing.rates_rows), USD per million tokens, batch
+-- Rates used to cost results (cachecast.facts.pricing.snapshot_row), USD per million tokens, batch
 -- discount applied on batch=true rows. Captured once per model and kept, so an audit of an
 -- old batch does not change when the pricing package is upgraded.
 CREATE TABLE price_snapshot (

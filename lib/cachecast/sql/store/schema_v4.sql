@@ -18,7 +18,7 @@
 --                         every batch created from that build
 --   shape_key             16 hex: model, api version, thinking + output_config, tools,
 --                         every other param except the message content, and the cached
---                         prefix hash (cachecast.probe.shape_key)
+--                         prefix hash (cachecast.send.probe.shape_key)
 --   prefix_hash           the manifest's prefix_hash of the shape (NULL: nothing cached)
 --   model, api_version    of the call
 --   prewarm               true: the call kept the real cached prefix and TTL (it wrote the
