@@ -592,6 +592,32 @@ def test_reconcile_report_renders_offline(fake_api, bill, admin, sim_lines, tmp_
     assert hostile not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
+def test_prices_for_one_reconcile_do_not_change_the_store(fake_api, bill, admin, sim_lines, tmp_path, capsys):
+    """--prices is a what-if for this command (as on audit and ledger); --store-prices keeps it."""
+    db = tmp_path / "store.duckdb"
+    ingest(db, sim_lines[:20], "msgbatch_A", "2026-11-20", tmp_path)
+    bill.records = billed(sim_lines[:20], at("2026-11-20"))
+    prices = tmp_path / "cheap.yaml"
+    prices.write_text("batch_multiplier: 0.5\nsource: what-if\nmodels:\n  claude-sonnet-5-5: "
+                      "{input: 0.2, write_5m: 0.25, write_1h: 0.4, read: 0.01, output: 1}\n")
+
+    def stored() -> list[tuple]:
+        import duckdb
+
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            return con.execute("SELECT model, input, output, source FROM price_snapshot ORDER BY ALL").fetchall()
+        finally:
+            con.close()
+
+    before = stored()
+    rc, rec, _ = reconcile(capsys, db, fake_api.url, "--json", "--prices", str(prices))
+    assert rc == 1 and rec["cells_flagged"]  # the bill is at list prices; the what-if audit is not
+    assert stored() == before
+    reconcile(capsys, db, fake_api.url, "--json", "--prices", str(prices), "--store-prices")
+    assert stored() != before and all(row[3].startswith("overrides: ") for row in stored())
+
+
 def test_the_notebook_view_leaves_the_store_free(fake_api, bill, admin, sim_lines, tmp_path, capsys):
     """open_reconcile reads everything it shows and closes its read-only connection: a writer
     (ingest, the CLI) can open the store while a notebook holds the view."""
