@@ -1,15 +1,13 @@
 """Folders and files cachecast writes for people: one check for every output folder, and a
 full disk said with the file's name.
 
-`export --out /` was refused (/ holds files that are not an export) while `ledger --csv /`
-wrote its tables into /: each command had its own idea of a safe folder. `check_output_dir`
-is the one rule (builds, exports, CSV folders, the demo's work folder): a folder that
-exists is written into only when it is empty or holds the marker file of an earlier output
-of the same kind, never a user's own files; a path that is a file is refused.
+Every command that writes a folder for people (builds, exports, CSV folders, the demo's work
+folder) uses one rule, `check_output_dir`: a folder that exists is written into only when it
+is empty or holds the marker file of an earlier output of the same kind, never a user's own
+files; a path that is a file is refused.
 
-A full disk used to read "disk full while writing the database" whatever was being written;
-`writing(path, ...)` names the file (DuckDB reports ENOSPC in its own IOException, with the
-OS text inside) and says what was kept.
+A full disk is said with the file that was being written: `writing(path, ...)` names it
+(DuckDB reports ENOSPC in its own IOException, with the OS text inside) and says what was kept.
 """
 from __future__ import annotations
 

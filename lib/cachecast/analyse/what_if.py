@@ -1,13 +1,12 @@
 """`--prices FILE` on a read command (audit, ledger, their reports) is a what-if, unless
 --store-prices says to keep it.
 
-It used to re-price the store for every later command: one `ledger --prices cheap.yaml`
-and every later audit, ledger and report priced with it, silently. Now `what_if_prices`
-gives the command's connection a TEMP copy of price_snapshot (sql/analyse/what_if.sql),
+Stored, one `ledger --prices cheap.yaml` would price every later audit, ledger and report
+with it, silently. So `what_if_prices` gives the command's connection a TEMP copy of price_snapshot (sql/analyse/what_if.sql),
 which shadows the stored table for every view and query of that connection, and re-prices
 the copy with the same `snapshot_prices` ingest uses: the numbers are the file's, the store
 is not written, and it works on read-only connections (the notebooks' readers) too.
-`--store-prices` re-prices the stored table instead (`reprice`), as before.
+`--store-prices` re-prices the stored table instead (`reprice`).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Where a build keeps its files: shared by the builder, lint, token counting and submit.
 
-Its own module so that readers of a build (tokens, lint, api) need not import the builder
-(which imports the request builder, which imports tokens: the old import circle)."""
+Its own module so that what reads a build (lint, token counts, the probe, submit) needs
+only these few names, not the request builder."""
 from __future__ import annotations
 
 import json

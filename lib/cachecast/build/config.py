@@ -201,7 +201,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(raw).__name__}")
     if raw and not set(map(str, raw)) & set(_allowed_keys(())):
         # not a config at all (a wrong path: /etc/shadow parses as a mapping): name the file and
-        # what was expected, never its content (the old "unknown key" sentence quoted its first line)
+        # what was expected, never its content (an "unknown key" sentence would quote its first line)
         raise ConfigError(f"{path}: is not a cachecast run config (none of its top-level keys is one of "
                           f"{', '.join(_allowed_keys(()))})")
     return raw

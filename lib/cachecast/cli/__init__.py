@@ -78,7 +78,7 @@ def _interrupted(command: str) -> int:
 def _query_interrupted(exc: BaseException) -> bool:
     """Ctrl-C inside a DuckDB query does not raise KeyboardInterrupt: DuckDB takes the signal
     and raises RuntimeError("Query interrupted") (duckdb.InterruptException when interrupted
-    from code), which used to be reported as a bug (exit 3)."""
+    from code); it is the user's Ctrl-C, not a bug: exit 130."""
     if type(exc).__name__ == "InterruptException" and type(exc).__module__.startswith(("duckdb", "_duckdb")):
         return True
     return type(exc) is RuntimeError and str(exc).strip() == "Query interrupted"

@@ -1,9 +1,9 @@
 """The Models API answer cachecast keeps (`cachecast models --refresh`), checked both ways.
 
 Why its own module: the cache is an input like any other. It is written from a server's
-answer and read back by every command that needs model facts, so one malformed date or a
-non-string id used to make every later command exit 3 until the file was deleted, and a
-hand-edited file nested 100,000 deep crashed with RecursionError. Here:
+answer and read back by every command that needs model facts, so a malformed date, a
+non-string id or a hand-edited file nested 100,000 deep would break every later command
+until the file was deleted. Here:
 
 - an answer is validated before it is stored, row by row, against the installed SDK's own
   `anthropic.types.ModelInfo` (strict JSON mode: a string is not a number, "soon" is not a

@@ -9,8 +9,8 @@ API says (facts.model_cache validates it both ways), and that is preferred where
 model the API lists and the table lacks gets a row from the API's facts plus conservative
 defaults for what the API does not give (`api_only`, `assumed` say which).
 
-Ids match exactly (dated ids are aliases): matching by prefix once gave claude-sonnet-5-5
-the claude-sonnet-5 row, with the wrong minimum, tokenizer and sampling rules.
+Ids match exactly (dated ids are aliases): by prefix, claude-sonnet-5-5 would match the
+claude-sonnet-5 row, with the wrong minimum, tokenizer and sampling rules.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Reading a price overrides file (`--prices FILE`, CACHECAST_PRICES) as strictly as a config.
 
-Why (issue 22): price files were read with yaml.safe_load, so a key given twice kept the last
-value silently (a rate a million times lower) and a rate of 1e400 ended in Decimal's
-InvalidOperation (exit 3). Here the file is read like a config (cachecast._yaml: bounded
+Why: a price file decides every dollar cachecast reports. Read loosely, a key given twice
+keeps the last value silently (a rate a million times lower) and a rate of 1e400 is an
+InvalidOperation in Decimal. So the file is read like a config (cachecast._yaml: bounded
 aliases, a repeated key refused, nesting bounded; a regular file of at most 1 MB), a file
 that is not a price file is named, never quoted, and every rate is finite and at most
 MAX_RATE (facts.pricing's models declare the bound; `validation_sentence` says it).

@@ -3,8 +3,8 @@ cachecast that reads, writes or prices usage (probes, the simulator, the local t
 the benchmark generator, the pricing tests), mapped from the SDK's types here and nowhere else.
 
 Why one object: the fields that change the bill (cache writes by TTL, thinking, server tool
-counters, service tier, speed, inference geo, per-turn iterations) used to be spelled out
-in a dozen places, and each new field (usage.iterations) had to be added to all of them.
+counters, service tier, speed, inference geo, per-turn iterations) are many, and the API adds
+more; spelled out in each reader, a new field would have to be added to all of them.
 
 The mapping follows the SDK (`anthropic.types.beta.BetaUsage`, a superset of
 `anthropic.types.Usage`); `tests/test_usage_types.py` checks that every SDK field is either
