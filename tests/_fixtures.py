@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,16 +16,24 @@ from typing import Any
 import pytest
 import yaml
 
+import roles
+
 REPO = Path(__file__).resolve().parents[1]
 PILOT = REPO / "config" / "eval_config.pilot.anthropic.yaml"
 PILOT_OPENAI = REPO / "config" / "eval_config.pilot.openai.yaml"
 FULL = REPO / "config" / "eval_config.full.anthropic.yaml"
 
-# ~1,950 estimated tokens (6,000+ chars / 4 x 1.3 on the 2026 tokenizer): above Sonnet 5.5's 512.
+MODEL = roles.default()  # the current default, which the shipped configs use
+# ~1,950 estimated tokens on the 2026 tokenizer (6,000+ chars / 4 x 1.3): above MODEL's minimum.
 LONG_SYSTEM = "".join(f"Rule {i}: answer precisely, show each step, and state units clearly.\n"
                       for i in range(90))
-SHORT_SYSTEM = "x" * 1200  # ~390 estimated tokens (300 x 1.3): below Sonnet 5.5's 512-token minimum
-MODEL = "claude-sonnet-5-5"  # the shipped configs' model; its minimum is 512
+SHORT_SYSTEM = "x" * 1200  # ~390 estimated tokens (300 x 1.3): below MODEL's minimum
+# the project fixture's prompts are sized for MODEL's cache minimum: say so when a new default moves it
+_EST = {name: math.ceil(len(text) / 4 * roles.facts(MODEL).tokenizer_factor)
+        for name, text in (("SHORT_SYSTEM", SHORT_SYSTEM), ("LONG_SYSTEM", LONG_SYSTEM))}
+assert _EST["SHORT_SYSTEM"] < roles.facts(MODEL).min_cache_tokens < _EST["LONG_SYSTEM"], (
+    f"tests/_fixtures.py: resize SHORT_SYSTEM / LONG_SYSTEM ({_EST}) around the default model {MODEL}'s "
+    f"{roles.facts(MODEL).min_cache_tokens}-token cache minimum")
 
 
 def base_config() -> dict[str, Any]:
@@ -35,7 +44,7 @@ def base_config() -> dict[str, Any]:
         "prompts": {"system_file": "system.md", "user_template_file": "user.txt"},
         "items": {"file": "items.jsonl"},
         "treatments": [{"name": "control"}, {"name": "concise", "system_suffix_file": "concise.md"}],
-        # Sonnet 5.5 thinks by default: room for a ~410-token answer plus thinking at its default effort
+        # room for a ~410-token answer plus thinking at the default effort, for a MODEL that thinks by default
         "max_tokens": 4096,
         "output_fill_ratio": 0.1,
     }

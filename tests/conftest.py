@@ -68,6 +68,34 @@ def store_template(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# model roles (issue 21). See tests/roles.py: each role is derived from the dated model table on
+# roles.TEST_DAY, so a retirement or a new default moves it there, not in every test.
+#   current_model      the table's default role (active; the shipped configs' model)
+#   retired_model      the most recently retired model (requests fail, results still priced)
+#   deprecated_model   a deprecated model inside its notice (callable, with a warning)
+# ---------------------------------------------------------------------------------------------
+import roles  # noqa: E402
+
+
+@pytest.fixture
+def current_model() -> str:
+    return roles.default()
+
+
+@pytest.fixture
+def retired_model() -> str:
+    return roles.retired()
+
+
+@pytest.fixture
+def deprecated_model() -> str:
+    return roles.deprecated()
+# ---------------------------------------------------------------------------------------------
+# end of model roles section
+# ---------------------------------------------------------------------------------------------
+
+
 # --- isolation (lead) -------------------------------------------------------------------------
 # No test may write the developer's store under data/ or reach the real API with a key that
 # happens to be set in the shell: each test starts with its own store path and no key.
@@ -77,9 +105,10 @@ def store_template(tmp_path_factory):
 def _isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("CACHECAST_DB", str(tmp_path_factory.mktemp("store") / "cachecast.duckdb"))
     # model facts: the shipped table only (no developer's Models API refresh), on a fixed date,
-    # so lifecycle checks (claude-sonnet-4-5 retired 2026-11-30) do not drift with the calendar
+    # so lifecycle checks (a model retired last week) do not drift with the calendar; the model
+    # roles (tests/roles.py) are read on the same date
     monkeypatch.setenv("CACHECAST_MODELS_FILE", str(tmp_path_factory.mktemp("models") / "models.json"))
-    monkeypatch.setenv("CACHECAST_TODAY", "2026-12-01")
+    monkeypatch.setenv("CACHECAST_TODAY", roles.TEST_DAY.isoformat())
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
 

@@ -1,4 +1,7 @@
-"""submit / status / fetch through the real SDK against the fake server (tests/fakeapi.py)."""
+"""submit / status / fetch through the real SDK against the fake server (tests/fakeapi.py).
+
+SONNET is named where a cost is worked by hand from its published rates; elsewhere the model
+is a role (tests/roles.py) or the shipped config's."""
 from __future__ import annotations
 
 import json
@@ -7,10 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+import roles
 from cachecast.send import api
 from cachecast.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+SONNET = "claude-sonnet-5-5"  # the gate's cost below is worked from its batch rates
 KEY = "sk-ant-test-apitests-0000"
 
 
@@ -95,12 +100,13 @@ def test_gate_prices_the_manifest_like_project(tmp_path):
     cfg_path = make_config(tmp_path, budget=1.0)
     cfg_text = yaml.safe_load(cfg_path.read_text())
     cfg_text["output_fill_ratio"] = 0.5
+    cfg_text["provider"]["model"] = SONNET
     cfg_path.write_text(yaml.safe_dump(cfg_text))
     build = tmp_path / "manual"
     build.mkdir()
     (build / "build.json").write_text(json.dumps({"config": str(cfg_path)}))
     (build / "manifest.jsonl").write_text(json.dumps(
-        {"custom_id": "a", "item_id": "q1", "model": "claude-sonnet-5-5", "ttl": "1h", "cacheable": True,
+        {"custom_id": "a", "item_id": "q1", "model": SONNET, "ttl": "1h", "cacheable": True,
          "est_prefix_tokens": 2000, "est_rest_tokens": 100}) + "\n")
     v = gate.verdict(build)
     assert v.projected_usd == pytest.approx(0.01734)
@@ -183,7 +189,7 @@ def test_wait_polls_until_every_batch_ends(fake_api, key):
     fake_api.faults.in_progress_polls = 3
     client = fake_api.client()
     ids = [client.messages.batches.create(requests=[{"custom_id": "a", "params": {
-        "model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}}]).id
+        "model": roles.default(), "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}}]).id
         for _ in range(2)]
     sleeps = []
     state = api.wait(client, ids, poll_seconds=7, progress=False, sleep=sleeps.append)

@@ -1,6 +1,10 @@
 """Audit numbers on the hand-written fixture tests/data/results_mixed.jsonl, every field of
 the `audit --json` contract worked out by hand below, plus costs, anomalies and tables.
 
+Model ids here are the fixture's and those whose published rates the hand-worked costs use
+(Sonnet 4.5's long-context tier, Sonnet 5.5's batch output rate); where no cost is checked the
+model is a role (tests/roles.py).
+
 The fixture (13 lines; line: custom_id -> what it is):
    1 item01__control   Sonnet 4.5 batch, 1h write: in 50, creation 2000 (1h 2000), read 0, out 300
    2 item01__concise   Sonnet 4.5 batch, read:     in 40, creation 0, read 2000, out 250
@@ -46,6 +50,7 @@ from pathlib import Path
 
 import pytest
 
+import roles
 from cachecast.analyse import audit
 from cachecast import cli, store
 from cachecast.store import ingest
@@ -265,7 +270,7 @@ def test_projected_vs_actual(mixed):
 def test_headline_marks_simulated_results(tmp_path):
     line = {"custom_id": "s1", "result": {"type": "succeeded", "message": {
         "id": "msg_sim_0123456789ab000000", "type": "message", "role": "assistant",
-        "model": "claude-sonnet-4-5", "content": [], "stop_reason": "end_turn", "stop_sequence": None,
+        "model": roles.default(), "content": [], "stop_reason": "end_turn", "stop_sequence": None,
         "usage": {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1000,
                   "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
                   "output_tokens": 5, "service_tier": "batch"}}}}

@@ -1,5 +1,8 @@
 """notebooks/02_audit_batch.ipynb: clean when committed, runs under papermill, and its HTML
-report is self-contained with every data value escaped."""
+report is self-contained with every data value escaped.
+
+The projection names claude-sonnet-4-5 because it projects the run of tests/data/results_mixed.jsonl,
+whose lines that model answered."""
 from __future__ import annotations
 
 import ast

@@ -5,7 +5,8 @@ line ends are not errors: they must give exactly what the clean file gives.
 
 Small cases live in tests/data/bad/ (see its README.md); big or binary ones (a 10 MB line, a
 gzip cut short, non-UTF-8 bytes, deep nesting) are generated here into tmp_path. Result files
-for `cachecast ingest` are covered in test_bad_results.py.
+for `cachecast ingest` are covered in test_bad_results.py. The ids named are those of the data
+files (claude-sonnet-9-9 is made up) and the table's closest match to it.
 """
 from __future__ import annotations
 

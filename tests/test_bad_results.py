@@ -5,7 +5,7 @@ clear error line with exit code 2 and leaves the database as it was. Never a tra
 never a line that silently disappears.
 
 Small cases are in tests/data/bad/results/ (see the README there); big or binary ones are
-generated into tmp_path.
+generated into tmp_path. claude-sonnet-9-9 is the made-up model of unknown_model.jsonl.
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from _fixtures import PILOT_OPENAI, read_jsonl
+import roles
+from _fixtures import MODEL, PILOT_OPENAI, read_jsonl  # MODEL: the default, which the shipped configs use
 from cachecast.build.batches import CUSTOM_ID_RE, build, custom_id, read_manifest
 from cachecast.build.build_files import request_files
 from cachecast.cli import main
@@ -27,7 +28,7 @@ def test_pilot_build_shape(pilot_build):
     assert sorted(p.name for p in pilot_build.iterdir()) == ["build.json", "manifest.jsonl", "preview.md",
                                                              "requests-0001.jsonl"]
     info = json.loads((pilot_build / "build.json").read_text())
-    assert info["requests"] == 1200 and info["skipped_cache"] == 0 and info["model"] == "claude-sonnet-5-5"
+    assert info["requests"] == 1200 and info["skipped_cache"] == 0 and info["model"] == MODEL
     assert info["api_version"] == "2026-10-21" and len(info["config_fingerprint"]) == 16
     assert info["shards"] == [{"file": "requests-0001.jsonl", "requests": 1200,
                                "bytes": files[0].stat().st_size}]
@@ -67,17 +68,18 @@ def test_pilot_manifest(pilot_build):
     assert ids == [line["custom_id"] for line in lines]  # same order, joinable
     first = rows[0]
     assert first == {**first, "custom_id": "q00001__control__s1", "item_id": "q00001", "treatment": "control",
-                     "temperature": None, "repeat": 1, "model": "claude-sonnet-5-5", "ttl": "1h", "cacheable": True,
+                     "temperature": None, "repeat": 1, "model": MODEL, "ttl": "1h", "cacheable": True,
                      "skip_reason": None, "breakpoints": 1, "shard": "requests-0001.jsonl"}
     assert {r["treatment"] for r in rows} == {"control", "concise", "verify"}
     assert {r["repeat"] for r in rows} == {1, 2} and {r["temperature"] for r in rows} == {None}
     assert len({r["prefix_hash"] for r in rows}) == 1  # shared-control: one cached prefix for all arms and samples
-    assert all(r["est_prefix_tokens"] > 512 and r["est_rest_tokens"] > 0 for r in rows)
+    minimum = roles.facts(MODEL).min_cache_tokens
+    assert all(r["est_prefix_tokens"] > minimum and r["est_rest_tokens"] > 0 for r in rows)
 
 
 def test_preview_marks_breakpoints(pilot_build):
     text = (pilot_build / "preview.md").read_text()
-    assert text.startswith("# Build preview: pilot (anthropic claude-sonnet-5-5)")
+    assert text.startswith(f"# Build preview: pilot (anthropic {MODEL})")
     assert "<== BREAKPOINT (1h)" in text
     assert "[... " in text and " chars ...]" in text  # the long system prompt is elided
     for arm in ("control", "concise", "verify"):
@@ -114,7 +116,7 @@ def test_repeats_are_samples_with_one_identical_request(project, tmp_path):
 
 
 def test_repeats_and_temperatures_multiply_on_2023_06_01(project, tmp_path):
-    cfg = project.load({"provider": {"model": "claude-sonnet-4-6", "api_version": "2023-06-01"},
+    cfg = project.load({"provider": {"model": roles.takes_temperature(), "api_version": "2023-06-01"},
                         "temperatures": [None, 0.25], "repeats": 2})
     result = build(cfg, tmp_path / "out", progress=False)
     assert result.requests == 3 * 2 * 2 * 2
@@ -124,7 +126,7 @@ def test_repeats_and_temperatures_multiply_on_2023_06_01(project, tmp_path):
 
 def test_old_manifests_with_a_temperature_column_still_load(tmp_path):
     old = {"custom_id": "q1__control__t0p7__r1", "item_id": "q1", "treatment": "control", "temperature": 0.7,
-           "repeat": 1, "model": "claude-sonnet-4-5", "ttl": "1h", "prefix_hash": "ab" * 8, "cacheable": True}
+           "repeat": 1, "model": roles.retired(), "ttl": "1h", "prefix_hash": "ab" * 8, "cacheable": True}
     (tmp_path / "manifest.jsonl").write_text(json.dumps(old) + "\n")
     assert read_manifest(tmp_path) == [old]
 

@@ -1,4 +1,6 @@
 """Every billed token priced (issue 19, sections 3, 5 and 6), each figure worked out by hand.
+The ids below are the models whose published rates those figures are worked from (a role's
+rates could change under them); claude-advisor-9 is made up (a model with no price).
 
 Sources of the rates and rules used below (USD per million tokens):
 - Claude Sonnet 5 (claude-sonnet-5): 2 input / 2.50 5m write / 4 1h write / 0.20 read / 10 output;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import roles
 from _fixtures import FULL, PILOT, PILOT_OPENAI
 from cachecast.build.config import load_config
 from cachecast.errors import ConfigError
@@ -25,7 +26,7 @@ def test_shipped_configs_load():
     assert [t.name for t in pilot.treatments] == ["control", "concise", "verify"]
     assert pilot.temperatures == [None] and pilot.repeats == full.repeats == 2
     assert pilot.budget_usd == 25 and full.budget_usd == 524
-    assert pilot.provider.model == full.provider.model == "claude-sonnet-5-5"
+    assert pilot.provider.model == full.provider.model == roles.default()  # the shipped configs follow the default
     assert pilot.provider.api_version == "2026-10-21"
     assert openai.provider.name == "openai" and not openai.provider.caching_enabled
 

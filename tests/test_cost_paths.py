@@ -6,7 +6,10 @@ real ingest, are priced both ways and compared to 1e-9 dollars.
 The generator covers what changes a price: batch or standard tier, speed fast (Opus 5.5 sync
 lines), the long-context cliffs (Haiku 5.5 above 100k, Sonnet 4 above 200k), cache writes by
 TTL with and without the breakdown, thinking, web searches and fetches, and usage.iterations
-with executor and advisor turns on other models."""
+with executor and advisor turns on other models.
+
+The ids are chosen for the rate structures their published prices have (a long-context cliff,
+fast-mode rates, 2026 and 2025 rates), which the last test checks: a role would not promise them."""
 from __future__ import annotations
 
 import json

@@ -19,8 +19,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import roles
+
 LINE = ('{"custom_id": "%s%d", "result": {"type": "succeeded", "message": {"id": "msg_01%s%08d", '
-        '"type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [{"type": "text", '
+        '"type": "message", "role": "assistant", "model": "' + roles.default() + '", "content": [{"type": "text", '
         '"text": "ok"}], "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 12, '
         '"cache_creation_input_tokens": 0, "cache_read_input_tokens": 1500, "output_tokens": 40}}}}\n')
 

@@ -175,7 +175,8 @@ def test_recommendation_names_ttl_budget_hit_rate_and_break_even():
     # at the threshold the total is the budget (exact arithmetic)
     assert abs(pr._total(plan.full, full.ttl, full.budget_hit_rate) - plan.full.budget_usd) < Decimal("1e-9")
     lines = pr.recommendation_lines(plan, sim)
-    assert lines[0].startswith(f"full run: use the {full.ttl} TTL") and "budget holds above a" in lines[0]
+    assert lines[0].startswith(f"full run: use the {full.ttl} TTL")
+    assert f"budget holds at hit rates above {full.budget_hit_rate:.1%}" in lines[0]
     assert f"Break-even for {plan.full.model}: 5m" in lines[0]
     # the pilot's 5m entries expire between waves 5 minutes apart: 5m is not recommended there
     assert pr.recommend(plan.pilot, sim).ttl != "5m"

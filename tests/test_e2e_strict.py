@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import roles
 from _fixtures import FULL, PILOT, PILOT_OPENAI, REPO, read_jsonl
 from cachecast.build.batches import build
 from cachecast.cli import main
@@ -72,8 +73,8 @@ def _planted(out: Path) -> set[str]:
     shard = out / "requests-0001.jsonl"
     lines = read_jsonl(shard)
     lines[0]["params"]["temperature"] = 0.0
-    lines[1]["params"]["model"] = "claude-sonnet-4-5"
-    lines[2]["params"]["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+    lines[1]["params"]["model"] = roles.retired()
+    lines[2]["params"].update(model=roles.no_budget_tokens(), thinking={"type": "enabled", "budget_tokens": 1024})
     shard.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return {lines[i]["custom_id"] for i in range(3)}
 
@@ -144,11 +145,11 @@ def test_every_client_sends_the_configured_api_version(fake_api, key, monkeypatc
     assert api.make_client(fake_api.url).default_headers["anthropic-version"] == "2026-10-21"
 
 
-def test_retired_model_is_refused_by_build_project_and_count(tmp_path, capsys):
+def test_retired_model_is_refused_by_build_project_and_count(tmp_path, capsys, retired_model):
     import yaml
 
     cfg = yaml.safe_load(PILOT.read_text())
-    cfg["provider"]["model"] = "claude-sonnet-4-5"  # thinking effort kept: retired is the news, not effort
+    cfg["provider"]["model"] = retired_model  # thinking effort kept: retired is the news, not effort
     for section, key_ in (("prompts", "system_file"), ("prompts", "user_template_file"), ("items", "file")):
         cfg[section][key_] = str((PILOT.parent / cfg[section][key_]).resolve())
     for t in cfg["treatments"]:
@@ -159,7 +160,9 @@ def test_retired_model_is_refused_by_build_project_and_count(tmp_path, capsys):
     for argv in (["build", str(path), "--out", str(tmp_path / "o")], ["project", str(path)]):
         assert main(argv) == 2
         errors = [x for x in capsys.readouterr().err.splitlines() if ": error: " in x]
-        assert len(errors) == 1 and "retired on 2026-11-30" in errors[0] and "use claude-sonnet-5-5" in errors[0]
+        facts = roles.facts(retired_model)
+        assert len(errors) == 1 and f"retired on {facts.retires_at}" in errors[0]
+        assert f"use {facts.replacement}" in errors[0]
     assert not (tmp_path / "o").exists()
 
 

@@ -7,11 +7,12 @@ import anthropic
 import pytest
 from anthropic.types.messages import MessageBatchIndividualResponse
 
+import roles
+
 SYSTEM = [{"type": "text", "text": "x" * 4000, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
-# claude-sonnet-4-5 was retired on 2026-11-30: the strict server errors every line for it (and
-# refuses count_tokens), so these shape tests use a callable model; tests/test_fakeapi_strict.py
-# covers the rules themselves.
-MODEL = "claude-sonnet-5-5"
+# the strict server errors every line of a retired model (and refuses count_tokens), so these
+# shape tests use the current default; tests/test_fakeapi_strict.py covers the rules themselves.
+MODEL = roles.default()
 
 
 def _req(cid: str, question: str = "What is 2+2?") -> dict:

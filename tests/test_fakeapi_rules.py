@@ -5,6 +5,11 @@ the source it rests on (an SDK type or a documentation page), the endpoint, a re
 breaks only that rule, and what the server must answer. ACCEPTED holds requests the real
 API accepts and the server once refused. The next API change is one row to edit here and
 one function in cachecast.facts or build.requests. Every row goes through the real SDK.
+
+Models are roles (tests/roles.py) except where a row's source quotes one model's documented
+behaviour (Sonnet 5.5's between_tools and forced tool_choice, Opus 5.5's thinking that cannot
+be turned off): there the id is the fact the source states. claude-nonesuch-9 and
+claude-lyric-6 are made up (an unknown id; one only the Models API lists).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import anthropic
 import httpx
 import pytest
 
+import roles
 from cachecast.facts import models
 from fakeapi import FakeAnthropic
 from fakeapi_batch import ERRORED_TYPES
@@ -28,7 +34,7 @@ EPH = {"type": "ephemeral"}
 TOOL = {"name": "calc", "description": "a calculator", "input_schema": {"type": "object", "properties": {}}}
 
 
-def body(model: str = "claude-sonnet-5-5", **extra) -> dict:
+def body(model: str = roles.default(), **extra) -> dict:
     return {"model": model, "max_tokens": 200, "system": SYSTEM_1H,
             "messages": [{"role": "user", "content": "What is 2+2?"}], **extra}
 
@@ -37,6 +43,9 @@ def four_breakpoints() -> dict:
     blocks = [{"type": "text", "text": f"part {i}", "cache_control": dict(EPH)} for i in range(3)]
     return body(system=[*SYSTEM_1H, *blocks], cache_control=dict(EPH))
 
+
+BIG = roles.output_300k()  # a synchronous max_tokens ceiling, and a higher one in batches with the beta
+BIG_CAP = roles.facts(BIG).max_output
 
 # (rule, source, endpoint, request, error type, words of the message; optional server options)
 RULES = [
@@ -48,24 +57,25 @@ RULES = [
      "cachecast.facts.sdk_types)", "messages", body(top_logprobs=3), "invalid_request_error",
      "top_logprobs: Extra inputs are not permitted"),
     ("sdk-types", f"{SDK} types/message_count_tokens_params.py MessageCountTokensParams", "count_tokens",
-     {"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]},
+     {"model": roles.default(), "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]},
      "invalid_request_error", "max_tokens: Extra inputs are not permitted"),
     ("known-model", f"{DOCS}/api/errors (404 not_found_error); the catalogue is GET /v1/models", "messages",
      body("claude-nonesuch-9"), "not_found_error", "model: claude-nonesuch-9"),
     ("retired-model", f"{DOCS}/about-claude/model-deprecations; data/models.yaml", "messages",
-     body("claude-sonnet-4-5"), "invalid_request_error", "retired on 2026-11-30"),
+     body(roles.retired()), "invalid_request_error", f"retired on {roles.facts(roles.retired()).retires_at}"),
     ("sampling-params", f"{DOCS}/api/versioning (2026-10-21 removed temperature, top_p, top_k)", "count_tokens",
-     {"model": "claude-sonnet-5-5", "messages": [{"role": "user", "content": "q"}], "temperature": 0.5},
+     {"model": roles.default(), "messages": [{"role": "user", "content": "q"}], "temperature": 0.5},
      "invalid_request_error", "temperature: Extra inputs are not permitted"),
     ("thinking-shape", f"{DOCS}/models/sonnet-5-5/migration-guide (between_tools \"accepted at low, medium, and "
      "high effort. At xhigh or max, it returns a 400 error\")", "messages",
-     body(thinking={"type": "between_tools"}, output_config={"effort": "xhigh"}), "invalid_request_error",
+     body("claude-sonnet-5-5", thinking={"type": "between_tools"}, output_config={"effort": "xhigh"}),
+     "invalid_request_error",
      "only accepted at effort high or lower"),
     ("thinking-shape", f"{DOCS}/build-with-claude/thinking-troubleshooting (Opus 5.5 cannot turn thinking off)",
      "batch", body("claude-opus-5-5", thinking={"type": "disabled"}), "invalid_request_error",
      '"thinking.type.disabled" is not supported'),
     ("inference-geo-model", f"{DOCS}/build-with-claude/data-residency (Opus/Sonnet 4.6 and later)", "messages",
-     body("claude-haiku-4-5", inference_geo="us"), "invalid_request_error", "not supported on claude-haiku-4-5"),
+     body(roles.no_geo(), inference_geo="us"), "invalid_request_error", f"not supported on {roles.no_geo()}"),
     ("inference-geo-value", f"{DOCS}/build-with-claude/data-residency (global, us); the SDK types say only str",
      "messages", body(inference_geo="mars"), "invalid_request_error", "'mars' is not a supported value"),
     ("forced-tool-choice", f"{DOCS}/models/sonnet-5-5/migration-guide (\"rejects both with a 400 error, including "
@@ -78,33 +88,33 @@ RULES = [
     ("empty-content", "the API refuses an empty conversation (the SDK's messages is any Iterable; issue 20)",
      "batch", body(messages=[]), "invalid_request_error", "at least one message is required"),
     ("speed", f"{DOCS}/build-with-claude/fast-mode (research preview on Opus 5 needs fast-mode-2026-02-01); "
-     f"{SDK} MessageCreateParams.speed", "messages", body("claude-opus-5", speed="fast"), "invalid_request_error",
+     f"{SDK} MessageCreateParams.speed", "messages", body(roles.fast_beta(), speed="fast"), "invalid_request_error",
      "needs the anthropic-beta header fast-mode-2026-02-01"),
     ("speed", f"{DOCS}/build-with-claude/batch-processing (no fast mode in batches)", "batch",
-     body("claude-opus-5-5", speed="fast"), "invalid_request_error", "not available in the Message Batches API"),
+     body(roles.fast(), speed="fast"), "invalid_request_error", "not available in the Message Batches API"),
     ("max-tokens-min", f"{SDK} MessageCreateParamsBase.max_tokens (0 pre-warms; below is not a count)", "messages",
      body(max_tokens=-1), "invalid_request_error", "greater than or equal to 0"),
     ("max-tokens-cap", f"{DOCS}/about-claude/models/overview (Max output; 300k only in batches with "
-     "output-300k-2026-03-24)", "batch", body("claude-sonnet-4-6", max_tokens=200_000), "invalid_request_error",
-     "200000 > 128000"),
+     "output-300k-2026-03-24)", "batch", body(BIG, max_tokens=BIG_CAP + 1), "invalid_request_error",
+     f"{BIG_CAP + 1} > {BIG_CAP}"),
     ("max-tokens-cap", f"{DOCS}/about-claude/models/overview (the 300k beta is for the Message Batches API only)",
-     "messages", body("claude-sonnet-4-6", max_tokens=200_000), "invalid_request_error", "200000 > 128000",
+     "messages", body(BIG, max_tokens=BIG_CAP + 1), "invalid_request_error", f"{BIG_CAP + 1} > {BIG_CAP}",
      {"betas": (models.OUTPUT_300K_BETA,)}),
     ("prewarm-forced-output", f"{DOCS}/build-with-claude/prompt-caching#pre-warming-the-cache (linked from the SDK's "
-     "max_tokens docstring)", "messages", body("claude-opus-4-8", max_tokens=0, tools=[TOOL],
+     "max_tokens docstring)", "messages", body(roles.forced_tool(), max_tokens=0, tools=[TOOL],
                                                 tool_choice={"type": "any"}),
      "invalid_request_error", "cannot be combined with a forced tool_choice"),
     ("prewarm-forced-output", f"{DOCS}/build-with-claude/prompt-caching#pre-warming-the-cache", "messages",
-     body("claude-opus-4-8", max_tokens=0, output_config={"format": {"type": "json_schema", "schema": {
+     body(roles.default(), max_tokens=0, output_config={"format": {"type": "json_schema", "schema": {
          "type": "object", "properties": {}, "additionalProperties": False}}}),
      "invalid_request_error", "cannot be combined with structured outputs"),
     ("prewarm-adaptive-mode", "not documented either way (issue 20): the mode prewarm_adaptive='reject'",
-     "messages", body("claude-opus-5-5", max_tokens=0), "invalid_request_error",
+     "messages", body(roles.always_thinks(), max_tokens=0), "invalid_request_error",
      "must be at least 1 when thinking is adaptive", {"modes": Modes(prewarm_adaptive="reject")}),
     ("cache-breakpoints", f"{DOCS}/build-with-claude/prompt-caching (at most 4; automatic caching takes a slot)",
      "messages", four_breakpoints(), "invalid_request_error", "A maximum of 4 blocks with cache_control"),
     ("cache-breakpoints", f"{DOCS}/build-with-claude/prompt-caching (Mixing TTLs: 1h before 5m)", "count_tokens",
-     {"model": "claude-sonnet-5-5", "system": [{**SYSTEM_1H[0], "cache_control": dict(EPH)}],
+     {"model": roles.default(), "system": [{**SYSTEM_1H[0], "cache_control": dict(EPH)}],
       "messages": [{"role": "user", "content": "q"}], "cache_control": {"type": "ephemeral", "ttl": "1h"}},
      "invalid_request_error", "ttl '1h' must not come after one with ttl '5m'"),
     ("cache-breakpoints", f"{DOCS}/build-with-claude/prompt-caching (Automatic caching > Edge cases: a different TTL "
@@ -119,20 +129,21 @@ ACCEPTED = [
     ("a 5m automatic breakpoint after an explicit 1h one, last block unmarked",
      f"{DOCS}/build-with-claude/prompt-caching (Automatic caching > Edge cases)", "batch", body(cache_control=dict(EPH))),
     ("the same on count_tokens", f"{DOCS}/build-with-claude/prompt-caching", "count_tokens",
-     {"model": "claude-sonnet-5-5", "system": SYSTEM_1H, "messages": [{"role": "user", "content": "q"}],
+     {"model": roles.default(), "system": SYSTEM_1H, "messages": [{"role": "user", "content": "q"}],
       "cache_control": dict(EPH)}),
     ("a model only the Models API lists", f"{DOCS}/api/models/list", "messages", body("claude-lyric-6", max_tokens=100),
      {"extra_models": [extra_model("claude-lyric-6")]}),
-    ("max_tokens 200,000 in a batch with the output-300k beta", f"{DOCS}/about-claude/models/overview (Max output)",
-     "batch", body("claude-sonnet-4-6", max_tokens=200_000), {"betas": (models.OUTPUT_300K_BETA,)}),
+    ("max_tokens above the synchronous ceiling in a batch with the output-300k beta",
+     f"{DOCS}/about-claude/models/overview (Max output)",
+     "batch", body(BIG, max_tokens=BIG_CAP + 1), {"betas": (models.OUTPUT_300K_BETA,)}),
     ("between_tools at effort high", f"{DOCS}/models/sonnet-5-5/migration-guide", "messages",
-     body(thinking={"type": "between_tools"}, output_config={"effort": "high"})),
-    ("fast mode on Opus 5 with its beta header", f"{DOCS}/build-with-claude/fast-mode", "messages",
-     body("claude-opus-5", speed="fast"), {"betas": (models.FAST_MODE_BETA,)}),
-    ("fast mode on Opus 5.5 without a header (available, not a preview)", f"{DOCS}/build-with-claude/fast-mode",
-     "messages", body("claude-opus-5-5", speed="fast")),
-    ("max_tokens 0 with adaptive thinking on Opus 5.5, in the default mode", "not documented: mode 'accept'",
-     "messages", body("claude-opus-5-5", max_tokens=0)),
+     body("claude-sonnet-5-5", thinking={"type": "between_tools"}, output_config={"effort": "high"})),
+    ("fast mode in research preview with its beta header", f"{DOCS}/build-with-claude/fast-mode", "messages",
+     body(roles.fast_beta(), speed="fast"), {"betas": (models.FAST_MODE_BETA,)}),
+    ("fast mode without a header where it is not a preview", f"{DOCS}/build-with-claude/fast-mode",
+     "messages", body(roles.fast(), speed="fast")),
+    ("max_tokens 0 with adaptive thinking always on, in the default mode", "not documented: mode 'accept'",
+     "messages", body(roles.always_thinks(), max_tokens=0)),
 ]
 
 

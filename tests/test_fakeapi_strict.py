@@ -17,6 +17,7 @@ import httpx
 import pytest
 from typing_extensions import NotRequired, Required, is_typeddict
 
+import roles
 from cachecast.facts import models, sdk_types
 from fakeapi import MAX_BODY_BYTES, FakeAnthropic
 
@@ -24,7 +25,7 @@ PINNED = {"anthropic-version": "2023-06-01"}
 SYSTEM_1H = [{"type": "text", "text": "x" * 4000, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
 
 
-def params(model: str = "claude-sonnet-5-5", **extra) -> dict:
+def params(model: str = roles.default(), **extra) -> dict:
     return {"model": model, "max_tokens": 200, "system": SYSTEM_1H,
             "messages": [{"role": "user", "content": "What is 2+2?"}], **extra}
 
@@ -56,19 +57,19 @@ def test_temperature_under_2026_10_21_is_an_errored_line(fake_api):
 def test_pinned_2023_06_01_keeps_temperature_only_where_the_model_takes_it(fake_api):
     # old server: both succeeded. Under 2023-06-01, 1.0 is the default and accepted everywhere,
     # so a non-default value shows the per-model rule (FACTS: only Opus 4.5/4.6, Sonnet 4.6, Haiku 4.5).
-    takes, refuses = models.model_facts("claude-sonnet-4-6"), models.model_facts("claude-sonnet-5-5")
+    takes, refuses = models.model_facts(roles.takes_temperature()), models.model_facts(roles.fixed_temperature())
     assert takes.sampling_2023 and not refuses.sampling_2023
-    old, new = run_batch(fake_api, params("claude-sonnet-4-6", temperature=0.7),
-                         params("claude-sonnet-5-5", temperature=0.7), default_headers=PINNED)
+    old, new = run_batch(fake_api, params(takes.id, temperature=0.7),
+                         params(refuses.id, temperature=0.7), default_headers=PINNED)
     assert old.result.type == "succeeded"
-    expected = models.sampling_problem(models.model_facts("claude-sonnet-5-5"), "2023-06-01", {"temperature": 0.7})
+    expected = models.sampling_problem(refuses, "2023-06-01", {"temperature": 0.7})
     assert error_of(new)[1] == expected and "deprecated" in expected
 
 
 def test_the_batch_follows_the_version_of_its_create_call(fake_api):
     # old server: no notion of a version; the same line succeeds pinned and errors on the default
-    pinned = run_batch(fake_api, params("claude-sonnet-4-6", temperature=0.7), default_headers=PINNED)
-    default = run_batch(fake_api, params("claude-sonnet-4-6", temperature=0.7))
+    pinned = run_batch(fake_api, params(roles.takes_temperature(), temperature=0.7), default_headers=PINNED)
+    default = run_batch(fake_api, params(roles.takes_temperature(), temperature=0.7))
     assert pinned[0].result.type == "succeeded" and default[0].result.type == "errored"
     assert fake_api.batches[next(iter(fake_api.batches))].api_version == "2023-06-01"
 
@@ -87,11 +88,11 @@ def test_anthropic_version_header_is_required_and_checked(fake_api, version, mes
 # ------------------------------------------------------------------ models and params
 
 
-def test_retired_model_is_an_errored_line(fake_api):
-    # old server: simulated claude-sonnet-4-5 as succeeded (it retired on 2026-11-30)
-    facts = models.model_facts("claude-sonnet-4-5")
+def test_retired_model_is_an_errored_line(fake_api, retired_model):
+    # old server: simulated a retired model as succeeded
+    facts = models.model_facts(retired_model)
     assert models.lifecycle_on(facts, models.today()) == "retired"
-    kind, message = error_of(run_batch(fake_api, params("claude-sonnet-4-5"))[0])
+    kind, message = error_of(run_batch(fake_api, params(retired_model))[0])
     assert kind == "invalid_request_error" and "retired" in message and facts.replacement in message
 
 
@@ -118,34 +119,34 @@ def test_wrong_type_uses_the_api_wording(fake_api):
     assert message == "max_tokens: Input should be a valid integer"
 
 
-def test_thinking_disabled_on_opus_5_5_is_errored(fake_api):
-    # old server: simulated it (Opus 5.5 cannot turn adaptive thinking off)
-    facts = models.model_facts("claude-opus-5-5")
+def test_thinking_disabled_where_thinking_cannot_be_off_is_errored(fake_api):
+    # old server: simulated it (this model cannot turn adaptive thinking off)
+    facts = models.model_facts(roles.always_thinks())
     assert "disabled" not in facts.thinking_modes
     message = error_of(run_batch(fake_api, params(facts.id, thinking={"type": "disabled"}))[0])[1]
     assert message == models.thinking_problem(facts, {"type": "disabled"}, None, 200)
 
 
-def test_budget_tokens_on_opus_4_8_is_errored(fake_api):
+def test_budget_tokens_where_the_model_refuses_them_is_errored(fake_api):
     # old server: simulated it (enabled + budget_tokens is a 400 from Opus 4.7 on)
-    p = params("claude-opus-4-8", max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2000})
-    facts = models.model_facts("claude-opus-4-8")
+    p = params(roles.no_budget_tokens(), max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2000})
+    facts = models.model_facts(roles.no_budget_tokens())
     assert "enabled" not in facts.thinking_modes
     assert error_of(run_batch(fake_api, p)[0])[1] == models.thinking_problem(facts, p["thinking"], None, 4000)
 
 
 def test_geo_on_an_old_model_and_fast_mode_in_a_batch_are_errored(fake_api):
     # old server: simulated both
-    geo_p, fast_p = params("claude-haiku-4-5", inference_geo="us"), params("claude-opus-5-5", speed="fast")
+    geo_p, fast_p = params(roles.no_geo(), inference_geo="us"), params(roles.fast(), speed="fast")
     geo, fast = run_batch(fake_api, geo_p, fast_p)
-    assert error_of(geo)[1] == models.geo_problem(models.model_facts("claude-haiku-4-5"), geo_p)
-    assert error_of(fast)[1] == models.speed_problem(models.model_facts("claude-opus-5-5"), fast_p, in_batch=True)
+    assert error_of(geo)[1] == models.geo_problem(models.model_facts(roles.no_geo()), geo_p)
+    assert error_of(fast)[1] == models.speed_problem(models.model_facts(roles.fast()), fast_p, in_batch=True)
 
 
 def test_max_tokens_above_the_models_maximum_is_errored(fake_api):
     # old server: any max_tokens >= 1 went through
-    ceiling = models.model_facts("claude-sonnet-4-6").max_output
-    message = error_of(run_batch(fake_api, params("claude-sonnet-4-6", max_tokens=ceiling + 1))[0])[1]
+    ceiling = models.model_facts(roles.output_capped()).max_output
+    message = error_of(run_batch(fake_api, params(roles.output_capped(), max_tokens=ceiling + 1))[0])[1]
     assert f"{ceiling + 1} > {ceiling}" in message
 
 
@@ -175,7 +176,7 @@ def test_max_tokens_0_errors_in_a_batch_but_prewarms_synchronously(fake_api):
     # old server: 400 at create for max_tokens 0 (not an errored line), and no /v1/messages at all
     assert "max_tokens" in error_of(run_batch(fake_api, params(max_tokens=0))[0])[1]
     message = fake_api.client().messages.create(**params(max_tokens=0))
-    facts = models.model_facts("claude-sonnet-5-5")
+    facts = models.model_facts(roles.default())
     assert message.content == [] and message.stop_reason == "max_tokens" and message.usage.output_tokens == 0
     assert message.usage.cache_creation.ephemeral_1h_input_tokens >= facts.min_cache_tokens
     assert message.id.startswith("msg_sim_") and fake_api.messages == [{"model": facts.id, "max_tokens": 0}]
@@ -255,15 +256,15 @@ def test_batches_older_than_29_days_are_archived(fake_api):
 # ------------------------------------------------------------------ count_tokens, messages, models
 
 
-def test_count_tokens_rejects_sampling_and_retired_models(fake_api):
+def test_count_tokens_rejects_sampling_and_retired_models(fake_api, current_model, retired_model):
     # old server: counted anything with a model and messages
     client = fake_api.client(max_retries=0)
-    body = {"model": "claude-sonnet-5-5", "messages": [{"role": "user", "content": "q"}]}
+    body = {"model": current_model, "messages": [{"role": "user", "content": "q"}]}
     assert client.messages.count_tokens(**body).input_tokens == 1
     with pytest.raises(anthropic.BadRequestError, match="temperature: Extra inputs are not permitted"):
         client.messages.count_tokens(**body, extra_body={"temperature": 0.0})
     with pytest.raises(anthropic.BadRequestError, match="retired"):
-        client.messages.count_tokens(**{**body, "model": "claude-sonnet-4-5"})
+        client.messages.count_tokens(**{**body, "model": retired_model})
     with pytest.raises(anthropic.NotFoundError, match="model: claude-nonesuch-9"):
         client.messages.count_tokens(**{**body, "model": "claude-nonesuch-9"})
 
@@ -289,17 +290,17 @@ def test_thinking_tokens_grow_with_effort_and_fit_max_tokens(fake_api):
     assert all(u.inference_geo == "global" and u.speed == "standard" for u in usage)
 
 
-def test_models_list_parses_with_lifecycle(fake_api):
+def test_models_list_parses_with_lifecycle(fake_api, retired_model, deprecated_model, current_model):
     # old server: GET /v1/models was a 404
     day = models.today()
     got = {m.id: m for m in fake_api.client().models.list(limit=7)}  # pages of 7: the cursor is exercised
     assert set(got) == {f.id for f in models.all_models()}
     assert all(got[f.id].lifecycle == models.lifecycle_on(f, day) for f in models.all_models())
-    assert {got["claude-sonnet-4-5"].lifecycle, got["claude-opus-4-5"].lifecycle, got["claude-sonnet-5-5"].lifecycle} \
-        == {"retired", "deprecated", "active"}
-    opus = fake_api.client().models.retrieve("claude-opus-5-5")
-    assert not opus.capabilities.thinking.types.disabled.supported and opus.capabilities.batch.supported
-    assert got["claude-sonnet-4-5"].retires_at.date() == models.model_facts("claude-sonnet-4-5").retires_at
+    assert [got[m].lifecycle for m in (retired_model, deprecated_model, current_model)] \
+        == ["retired", "deprecated", "active"]
+    always = fake_api.client().models.retrieve(roles.always_thinks())
+    assert not always.capabilities.thinking.types.disabled.supported and always.capabilities.batch.supported
+    assert got[retired_model].retires_at.date() == models.model_facts(retired_model).retires_at
 
 
 def test_shipped_style_request_succeeds_and_its_temperature_twin_does_not(fake_api):

@@ -32,6 +32,7 @@ import duckdb
 import pytest
 import yaml
 
+import roles
 from cachecast.cli import main
 from cachecast.errors import ApiError, ConfigError, InputError
 
@@ -378,7 +379,7 @@ def test_price_overrides_that_are_a_fifo_say_what_they_are(fifo):
     from cachecast.errors import PriceError
 
     with bounded(), pytest.raises(PriceError, match="named pipe"):
-        get_rates("claude-sonnet-4-5", True, fifo)
+        get_rates(roles.default(), True, fifo)
 
 
 def _outside_config(project, tmp_path, how: str) -> Path:
@@ -429,7 +430,7 @@ def _echoing_results(path: Path) -> None:
     """A proxy that echoed the key: into a succeeded message's text, an errored line's
     message, and a line that is not JSON (quarantined with its raw text)."""
     ok = {"custom_id": "r1", "result": {"type": "succeeded", "message": {
-        "id": "msg_01Echo", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+        "id": "msg_01Echo", "type": "message", "role": "assistant", "model": roles.default(),
         "content": [{"type": "text", "text": f"your key is {KEY}"}], "stop_reason": "max_tokens",
         "stop_sequence": None, "usage": {"input_tokens": 10, "cache_creation_input_tokens": 0,
                                          "cache_read_input_tokens": 0, "output_tokens": 5}}}}
@@ -497,7 +498,7 @@ def test_count_tokens_answer_that_is_not_a_count(answer):
                 return SimpleNamespace(input_tokens=answer)
 
     counter = TokenCounter(client=Client())
-    part = split_params({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}).rest[0]
+    part = split_params({"model": roles.default(), "messages": [{"role": "user", "content": "hi"}]}).rest[0]
     with pytest.raises(ApiError, match="not a token count"):
         counter.counts([part])
 
@@ -794,7 +795,7 @@ from cachecast import store as store_mod  # noqa: E402
 
 def _msg(custom_id: str, message_id: str, *, output: int = 5) -> dict:
     return {"custom_id": custom_id, "result": {"type": "succeeded", "message": {
-        "id": message_id, "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
+        "id": message_id, "type": "message", "role": "assistant", "model": roles.default(), "content": [],
         "stop_reason": "end_turn", "stop_sequence": None,
         "usage": {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
                   "output_tokens": output, "service_tier": "batch"}}}}
@@ -961,8 +962,8 @@ DUPLICATE_KEYS = {
     "result": '{"custom_id": "a", "result": {"type": "expired"}, "result": {"type": "canceled"}}',
     "message": json.dumps(_msg("a", "msg_01A"))[:-2] + ', "message": {"id": "msg_02"}}}',
     "usage": json.dumps(_msg("a", "msg_01A")).replace('"usage": {', '"usage": {"input_tokens": 99999}, "usage": {'),
-    "model": json.dumps(_msg("a", "msg_01A")).replace('"model": "claude-sonnet-4-5"',
-                                                      '"model": "claude-haiku-4-5", "model": "claude-sonnet-4-5"'),
+    "model": json.dumps(_msg("a", "msg_01A")).replace(f'"model": "{roles.default()}"',
+                                                      f'"model": "{roles.bulk()}", "model": "{roles.default()}"'),
     "service_tier": json.dumps(_msg("a", "msg_01A")).replace('"service_tier": "batch"',
                                                              '"service_tier": "standard", "service_tier": "batch"'),
     "stop_reason": json.dumps(_msg("a", "msg_01A")).replace('"stop_reason": "end_turn"',
@@ -1107,8 +1108,8 @@ def test_a_clean_gzip_is_streamed_without_a_temporary_copy(tmp_path, monkeypatch
 
 def test_a_repeated_key_with_space_before_its_colon_is_found(tmp_path):
     conn = store_mod.connect(tmp_path / "s.duckdb")
-    line = json.dumps(_msg("a", "msg_01A")).replace('"model": "claude-sonnet-4-5"',
-                                                    '"model" : "claude-haiku-4-5", "model"\t: "claude-sonnet-4-5"')
+    line = json.dumps(_msg("a", "msg_01A")).replace(f'"model": "{roles.default()}"',
+                                                    f'"model" : "{roles.bulk()}", "model"\t: "{roles.default()}"')
     path = tmp_path / "r.jsonl"
     path.write_text(json.dumps(_msg("ok", "msg_01OK")) + "\n" + line + "\n")
     report = ingest_mod.ingest_paths(conn, [path], batch_id="msgbatch_D", progress=False)[0]

@@ -6,6 +6,9 @@ The misbehaving servers are tests/fakeapi.py's Faults: drip (one byte every few 
 slow_down (retry-after of an hour), answer (raw bytes: a 200 that is not JSON), endless_pages
 (has_more forever) and extra_result_lines (malformed lines in a results file). Whatever would
 hang before its fix runs under `bounded()`, so a regression fails instead of hanging.
+
+MODEL (claude-sonnet-5-5) is named where money is checked: the stored lines' costs and the price
+files' rows are worked from its published rates. Elsewhere the model is a role (tests/roles.py).
 """
 from __future__ import annotations
 
@@ -24,12 +27,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import roles
 from _fixtures import PILOT
 from cachecast.cli import main
 from cachecast.errors import ApiError, InputError
 from test_hostile import KEY, bounded, cli, one_error
 
-MODEL = "claude-sonnet-5-5"
+MODEL = "claude-sonnet-5-5"  # the stored lines' model: the costs below are worked from its published rates
 
 
 def failed(run, command: str, *needles: str, code: int = 2) -> str:
@@ -72,7 +76,7 @@ def _errored_line(cid: str, message: str) -> dict:
 def _batch(fake_api, n: int = 2) -> str:
     """A batch of n valid requests, created past cachecast (the test's own client), ended."""
     batch = fake_api.client().messages.batches.create(requests=[
-        {"custom_id": f"r{i}", "params": {"model": MODEL, "max_tokens": 64,
+        {"custom_id": f"r{i}", "params": {"model": roles.default(), "max_tokens": 64,
                                           "messages": [{"role": "user", "content": f"Say {i}."}]}}
         for i in range(n)])
     return batch.id
@@ -145,7 +149,7 @@ def test_a_file_stat_calls_empty_is_read_to_its_end(proc_file, tmp_path, capsys,
 
 def _message_body(usage: str) -> str:
     """A Message as the API sends it, with `usage` as raw JSON text (so NaN can be planted)."""
-    return ('{"id": "msg_01Probe", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5", '
+    return ('{"id": "msg_01Probe", "type": "message", "role": "assistant", "model": "' + roles.default() + '", '
             '"content": [], "stop_reason": "max_tokens", "stop_sequence": null, "usage": ' + usage + '}')
 
 
@@ -741,7 +745,7 @@ def test_a_retired_model_without_a_date_says_so(tmp_path, capsys, monkeypatch):
     from fakeapi import model_info
     from cachecast.facts import model_cache, models
 
-    row = model_info(models.model_facts(MODEL), models.today())
+    row = model_info(models.model_facts(roles.default()), models.today())  # the pilot config's model
     row.update(lifecycle="retired", retires_at=None)
     model_cache.refresh_path().write_text(json.dumps({"fetched_at": "2026-12-01T00:00:00+00:00", "models": [row]}))
     models._table.cache_clear()

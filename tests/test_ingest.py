@@ -1,5 +1,8 @@
 """Ingest: every line accounted for, quarantine with line numbers and reasons, idempotence
-under any file name, gzip (whole and cut short), damaged bytes, batch ids, manifest, prices."""
+under any file name, gzip (whole and cut short), damaged bytes, batch ids, manifest, prices.
+
+The ids checked by name are those of tests/data/results_mixed.jsonl, and the price snapshot's
+rows are those models' published rates; claude-imaginary-9 is made up (no price is known)."""
 from __future__ import annotations
 
 import gzip
@@ -13,6 +16,7 @@ from anthropic.types.messages import MessageBatchIndividualResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import roles
 from cachecast.analyse import audit
 from cachecast import cli, store
 from cachecast.store import ingest
@@ -163,7 +167,7 @@ def test_batch_id_from_name_and_explicit(db, tmp_path):
 
 def _succeeded(custom_id: str, message_id: str, *, read: int = 0, write: int = 0, output: int = 5) -> dict:
     return {"custom_id": custom_id, "result": {"type": "succeeded", "message": {
-        "id": message_id, "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "id": message_id, "type": "message", "role": "assistant", "model": roles.default(),
         "content": [], "stop_reason": "end_turn", "stop_sequence": None,
         "usage": {"input_tokens": 10, "cache_creation_input_tokens": write, "cache_read_input_tokens": read,
                   "output_tokens": output, "service_tier": "batch"}}}}

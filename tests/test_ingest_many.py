@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+import roles
 from cachecast.store import ingest
 from cachecast import store
 
 DATA = Path(__file__).resolve().parent / "data"
 MIXED = DATA / "results_mixed.jsonl"
-MODEL = "claude-sonnet-4-5-20250929"
+MODEL = roles.default()
 KEY = "sk-ant-api03-" + "k" * 40
 
 

@@ -25,11 +25,12 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import roles
 from cachecast.cli import main
 from cachecast.facts.costs import usage_cost
 from cachecast.facts.pricing import get_rates
 
-MODEL = "claude-sonnet-4-5"
+MODEL = roles.default()  # expectations are computed from its rates (usage_cost), not written out
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

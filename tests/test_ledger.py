@@ -30,7 +30,7 @@ from cachecast.store import ingest
 from cachecast.analyse import ledger
 
 PLANNED = 15_000  # per treatment: 30,000 in the run
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-4-5"  # named, not a role: the costs above are worked from its published rates
 
 
 def _cid(treatment: str, n: int) -> str:

@@ -1,14 +1,17 @@
 """Cache lint: the pilot build is clean, and each deliberately broken request set reports
-exactly its problem, with the right code, level and request ids."""
+exactly its problem, with the right code, level and request ids. Models are roles
+(tests/roles.py); prompt sizes are worked out from the role's cache minimum and tokenizer."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pytest
 
-from _fixtures import LONG_SYSTEM, read_jsonl
+import roles
+from _fixtures import LONG_SYSTEM, MODEL, SHORT_SYSTEM, read_jsonl
 from cachecast.build.batches import build
 from cachecast.cli import main
 from cachecast.errors import InputError
@@ -48,6 +51,21 @@ def system(line) -> list[dict]:
     return line["params"]["system"]
 
 
+def text_of(tokens: int, model: str = MODEL) -> str:
+    """About `tokens` estimated tokens on `model`: the estimate is chars / 4 x its tokenizer factor."""
+    return "x" * int(tokens * 4 / roles.facts(model).tokenizer_factor)
+
+
+def clear_of_minimum(model: str) -> str:
+    """LONG_SYSTEM repeated until its estimate is past `model`'s cache minimum by more than the
+    estimate's error band (20%): no near-minimum warning."""
+    per_copy = len(LONG_SYSTEM) / 4 * roles.facts(model).tokenizer_factor
+    return LONG_SYSTEM * math.ceil(roles.facts(model).min_cache_tokens * 1.5 / per_copy)
+
+
+MINIMUM = roles.facts(MODEL).min_cache_tokens  # the build's model: the default
+
+
 # --- clean inputs ------------------------------------------------------------------------------
 
 def test_pilot_build_lints_clean(pilot_build, capsys):
@@ -78,13 +96,14 @@ def _short_without_breakpoint(lines):
 
 def _short_everywhere(lines):
     for line in lines:
-        line["params"]["system"] = [{"type": "text", "text": "x" * 1200, "cache_control": EPH_1H}]  # ~390
+        line["params"]["system"] = [{"type": "text", "text": text_of(MINIMUM * 3 // 4), "cache_control": EPH_1H}]
     return lines[0]["custom_id"]
 
 
 def _near_minimum(lines):
     for line in lines:
-        line["params"]["system"] = [{"type": "text", "text": "x" * 1720, "cache_control": EPH_1H}]  # ~559 of 512
+        # ~9% above the minimum (559 of 512): inside the estimate's 20% band
+        line["params"]["system"] = [{"type": "text", "text": text_of(MINIMUM * 109 // 100), "cache_control": EPH_1H}]
     return lines[0]["custom_id"]
 
 
@@ -118,34 +137,38 @@ def _temperature(lines):
     return lines[0]["custom_id"]
 
 
-def _thinking_disabled_on_opus_5_5(lines):
+def _thinking_disabled_where_it_cannot_be_off(lines):
     for line in lines:
-        line["params"].update(model="claude-opus-5-5", thinking={"type": "disabled"})
+        line["params"].update(model=roles.always_thinks(), thinking={"type": "disabled"})
+        system(line)[0]["text"] = clear_of_minimum(roles.always_thinks())
     return lines[0]["custom_id"]
 
 
-def _budget_thinking_on_sonnet_5_5(lines):
+def _budget_thinking_where_refused(lines):
+    for line in lines:
+        line["params"]["model"] = roles.no_budget_tokens()
+        system(line)[0]["text"] = clear_of_minimum(roles.no_budget_tokens())
     lines[0]["params"]["thinking"] = {"type": "enabled", "budget_tokens": 1024}
     return lines[0]["custom_id"]
 
 
 def _retired_model(lines):
     for line in lines:
-        line["params"]["model"] = "claude-sonnet-4-5"  # retired 2026-11-30
+        line["params"]["model"] = roles.retired()
     return lines[0]["custom_id"]
 
 
 def _deprecated_model(lines):
     for line in lines:
-        line["params"]["model"] = "claude-opus-4-5"  # retires 2027-01-22; its minimum is 4,096
-        system(line)[0]["text"] = LONG_SYSTEM * 4
+        line["params"]["model"] = roles.deprecated()
+        system(line)[0]["text"] = clear_of_minimum(roles.deprecated())
     return lines[0]["custom_id"]
 
 
-def _geo_on_haiku_4_5(lines):
+def _geo_where_refused(lines):
     for line in lines:
-        line["params"].update(model="claude-haiku-4-5", inference_geo="us")
-        system(line)[0]["text"] = LONG_SYSTEM * 4  # ~6,000: clear of Haiku 4.5's 4,096-token minimum
+        line["params"].update(model=roles.no_geo(), inference_geo="us")
+        system(line)[0]["text"] = clear_of_minimum(roles.no_geo())
     return lines[0]["custom_id"]
 
 
@@ -214,11 +237,11 @@ CASES = {
     "short-ttl": (_all_5m, {("warning", "short-ttl")}),
     "bad-cache-control": (_bad_ttl, {("error", "bad-cache-control"), ("error", "no-breakpoint")}),
     "sampling-params": (_temperature, {("error", "sampling-params")}),
-    "thinking-disabled": (_thinking_disabled_on_opus_5_5, {("error", "thinking-shape")}),
-    "thinking-budget": (_budget_thinking_on_sonnet_5_5, {("error", "thinking-shape")}),
+    "thinking-disabled": (_thinking_disabled_where_it_cannot_be_off, {("error", "thinking-shape")}),
+    "thinking-budget": (_budget_thinking_where_refused, {("error", "thinking-shape")}),
     "retired-model": (_retired_model, {("error", "retired-model")}),
     "deprecated-model": (_deprecated_model, {("warning", "deprecated-model")}),
-    "inference-geo": (_geo_on_haiku_4_5, {("error", "inference-geo")}),
+    "inference-geo": (_geo_where_refused, {("error", "inference-geo")}),
     "speed": (_speed, {("error", "speed-not-allowed")}),
     "unknown-key": (_unknown_key, {("error", "invalid-params")}),
     "automatic-never-read": (_automatic_never_read, {("warning", "automatic-never-read")}),
@@ -260,11 +283,11 @@ def test_a_5m_automatic_breakpoint_after_an_explicit_1h_one_is_accepted(good, tm
     assert ("error", "ttl-order") in codes(report)
 
 
-def test_retired_model_finding_names_every_request(good, tmp_path):
+def test_retired_model_finding_names_every_request(good, tmp_path, retired_model):
     """Every request of a retired model comes back errored: the finding counts and lists them
     like any other (it used to say count 1 with no custom_ids)."""
     for line in good:
-        line["params"]["model"] = "claude-sonnet-4-5"
+        line["params"]["model"] = retired_model
     report = lint_path(write(tmp_path, good))
     f = finding(report, "retired-model")
     assert f.count == len(good) and f.custom_ids == [line["custom_id"] for line in good][:5]
@@ -272,7 +295,7 @@ def test_retired_model_finding_names_every_request(good, tmp_path):
 
 def test_good_requests_of_the_planted_set_raise_no_error(good, tmp_path):
     """Each 2026 rule fires on its planted request only: the untouched ones beside it stay clean."""
-    planted = [_temperature, _budget_thinking_on_sonnet_5_5, _speed, _unknown_key, _max_tokens, _stream]
+    planted = [_temperature, _budget_thinking_where_refused, _speed, _unknown_key, _max_tokens, _stream]
     for mutate, line in zip(planted, [json.loads(json.dumps(good[0])) for _ in planted]):
         mutate([line])
         good.append({**line, "custom_id": f"{line['custom_id']}_{mutate.__name__.strip('_')}"[:64]})
@@ -287,7 +310,7 @@ def test_prefix_drift_shows_the_date_that_breaks_it(good, tmp_path):
     assert codes(report) == {("error", "prefix-drift")}
     f = finding(report, "prefix-drift")
     assert f.custom_ids == [good[4]["custom_id"]] and f.count == 1
-    assert "1 of 6 requests" in f.message and "claude-sonnet-5-5, breakpoint 1" in f.message
+    assert "1 of 6 requests" in f.message and f"{MODEL}, breakpoint 1" in f.message
     assert f"first difference at character {len(LONG_SYSTEM)}" in f.detail
     assert 'expected (end of prefix), this has "Today is 2026-11-26.\\n"' in f.detail
 
@@ -380,7 +403,7 @@ def test_openai_build_lints_clean_with_a_note(tmp_path, capsys):
 
 
 def test_short_prompt_build_lints_with_a_warning_only(project, tmp_path, capsys):
-    project.write("system.md", "x" * 1200)  # ~390 tokens on Sonnet 5.5 (minimum 512)
+    project.write("system.md", SHORT_SYSTEM)  # below the default model's minimum
     build(project.load(), tmp_path / "b", progress=False)
     assert main(["lint", str(tmp_path / "b"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -406,9 +429,10 @@ def _everything_broken(project, tmp_path, monkeypatch) -> Path:
     _five_breakpoints(lines[4:])
     _ttl_order(lines[6:])
     system(lines[8])[0]["text"] = LONG_SYSTEM + "Today is 2026-11-26."
-    lines[10]["params"].update(thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2048)
+    lines[10]["params"].update(model=roles.no_budget_tokens(), thinking={"type": "enabled", "budget_tokens": 1024},
+                               max_tokens=2048)
     lines[12]["params"].update(temperature=0.5)
-    lines[13]["params"].update(model="claude-sonnet-4-5")
+    lines[13]["params"].update(model=roles.retired())
     lines[14]["custom_id"] = "bad id!"
     lines[16]["custom_id"] = lines[18]["custom_id"]
     lines[20]["params"].update(max_tokens=0, stream=True)
@@ -485,7 +509,7 @@ _block = st.fixed_dictionaries({"type": st.sampled_from(["text", "image", 1]), "
 _content = st.text(max_size=30) | st.lists(_block, max_size=5) | _json
 _message = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": _content})
 _params = st.fixed_dictionaries(
-    {"model": st.sampled_from(["claude-sonnet-4-5", "claude-opus-4-7", "nope"]) | _json,
+    {"model": st.sampled_from([roles.retired(), roles.default(), "nope"]) | _json,
      "messages": st.lists(_message, max_size=3) | _json},
     optional={"system": _content, "tools": st.lists(_block, max_size=2) | _json, "max_tokens": _json,
               "temperature": _json, "top_p": _json, "top_k": _json, "stream": _json, "cache_control": _cc,

@@ -4,7 +4,10 @@ input, and a model only the API lists gets a row that build can use (issues 20 a
 Each test here failed before its fix: a malformed answer was stored as it came and every later
 command exited 3 (TypeError, ValueError) until the file was deleted; a cache nested 100,000 deep
 was a RecursionError; refresh kept only the ids the table knew, so `build` refused a model the
-Models API lists."""
+Models API lists.
+
+claude-mythos-preview is named because the SDK's deprecation list dates it (the fact under test);
+claude-lyric-6 is made up (a model only the Models API lists)."""
 from __future__ import annotations
 
 import json

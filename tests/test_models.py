@@ -1,5 +1,9 @@
 """The model table: every id the SDK knows, exact matching, lifecycle by date, the models
-command and its JSON contract, and the Models API refresh preferred over the table."""
+command and its JSON contract, and the Models API refresh preferred over the table.
+
+The ids here are mostly the facts under test: a row's minimum, aliases, retirement date and
+replacement as the docs publish them. Where a test needs only a model in some role (the
+current default, one that takes a temperature), it names the role (tests/roles.py)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +15,7 @@ import pytest
 from cachecast.facts import model_cache, models
 from cachecast.cli import main
 from cachecast.errors import ConfigError
+import roles
 
 
 def sdk_model_ids() -> list[str]:
@@ -83,7 +88,7 @@ def test_lifecycle_follows_the_date():
         models.check_lifecycle("claude-sonnet-4-5", date(2026, 12, 1))
     assert "retired on 2026-11-30" in str(exc.value) and "use claude-sonnet-5-5" in str(exc.value)
     assert "use claude-opus-5-5" in models.check_lifecycle("claude-opus-4-5", date(2026, 12, 1))
-    assert models.check_lifecycle("claude-sonnet-5-5", date(2026, 12, 1)) is None
+    assert models.check_lifecycle(roles.default(), date(2026, 12, 1)) is None
 
 
 def test_today_is_overridable_and_checked(monkeypatch):
@@ -106,16 +111,17 @@ def test_models_json_meets_the_contract(capsys):
         assert isinstance(row["min_cache_tokens"], int) and isinstance(row["thinking"], list)
     by_id = {r["id"]: r for r in body["models"]}
     assert by_id["claude-sonnet-4-5"]["replacement"] == "claude-sonnet-5-5"
-    assert by_id["claude-sonnet-4-6"]["sampling_params"] and not by_id["claude-sonnet-5-5"]["sampling_params"]
+    assert by_id[roles.takes_temperature()]["sampling_params"]
+    assert not by_id[roles.fixed_temperature()]["sampling_params"]
 
 
-def test_models_table_prints(capsys):
+def test_models_table_prints(capsys, current_model):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "claude-sonnet-5-5" in out and "retired" in out and "Source: cachecast model table 2026-12-01" in out
+    assert current_model in out and "retired" in out and "Source: cachecast model table 2026-12-01" in out
 
 
-def test_refresh_from_the_models_api_is_preferred(fake_api, monkeypatch, tmp_path, capsys):
+def test_refresh_from_the_models_api_is_preferred(fake_api, monkeypatch, tmp_path, capsys, current_model):
     """With a key, --refresh stores client.models.list(); later lookups use it and say so."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     monkeypatch.setenv(model_cache.REFRESH_ENV, str(tmp_path / "models.json"))
@@ -128,14 +134,14 @@ def test_refresh_from_the_models_api_is_preferred(fake_api, monkeypatch, tmp_pat
         assert ("GET", "/v1/models") in [(m, p.split("?")[0]) for m, p in fake_api.calls]
         stored = json.loads((tmp_path / "models.json").read_text())
         stored["models"] = [{**m, "lifecycle": "deprecated", "retires_at": "2027-06-01T00:00:00Z"}
-                            if m["id"] == "claude-sonnet-5-5" else m for m in stored["models"]]
+                            if m["id"] == current_model else m for m in stored["models"]]
         (tmp_path / "models.json").write_text(json.dumps(stored))
         models.model_facts.cache_clear()
         models._table.cache_clear()
-        facts = models.model_facts("claude-sonnet-5-5")
+        facts = models.model_facts(current_model)
         assert facts.lifecycle == "deprecated" and facts.retires_at == date(2027, 6, 1)
         assert "Models API" in facts.source
-        assert "retires on 2027-06-01" in models.check_lifecycle("claude-sonnet-5-5", date(2026, 12, 1))
+        assert "retires on 2027-06-01" in models.check_lifecycle(current_model, date(2026, 12, 1))
     finally:
         models.model_facts.cache_clear()
         models._table.cache_clear()

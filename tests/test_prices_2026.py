@@ -11,6 +11,8 @@ genai-prices 0.2.3 and cachecast's corrections (lib/cachecast/facts/data/price_c
   Opus 5.5 fast   8 / 10 / 16 / 0.40 / 40 (cache rates scale like input: an assumption)
   Mythos 5.1      10 / 12.50 / 20 / 0.25 / 50 (not in genai-prices); batch halves
   web search      $10 per 1,000 searches
+The ids are those models: their published rates are what the expected values are worked from.
+Where no money is checked, the model is a role (tests/roles.py).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import duckdb
 import pytest
 import yaml
 
+import roles
 from cachecast.analyse import audit
 from cachecast import cli, store
 from cachecast.errors import PriceError
@@ -97,9 +100,9 @@ def test_opus_48_us_only_line_costs_825(tmp_path, capsys):
     got = ingest_lines(capsys, tmp_path, tmp_path / "s.duckdb", "geo", [
         sync_line("geo1", "claude-opus-4-8", inp=1_000_000, out=100_000, geo="us")], "--priced-at", "2026-12-01")
     assert got["cost_usd"] == 8.25 and got["us_only_requests"] == 1 and "us-only-1.1x" in got["price_source"]
-    # Haiku 4.5 does not take inference_geo (cachecast.facts.models): a US-only line of it is not guessed
+    # a model without inference_geo (cachecast.facts.models): a US-only line of it is not guessed
     with pytest.raises(PriceError, match="inference_geo 'us' is not available"):
-        get_rates("claude-haiku-4-5", batch=False, at=DEC, geo="us")
+        get_rates(roles.no_geo(), batch=False, at=DEC, geo="us")
 
 
 # ------------------------------------------------------------------ Haiku 5.5's 100k cliff
@@ -153,7 +156,7 @@ def test_sonnet_55_read_on_2026_10_06_and_2026_10_08(tmp_path, capsys):
 
 def test_batch_date_defaults_to_the_ingest_day_and_is_recorded(tmp_path, capsys):
     got = ingest_lines(capsys, tmp_path, tmp_path / "s.duckdb", "today", [
-        batch_line("t1", "claude-sonnet-5-5", inp=100, out=10)])
+        batch_line("t1", roles.default(), inp=100, out=10)])
     conn = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
     created, source = conn.execute("SELECT created_at, created_at_source FROM batches").fetchone()
     conn.close()
@@ -409,7 +412,7 @@ def test_prices_env_on_ingest_and_audit_reprices_with_the_file(tmp_path, capsys,
 def test_fetch_prices_at_the_api_creation_time(fake_api, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     batch = fake_api.client().messages.batches.create(requests=[
-        {"custom_id": "a1", "params": {"model": "claude-sonnet-5-5", "max_tokens": 64,
+        {"custom_id": "a1", "params": {"model": roles.default(), "max_tokens": 64,
                                         "messages": [{"role": "user", "content": "Say hi."}]}}])
     db = tmp_path / "s.duckdb"
     rc, _, err = run(capsys, "fetch", batch.id, "--out", tmp_path / "r.jsonl", "--db", db, "--base-url", fake_api.url)
@@ -436,10 +439,10 @@ def test_a_schema_v1_store_keeps_its_prices_on_upgrade(tmp_path):
     conn.execute("INSERT INTO results (batch_id, ingest_id, source_file, line_no, dedupe_key, custom_id, is_batch, "
                  "result_type, message_id, simulated, model, input_tokens, cache_creation_input_tokens, "
                  "cache_read_input_tokens, output_tokens) VALUES ('old', 1, 'f.jsonl', 1, 'msg:m1', 'c1', true, "
-                 "'succeeded', 'm1', false, 'claude-sonnet-4-5', 1000, 0, 0, 100)")
+                 "'succeeded', 'm1', false, ?, 1000, 0, 0, 100)", [roles.retired()])
     # a deliberately odd captured rate (input 9) shows the row is kept, not re-read from genai-prices
-    conn.execute("INSERT INTO price_snapshot VALUES ('claude-sonnet-4-5', true, 9, 1.875, 3, 0.15, 7.5, NULL, NULL, "
-                 "NULL, NULL, NULL, NULL, 'old source', now())")
+    conn.execute("INSERT INTO price_snapshot VALUES (?, true, 9, 1.875, 3, 0.15, 7.5, NULL, NULL, "
+                 "NULL, NULL, NULL, NULL, 'old source', now())", [roles.retired()])
     conn.close()
     conn = store.connect(path)
     try:
@@ -456,7 +459,7 @@ def test_reports_say_the_price_source_and_date(tmp_path, capsys):
     from cachecast.report.projection_report import headline, plan
 
     db = tmp_path / "s.duckdb"
-    ingest_lines(capsys, tmp_path, db, "rep", [batch_line("x1", "claude-sonnet-5-5", inp=100, out=10)],
+    ingest_lines(capsys, tmp_path, db, "rep", [batch_line("x1", roles.default(), inp=100, out=10)],
                  "--priced-at", "2026-10-20")
     from cachecast.report.audit_view import open_audit
 

@@ -1,6 +1,8 @@
 """Pricing: rates from genai-prices' bundled snapshot, overrides, and exact usage costs.
 
-Every expected number is worked out by hand in a comment."""
+Every expected number is worked out by hand in a comment. The ids are the models whose
+published rates (genai-prices on DAY, the correction layer) those numbers are worked from, and
+whose override rows the files below name: they are the facts under test, so no role stands in."""
 from __future__ import annotations
 
 from datetime import date

@@ -16,8 +16,12 @@ from cachecast.build.batches import build
 from cachecast.cli import main
 from cachecast.build.config import load_config
 from cachecast.analyse.ingest_bridge import ingest_results
+import roles
 from _fixtures import PILOT, read_jsonl
 
+# The small build names its model: SONNET's published rates are what the hand-worked costs
+# below are worked from (a role's rates could move under them).
+SONNET = "claude-sonnet-5-5"
 M = Decimal(1_000_000)
 # claude-sonnet-5-5 $/MTok (FACTS.md): standard input 2, 1h write 4; batch = half of standard
 STD_INPUT, STD_WRITE_1H = Decimal("2"), Decimal("4")
@@ -37,7 +41,7 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
 
 def small_build(project, tmp_path: Path) -> Path:
     out = tmp_path / "build"
-    build(project.load(), out, progress=False)  # 3 items x 2 treatments = 6 requests, one cached prefix
+    build(project.load({"provider": {"model": SONNET}}), out, progress=False)  # 3 items x 2 treatments = 6 requests
     return out
 
 
@@ -65,7 +69,7 @@ def test_two_thinking_shapes_send_two_probes_with_max_tokens_0(fake_api, key, pr
     assert rc == 0, err
     got = json.loads(stdout)
     assert got["shapes"] == 2 and [p["requests"] for p in got["probes"]] == [3, 3]
-    assert fake_api.messages == [{"model": "claude-sonnet-5-5", "max_tokens": 0}] * 2
+    assert fake_api.messages == [{"model": SONNET, "max_tokens": 0}] * 2
     assert batch_creates(fake_api) == 0
     # without --prewarm no marker is sent, so nothing is written: every prompt token is input
     assert all(p["usage"]["cache_creation_input_tokens"] == 0 and p["usage"]["output_tokens"] == 0
@@ -73,7 +77,7 @@ def test_two_thinking_shapes_send_two_probes_with_max_tokens_0(fake_api, key, pr
 
 
 def test_enabled_thinking_sends_the_smallest_valid_request_not_max_tokens_0():
-    params = {"model": "claude-sonnet-4-6", "max_tokens": 8000, "messages": [],
+    params = {"model": roles.takes_budget_tokens(), "max_tokens": 8000, "messages": [],
               "thinking": {"type": "enabled", "budget_tokens": 2048}}
     assert probe.probe_params(params, prewarm=False)["max_tokens"] == 2049
     # an invalid budget (>= max_tokens) is sent as it is, so the API rejects it as the batch would
@@ -249,7 +253,7 @@ def test_submit_pilot_wait_prewarm_probes_prewarms_submits_fetches_and_reports(f
     assert rc == 0, err
     posts = fake_api.paths("POST")
     assert posts.index("/v1/messages") < posts.index("/v1/messages/batches")  # probed before creating
-    assert fake_api.messages == [{"model": "claude-sonnet-5-5", "max_tokens": 0}]  # one shape in the pilot
+    assert fake_api.messages == [{"model": load_config(PILOT).provider.model, "max_tokens": 0}]  # one shape
     assert "probe: 1 request shape(s) to validate and pre-warm" in stdout
     verdict = next(x for x in stdout.splitlines() if x.startswith("pre-warm msgbatch_"))
     assert "of a first wave of 8 (assumed)" in verdict and "pre-warm paid $" in verdict
@@ -273,7 +277,7 @@ def test_projection_shows_the_expected_saving_of_prewarm_by_hand():
     from cachecast.plan.projection import TokenProfile, project_costs, prewarm_json, to_json
 
     tokens = TokenProfile(system=2000, user_mean=Decimal(100), output_mean=Decimal(500), source="override")
-    p = project_costs(get_rates("claude-sonnet-5-5", True), model="claude-sonnet-5-5", items=100, requests=1200,
+    p = project_costs(get_rates(SONNET, True), model=SONNET, items=100, requests=1200,
                       tokens=tokens, cacheable=True, budget_ttl="1h")
     got = prewarm_json(p, concurrency=100)
     # 100 first-wave requests x 0.8 (expected hit rate) x 2,000 x (2 - 0.05) $/MTok = $0.312

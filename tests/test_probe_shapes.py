@@ -13,6 +13,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
+import roles
 from _fixtures import read_jsonl
 from cachecast.build.batches import build
 from cachecast.cli import main
@@ -23,6 +24,10 @@ from fakeapi_rules import Modes
 
 EPH, EPH_1H = {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "1h"}
 TOOL = {"name": "calc", "description": "a calculator", "input_schema": {"type": "object", "properties": {}}}
+CAPPED = roles.output_capped()  # a max_tokens ceiling, and no 300k batch beta
+CAP = roles.facts(CAPPED).max_output
+BIG = roles.output_300k()  # a synchronous ceiling, and a higher one in batches with the beta
+BIG_CAP = roles.facts(BIG).max_output
 
 
 @pytest.fixture
@@ -60,23 +65,23 @@ def wrong_ttl_order(p: dict) -> None:
 
 
 def above_the_limit(p: dict) -> None:
-    p["max_tokens"] = 200_000  # Sonnet 5.5: 128,000, and no 300k batch beta
+    p.update(model=CAPPED, max_tokens=CAP + 1)
 
 
 def fast_without_beta(p: dict) -> None:
-    p.update(model="claude-opus-5", speed="fast")
+    p.update(model=roles.fast_beta(), speed="fast")
 
 
 def max_tokens_0_forced_tool(p: dict) -> None:
-    p.update(model="claude-haiku-5-5", max_tokens=0, tools=[TOOL], tool_choice={"type": "any"})
+    p.update(model=roles.forced_tool(), max_tokens=0, tools=[TOOL], tool_choice={"type": "any"})
 
 
 # shape -> (words of the probe's refusal, words of the batch line's error)
 SHAPES = {
     "4 breakpoints plus an automatic one": (four_plus_automatic, "A maximum of 4 blocks", "A maximum of 4 blocks"),
     "wrong TTL order": (wrong_ttl_order, "ttl '1h' must not come after", "ttl '1h' must not come after"),
-    "max_tokens above the limit": (above_the_limit, "max_tokens 200,000 is above 128,000, the Models API's",
-                                   "200000 > 128000"),
+    "max_tokens above the limit": (above_the_limit, f"max_tokens {CAP + 1:,} is above {CAP:,}, the Models API's",
+                                   f"{CAP + 1} > {CAP}"),
     "fast without the beta": (fast_without_beta, "fast mode is not available in the Message Batches API",
                               "fast mode is not available in the Message Batches API"),
     "max_tokens 0 with forced tool_choice": (max_tokens_0_forced_tool, "must be at least 1 in the Message Batches",
@@ -106,34 +111,34 @@ def test_the_synchronous_api_refuses_fast_without_the_beta_and_max_tokens_0_with
     client = fake_api.client(max_retries=0)
     base = {"max_tokens": 100, "messages": [{"role": "user", "content": "q"}]}
     with pytest.raises(anthropic.BadRequestError, match="needs the anthropic-beta header fast-mode-2026-02-01"):
-        client.messages.create(model="claude-opus-5", speed="fast", **base)
+        client.messages.create(model=roles.fast_beta(), speed="fast", **base)
     beta = fake_api.client(default_headers={"anthropic-beta": models.FAST_MODE_BETA})
-    assert beta.messages.create(model="claude-opus-5", speed="fast", **base).usage.speed == "fast"
+    assert beta.messages.create(model=roles.fast_beta(), speed="fast", **base).usage.speed == "fast"
     with pytest.raises(anthropic.BadRequestError, match="cannot be combined with a forced tool_choice"):
-        client.messages.create(model="claude-haiku-5-5", tools=[TOOL], tool_choice={"type": "any"},
+        client.messages.create(model=roles.forced_tool(), tools=[TOOL], tool_choice={"type": "any"},
                                **{**base, "max_tokens": 0})
 
 
 def test_a_forced_tool_shape_is_probed_with_max_tokens_1(key, project, tmp_path, capsys, fake_api):
     """max_tokens 0 would be refused with a forced tool_choice; the probe sends the smallest valid request."""
-    out = planted(project, tmp_path, lambda p: p.update(model="claude-haiku-5-5", tools=[TOOL],
+    out = planted(project, tmp_path, lambda p: p.update(model=roles.forced_tool(), tools=[TOOL],
                                                        tool_choice={"type": "any"}))
     assert probe.probe_params(read_jsonl(out / "requests-0001.jsonl")[0]["params"], False)["max_tokens"] == 1
     rc, _, err = cli(capsys, "probe", out, "--base-url", fake_api.url, "--db", tmp_path / "s.duckdb")
     assert rc == 0, err
-    assert fake_api.messages == [{"model": "claude-haiku-5-5", "max_tokens": 1}]  # one shape: the arms share it
+    assert fake_api.messages == [{"model": roles.forced_tool(), "max_tokens": 1}]  # one shape: the arms share it
 
 
 # ------------------------------------------------------------------ max_tokens 0 with always-on thinking
 
 
-def opus_5_5(p: dict) -> None:
-    p["model"] = "claude-opus-5-5"  # adaptive thinking by default, and it cannot be turned off
+def always_thinking(p: dict) -> None:
+    p["model"] = roles.always_thinks()  # adaptive thinking by default, and it cannot be turned off
 
 
 @pytest.mark.parametrize("mode", ["accept", "reject"])
 def test_max_tokens_0_with_adaptive_thinking_stops_only_the_prewarm(mode, key, project, tmp_path, capsys):
-    out = planted(project, tmp_path, opus_5_5)
+    out = planted(project, tmp_path, always_thinking)
     db = tmp_path / "s.duckdb"
     with FakeAnthropic(modes=Modes(prewarm_adaptive=mode)) as server:
         rc, stdout, err = cli(capsys, "submit", out, "--prewarm", "--db", db, "--wait", "--base-url", server.url,
@@ -165,12 +170,11 @@ def test_max_tokens_0_with_adaptive_thinking_stops_only_the_prewarm(mode, key, p
 
 def test_the_build_records_its_betas_and_submit_probe_and_count_send_them(key, project, tmp_path, capsys,
                                                                         monkeypatch):
-    """Sonnet 4.6 takes up to 300,000 output tokens in a batch with output-300k-2026-03-24 (models
-    overview): the config is accepted, build.json records the beta, and every call sends it; the
-    server errors such a batch without it."""
+    """Some models take more output tokens in a batch with output-300k-2026-03-24 than their
+    synchronous ceiling (models overview): the config is accepted, build.json records the beta,
+    and every call sends it; the server errors such a batch without it."""
     out = tmp_path / "build"
-    cfg = project.load({"provider": {"model": "claude-sonnet-4-6"}, "max_tokens": 200_000,
-                        "output_fill_ratio": 0.001})
+    cfg = project.load({"provider": {"model": BIG}, "max_tokens": BIG_CAP + 1, "output_fill_ratio": 0.001})
     build(cfg, out, progress=False)
     assert json.loads((out / "build.json").read_text())["betas"] == [models.OUTPUT_300K_BETA]
     with FakeAnthropic() as server:
@@ -188,7 +192,7 @@ def test_the_build_records_its_betas_and_submit_probe_and_count_send_them(key, p
     assert {"/v1/messages/count_tokens", "/v1/messages", "/v1/messages/batches"} <= sent
     assert without == {"/v1/messages/batches", f"/v1/messages/batches/{batch.id}",  # the header-less client's
                        f"/v1/messages/batches/{batch.id}/results"}
-    assert line.result.type == "errored" and "200000 > 128000" in line.result.error.error.message
+    assert line.result.type == "errored" and f"{BIG_CAP + 1} > {BIG_CAP}" in line.result.error.error.message
     summary = json.loads((out / "batches.json").read_text())["batches"][0]
     assert summary["processing_status"] == "ended"
     results = read_jsonl(out / summary["results"])
@@ -196,8 +200,8 @@ def test_the_build_records_its_betas_and_submit_probe_and_count_send_them(key, p
 
 
 def test_max_tokens_above_the_sync_limit_is_refused_outside_a_batch(project):
-    """The 300k beta is for the Message Batches API only: a synchronous run keeps the 128k limit."""
+    """The 300k beta is for the Message Batches API only: a synchronous run keeps the model's own limit."""
     from cachecast.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="above claude-sonnet-4-6's 128,000-token maximum output"):
-        project.load({"provider": {"model": "claude-sonnet-4-6", "batch": False}, "max_tokens": 200_000})
+    with pytest.raises(ConfigError, match=f"above {BIG}'s {BIG_CAP:,}-token maximum output"):
+        project.load({"provider": {"model": BIG, "batch": False}, "max_tokens": BIG_CAP + 1})

@@ -1,4 +1,8 @@
-"""Projection: the DESIGN.md cost model, worked out by hand, and the `project --json` contract."""
+"""Projection: the DESIGN.md cost model, worked out by hand, and the `project --json` contract.
+
+The ids are the models whose published rates, cache minimums, tokenizers and default efforts
+the hand-worked figures use (Sonnet 4.5, Sonnet 5.5, Haiku 5.5); where only a callable model is
+needed, it is a role (tests/roles.py)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +15,7 @@ import pytest
 import yaml
 from genai_prices import Usage, calc_price
 
+import roles
 from cachecast import cli
 from cachecast.build.config import load_config
 from cachecast.facts.models import model_facts
@@ -251,9 +256,9 @@ def _tiny_config(tmp_path, system="S" * 4400, n_items=3, model="claude-sonnet-4-
 
 
 def test_exact_counts_through_fake_api(fake_api, tmp_path):
-    # Sonnet 5.5 (the fake API refuses retired Sonnet 4.5), thinking between_tools: no tools, so
-    # no thinking, and the output stays max_tokens x output_fill_ratio
-    cfg = _tiny_config(tmp_path, model="claude-sonnet-5-5", thinking={"type": "between_tools"})
+    # a callable model (the fake API refuses a retired one) that does not think unless asked, so
+    # the output stays max_tokens x output_fill_ratio
+    cfg = _tiny_config(tmp_path, model=roles.no_thinking())
     counter = TokenCounter(client=fake_api.client(), db=tmp_path / "s.duckdb", progress=False)
     p = project_config(cfg, counter=counter)
     # parts: system+probe, probe, 3 questions, suffix = 6 calls

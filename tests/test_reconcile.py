@@ -22,7 +22,7 @@ from cachecast.errors import InputError
 from fakeapi_analytics import BilledUsage
 
 ADMIN = "sk-ant-admin01-reconcile-test-0000"
-SONNET = "claude-sonnet-5-5"
+SONNET = "claude-sonnet-5-5"  # named, not a role: the bill below is worked from its published rates
 READ, OUT = "cache_read_input_tokens", "output_tokens"
 TYPES = ("uncached_input_tokens", "cache_creation.ephemeral_5m_input_tokens",
          "cache_creation.ephemeral_1h_input_tokens", READ, OUT)
@@ -598,7 +598,7 @@ def test_prices_for_one_reconcile_do_not_change_the_store(fake_api, bill, admin,
     ingest(db, sim_lines[:20], "msgbatch_A", "2026-11-20", tmp_path)
     bill.records = billed(sim_lines[:20], at("2026-11-20"))
     prices = tmp_path / "cheap.yaml"
-    prices.write_text("batch_multiplier: 0.5\nsource: what-if\nmodels:\n  claude-sonnet-5-5: "
+    prices.write_text(f"batch_multiplier: 0.5\nsource: what-if\nmodels:\n  {SONNET}: "
                       "{input: 0.2, write_5m: 0.25, write_1h: 0.4, read: 0.01, output: 1}\n")
 
     def stored() -> list[tuple]:

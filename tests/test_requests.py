@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import pytest
 
-from _fixtures import LONG_SYSTEM, SHORT_SYSTEM, read_jsonl
+import roles
+from _fixtures import LONG_SYSTEM, MODEL, SHORT_SYSTEM, read_jsonl
 from cachecast.build.batches import build
 from cachecast.errors import CacheRuleError, ConfigError
 from cachecast.build.prompts import iter_items, render_payload
@@ -52,7 +54,7 @@ def test_system_moves_to_top_level_and_keeps_its_breakpoint(project):
     built = build_request(project.load(TTL_5M), payload(system=sys_blocks), None)
     assert built.params["system"] == sys_blocks
     assert all(m["role"] != "system" for m in built.params["messages"])
-    assert built.params["model"] == "claude-sonnet-5-5" and built.params["max_tokens"] == 4096
+    assert built.params["model"] == MODEL and built.params["max_tokens"] == 4096
     assert "temperature" not in built.params  # 2026-10-21: no sampling params at all
     assert built.breakpoints == 1 and built.cacheable and built.skip_reason is None
 
@@ -118,11 +120,15 @@ def test_ttl_order_rule():
 
 
 def test_short_prompt_skips_the_breakpoint_and_says_why(project):
-    """~390 estimated tokens on Sonnet 5.5 (minimum 512): no breakpoint, reason recorded."""
+    """SHORT_SYSTEM is below the default model's minimum: no breakpoint, reason recorded."""
     built = build_request(project.load(), payload(system=[text(SHORT_SYSTEM, EPH)]), None)
     assert "cache_control" not in json.dumps(built.params)
     assert not built.cacheable and built.breakpoints == 0 and built.prefix_hash is None
-    assert "~390 tokens" in built.skip_reason and "512-token minimum for claude-sonnet-5-5" in built.skip_reason
+    facts = roles.facts(MODEL)
+    # 1,200 chars / 4 = 300 classic tokens x the tokenizer factor (1.3 on the 2026 tokenizer: ~390)
+    estimate = math.ceil(1200 / 4 * facts.tokenizer_factor)
+    assert f"~{estimate} tokens" in built.skip_reason
+    assert f"{facts.min_cache_tokens}-token minimum for {MODEL}" in built.skip_reason
 
 
 def test_short_prompt_skip_reaches_the_manifest(project, tmp_path):
@@ -130,13 +136,14 @@ def test_short_prompt_skip_reaches_the_manifest(project, tmp_path):
     result = build(project.load(), tmp_path / "out", progress=False)
     rows = read_jsonl(tmp_path / "out" / "manifest.jsonl")
     assert result.skipped_cache == len(rows) == 6
-    assert all(not r["cacheable"] and r["breakpoints"] == 0 and "below the 512-token minimum" in r["skip_reason"]
-               for r in rows)
+    below = f"below the {roles.facts(MODEL).min_cache_tokens}-token minimum"
+    assert all(not r["cacheable"] and r["breakpoints"] == 0 and below in r["skip_reason"] for r in rows)
 
 
 def test_long_prompt_passes_the_minimum(project):
     built = build_request(project.load(), payload(), None)
-    assert built.cacheable and built.prefix_tokens >= 512 and len(built.prefix_hash) == 16
+    assert built.cacheable and built.prefix_tokens >= roles.facts(MODEL).min_cache_tokens
+    assert len(built.prefix_hash) == 16
 
 
 def test_prefix_below_minimum_on_tools_only_keeps_the_system_breakpoint(project):
@@ -172,7 +179,8 @@ def test_params_blocks_reads_built_params_in_prefix_order():
 
 # --- thinking and sampling rules (checked when the config loads, naming the config key) -----
 
-SONNET_46_2023 = {"provider": {"model": "claude-sonnet-4-6", "api_version": "2023-06-01"}}
+TEMPERATURE = roles.takes_temperature()
+TEMPERATURE_2023 = {"provider": {"model": TEMPERATURE, "api_version": "2023-06-01"}}
 BUDGET = {"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 4096}
 
 
@@ -182,27 +190,28 @@ def test_temperature_under_2026_10_21_is_a_config_error_with_the_ways_out(projec
         project.load({"temperatures": [1.0]})
     msg = str(exc.value)
     assert "cfg.yaml" in msg and "'temperatures'" in msg and "2026-10-21" in msg
-    assert "repeats" in msg and '"2023-06-01"' in msg and "claude-sonnet-4-6" in msg
+    assert "repeats" in msg and '"2023-06-01"' in msg and TEMPERATURE in msg
 
 
 def test_temperature_on_2023_06_01_is_built_where_the_model_takes_it(project):
-    cfg = project.load({**SONNET_46_2023, "temperatures": [0.0, 0.7]})
+    cfg = project.load({**TEMPERATURE_2023, "temperatures": [0.0, 0.7]})
     params = build_request(cfg, payload(), 0.7).params
     assert params["temperature"] == 0.7 and "temperature" not in build_request(cfg, payload(), None).params
 
 
 def test_temperature_on_2023_06_01_is_refused_on_a_model_that_rejects_it(project):
-    with pytest.raises(ConfigError, match="claude-sonnet-5-5 rejects any non-default temperature"):
-        project.load({"provider": {"api_version": "2023-06-01"}, "temperatures": [0.5]})
+    fixed = roles.fixed_temperature()
+    with pytest.raises(ConfigError, match=f"{fixed} rejects any non-default temperature"):
+        project.load({"provider": {"model": fixed, "api_version": "2023-06-01"}, "temperatures": [0.5]})
 
 
 def test_temperature_with_thinking_on_2023_06_01_must_stay_default(project):
     with pytest.raises(ConfigError, match="with thinking on the temperature must stay at its default 1.0"):
-        project.load({**SONNET_46_2023, **BUDGET, "temperatures": [0.0]})
+        project.load({**TEMPERATURE_2023, **BUDGET, "temperatures": [0.0]})
 
 
 def test_budget_thinking_is_built_where_allowed(project):
-    params = build_request(project.load({**SONNET_46_2023, **BUDGET}), payload(), None).params
+    params = build_request(project.load({**TEMPERATURE_2023, **BUDGET}), payload(), None).params
     assert params["thinking"] == {"type": "enabled", "budget_tokens": 2048} and "output_config" not in params
 
 
@@ -211,16 +220,20 @@ def test_adaptive_thinking_with_effort_goes_to_output_config(project):
     assert params["thinking"] == {"type": "adaptive"} and params["output_config"] == {"effort": "low"}
 
 
+BETWEEN, CAPPED = roles.off_between_tools(), roles.off_capped_effort()
+BETWEEN_CAP, CAP = roles.facts(BETWEEN).disable_max_effort, roles.facts(CAPPED).disable_max_effort
+
+
 @pytest.mark.parametrize("model, thinking, expected", [
-    ("claude-opus-5-5", {"type": "disabled"}, "thinking.type.disabled\" is not supported"),
-    ("claude-sonnet-5-5", {"type": "disabled"}, "between_tools"),
-    ("claude-sonnet-5-5", {"type": "between_tools", "effort": "max"}, "only accepted at effort high or lower"),
-    ("claude-haiku-5-5", {"type": "disabled", "effort": "xhigh"}, "only accepted at effort high or lower"),
-    ("claude-opus-4-8", {"type": "enabled", "budget_tokens": 2048}, "thinking.type.enabled\" is not supported"),
-    ("claude-haiku-4-5", {"type": "adaptive"}, "adaptive thinking is not supported"),
-    ("claude-haiku-4-5", {"type": "enabled", "budget_tokens": 2048, "effort": "low"}, "does not accept effort"),
-    ("claude-sonnet-4-6", {"type": "enabled", "budget_tokens": 4096}, "must be less than max_tokens"),
-    ("claude-sonnet-4-6", {"type": "adaptive", "budget_tokens": 2048}, "budget_tokens: Extra inputs"),
+    (roles.always_thinks(), {"type": "disabled"}, "thinking.type.disabled\" is not supported"),
+    (BETWEEN, {"type": "disabled"}, "between_tools"),
+    (BETWEEN, {"type": "between_tools", "effort": "max"}, f"only accepted at effort {BETWEEN_CAP} or lower"),
+    (CAPPED, {"type": "disabled", "effort": roles.effort_above(CAP)}, f"only accepted at effort {CAP} or lower"),
+    (roles.no_budget_tokens(), {"type": "enabled", "budget_tokens": 2048}, "thinking.type.enabled\" is not supported"),
+    (roles.budget_only(), {"type": "adaptive"}, "adaptive thinking is not supported"),
+    (roles.budget_only(), {"type": "enabled", "budget_tokens": 2048, "effort": "low"}, "does not accept effort"),
+    (roles.takes_budget_tokens(), {"type": "enabled", "budget_tokens": 4096}, "must be less than max_tokens"),
+    (roles.takes_budget_tokens(), {"type": "adaptive", "budget_tokens": 2048}, "budget_tokens: Extra inputs"),
 ])
 def test_thinking_shapes_the_model_rejects_are_config_errors(project, model, thinking, expected):
     with pytest.raises(ConfigError) as exc:
@@ -229,10 +242,10 @@ def test_thinking_shapes_the_model_rejects_are_config_errors(project, model, thi
 
 
 @pytest.mark.parametrize("model, thinking", [
-    ("claude-sonnet-5-5", {"type": "between_tools", "effort": "high"}),
-    ("claude-haiku-5-5", {"type": "disabled"}),  # its default effort, medium, allows it
-    ("claude-opus-5", {"type": "disabled", "effort": "low"}),
-    ("claude-opus-4-8", {"type": "adaptive", "effort": "max"}),
+    (BETWEEN, {"type": "between_tools", "effort": BETWEEN_CAP}),
+    (CAPPED, {"type": "disabled"}),  # its default effort is within the cap
+    (CAPPED, {"type": "disabled", "effort": "low"}),
+    (roles.no_thinking(), {"type": "adaptive", "effort": roles.facts(roles.no_thinking()).effort[-1]}),
 ])
 def test_thinking_shapes_the_model_takes_load(project, model, thinking):
     cfg = project.load({"provider": {"model": model}, "thinking": thinking, "max_tokens": 4096})
@@ -252,13 +265,16 @@ def test_little_room_for_thinking_is_a_warning_with_numbers(project):
 
 
 def test_max_tokens_above_the_models_maximum_is_refused(project):
-    with pytest.raises(ConfigError, match="above claude-haiku-4-5's 64,000-token maximum"):
-        project.load({"provider": {"model": "claude-haiku-4-5"}, "max_tokens": 100_000})
+    capped = roles.output_capped()
+    cap = roles.facts(capped).max_output
+    with pytest.raises(ConfigError, match=f"above {capped}'s {cap:,}-token maximum"):
+        project.load({"provider": {"model": capped}, "max_tokens": cap + 1})
 
 
 def test_unknown_model_lists_close_matches(project):
-    with pytest.raises(ConfigError, match="close matches: claude-sonnet-5-5"):
-        project.load({"provider": {"model": "claude-sonnet-5.5"}})
+    typo = ".".join(MODEL.rsplit("-", 1))  # the default's id with its last "-" typed as "."
+    with pytest.raises(ConfigError, match=f"close matches: {MODEL}"):
+        project.load({"provider": {"model": typo}})
 
 
 def test_sampling_rules_do_not_apply_to_openai(project):

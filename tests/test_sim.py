@@ -1,7 +1,7 @@
 """The cache-accounting emulator: each test works the expected usage out by hand.
 
-Token arithmetic: claude-sonnet-4-5 has tokenizer factor 1.0 and a 1024-token minimum, so a
-prefix of C characters is ceil(C / 4) tokens."""
+Token arithmetic: MODEL (a role, tests/roles.py) has the classic tokenizer (factor 1.0) and a
+1024-token minimum, so a prefix of C characters is ceil(C / 4) tokens."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,10 @@ import json
 import pytest
 from anthropic.types.messages import MessageBatchIndividualResponse
 
+import roles
 from cachecast.send import sim
 
-MODEL = "claude-sonnet-4-5"
+MODEL = roles.min_cache(1024, tokenizer="classic")
 BIG = "s" * 8000        # 8000 chars -> 2000 tokens, above the 1024 minimum
 SMALL = "s" * 2000      # 2000 chars -> 500 tokens, below it
 

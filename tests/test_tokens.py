@@ -3,15 +3,17 @@ remembered in DuckDB (zero calls on re-run), 429 handling, estimate labelling, c
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
+import roles
 from cachecast import cli
 from cachecast.errors import ApiError
 from cachecast.tokens.count import PROBE, TokenCounter, calibrate, count_path, split_params
 from cachecast.facts.tokenizer import estimate_tokens
 
-MODEL = "claude-sonnet-5-5"
+MODEL = roles.default()
 SYSTEM = "x" * 4000
 SUFFIX = "Be brief."          # 9 characters
 QUESTIONS = ["What is 2+2?", "Name a prime.", "Define entropy in one line."]  # 12, 13, 27 characters
@@ -106,9 +108,11 @@ def test_count_cli_estimate_without_key(request_file, monkeypatch, capsys):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     assert cli.main(["count", str(request_file), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    # estimate = ceil(chars / 4.0 x 1.3) on Sonnet 5.5's 2026 tokenizer: system 4000 -> 1300 per request
+    # estimate = ceil(chars / 4.0 x the tokenizer factor): system 4000 -> 1000 x 1.3 = 1300 per request on
+    # the 2026 tokenizer, 1000 on the classic one
     assert out["source"] == "estimate" and out["error_band"] == 0.2 and out["api_calls"] == 0
-    assert out["prefix_tokens"]["mean"] == 1300.0 and out["requests"] == 12
+    assert out["prefix_tokens"]["mean"] == math.ceil(4000 / 4 * roles.facts(MODEL).tokenizer_factor)
+    assert out["requests"] == 12
     assert cli.main(["count", str(request_file)]) == 0
     assert "ESTIMATE" in capsys.readouterr().out
     assert cli.main(["count", str(request_file), "--exact"]) == 2
@@ -117,16 +121,16 @@ def test_count_cli_estimate_without_key(request_file, monkeypatch, capsys):
 
 def test_count_cli_bad_input(tmp_path, capsys):
     bad = tmp_path / "r.jsonl"
-    bad.write_text('{"custom_id": "a", "params": {"model": "claude-sonnet-5-5"}}\nnot json\n')
+    bad.write_text(json.dumps({"custom_id": "a", "params": {"model": MODEL}}) + "\nnot json\n")
     assert cli.main(["count", str(bad)]) == 2
     assert "r.jsonl:2: not valid JSON" in capsys.readouterr().err
 
 
 def test_estimate_uses_tokenizer_factor():
-    # Opus 4.7 tokenizer factor 1.3: 400 chars / 4 = 100 x 1.3 = 130
-    assert estimate_tokens("a" * 400, "claude-opus-4-7") == 130
-    assert estimate_tokens("a" * 400, MODEL) == 130  # Sonnet 5.5: the 2026 tokenizer too
-    assert estimate_tokens("a" * 400, "claude-sonnet-4-6") == 100  # classic: 400 / 4 = 100 x 1.0
+    # the 2026 tokenizer's factor 1.3: 400 chars / 4 = 100 x 1.3 = 130
+    assert estimate_tokens("a" * 400, roles.tokenizer_2026()) == 130
+    assert estimate_tokens("a" * 400, "claude-sonnet-5-5") == 130  # Sonnet 5.5's row: the 2026 tokenizer too
+    assert estimate_tokens("a" * 400, roles.classic_tokenizer()) == 100  # classic: 400 / 4 = 100 x 1.0
 
 
 def test_calibrate_ratio_and_residuals():

@@ -10,6 +10,7 @@ from anthropic.types import ServerToolUsage
 from anthropic.types.beta import BetaServerToolUsage, BetaUsage
 from anthropic.types.beta.beta_iterations_usage import BetaIterationsUsageItem
 
+import roles
 from cachecast import store
 from cachecast.facts.usage import ITERATION_TYPES, NOT_MAPPED, SERVER_TOOL_COUNTERS, Iteration, Usage
 
@@ -69,7 +70,7 @@ def test_from_the_sdk_object_and_from_its_json_agree_and_to_json_is_the_sdks_sha
            "speed": "standard", "server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0},
            "iterations": [{"type": "message", "input_tokens": 10, "output_tokens": 3, "cache_creation_input_tokens": 5,
                            "cache_read_input_tokens": 3},
-                          {"type": "advisor_message", "model": "claude-fable-5", "input_tokens": 9,
+                          {"type": "advisor_message", "model": roles.default(), "input_tokens": 9,
                            "output_tokens": 4, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}]}
     sdk = BetaUsage.model_validate(raw)
     assert Usage.from_sdk(sdk) == Usage.from_sdk(raw)

@@ -342,11 +342,17 @@ def model_facts(model: str) -> ModelFacts:
     return found
 
 
+def role_ids() -> dict[str, str]:
+    """The ids data/models.yaml names per role, as written in the shipped table (no Models API
+    refresh, no lifecycle check): what the tests derive their model roles from."""
+    return dict(_raw().get("roles") or {})
+
+
 def default_model(role: str = "default") -> str:
     """The model data/models.yaml names for a role (`roles`: default, bulk), for code that needs
     a model the user did not give; a role whose model is retired on today() is a bug in the
     data, said plainly rather than priced."""
-    roles = _raw().get("roles") or {}
+    roles = role_ids()
     if role not in roles:
         raise ConfigError(f"no model for role '{role}' in cachecast's model table (roles: {', '.join(sorted(roles))})")
     facts = model_facts(roles[role])
