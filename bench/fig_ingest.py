@@ -1,14 +1,20 @@
 """Figures 1 and 2: ingest of results files (10k, 200k, 1M lines) and audit over 1M rows.
 
-Per size, measured back to back in one run:
-- floor: DuckDB's bare `SELECT count(*) FROM read_json(f, format='newline_delimited')`,
-  in-process on a fresh in-memory connection (the least work any DuckDB-based reader does);
+Per size, measured in turns in one run (floor, floor, floor, loop, ingest, then again):
+- bare floor: DuckDB's `SELECT count(*) FROM read_json(f, format='newline_delimited')`,
+  in-process on a fresh in-memory connection: the parse alone, nothing kept (info);
+- in-process floor: `CREATE TABLE results AS SELECT * FROM read_json(f, ...)` in-process into
+  a fresh in-memory database: the parse and the rows materialised, no start-up, no disk;
+- process floor: a fresh Python process that imports duckdb, opens a new database file and
+  runs that CREATE TABLE ... AS read_json: the least a DuckDB ingest that keeps its rows in a
+  store does, start-up and the write included;
 - python: a plain `json.loads` loop over the file summing the usage fields of succeeded
   lines (what most cost scripts do);
 - ingest: `cachecast ingest FILE --db DB --manifest DIR --batch-id ID` as a fresh process
   (what a user runs: start-up, imports, the manifest join and price snapshot included),
   into a new store each time; its peak RSS read with os.wait4.
-Then `cachecast audit --db DB --json` and the per-treatment rollup over the 1M-row store."""
+Issue 21's targets at 200k lines: ingest <= 2x the process floor and <= 4x the in-process
+floor. Then `cachecast audit --db DB --json` and the per-treatment rollup over the 1M-row store."""
 from __future__ import annotations
 
 import json
@@ -17,28 +23,19 @@ import time
 from pathlib import Path
 
 import gen
-from harness import (CACHECAST, OUT, PY, REPO, Report, fmt_mb, fmt_s, is_placeholder, log, offline_env, ratio, rm,
-                     run_proc)
+from harness import CACHECAST, OUT, PY, Report, fmt_mb, fmt_s, log, offline_env, ratio, rm, run_proc
 
-FLOOR_RATIO = 3.0
+PROCESS_RATIO = 2.0
+IN_PROCESS_RATIO = 4.0
 RSS_LIMIT = 1.5e9
 AUDIT_LIMIT = 2.0
 BATCH_ID = "msgbatch_bench"
-COMMANDS = REPO / "lib" / "cachecast" / "cli" / "_commands"
 
-# Used while `cachecast ingest`/`audit` are still placeholders: the library, same work.
-_LIB_INGEST = """
-import sys
-from cachecast import store
-from cachecast.ingest import ingest_paths
-conn = store.connect(sys.argv[2])
-for r in ingest_paths(conn, [sys.argv[1]], batch_id=sys.argv[4], manifest=sys.argv[3], progress=False):
-    print(r.summary())
-"""
-_LIB_AUDIT = """
-import json, sys
-from cachecast import audit, store
-print(json.dumps(audit.summary(store.connect(sys.argv[1], read_only=True))))
+_PROCESS_FLOOR = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[2])
+con.execute("CREATE TABLE results AS SELECT * FROM read_json(?, format='newline_delimited')", [sys.argv[1]])
+con.close()
 """
 
 
@@ -60,6 +57,21 @@ def duckdb_count(path: Path) -> int:
         con.close()
 
 
+def duckdb_table(path: Path) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE results AS SELECT * FROM read_json(?, format='newline_delimited')", [str(path)])
+    finally:
+        con.close()
+
+
+def process_floor(path: Path, db: Path):
+    rm(db)
+    return run_proc([PY, "-c", _PROCESS_FLOOR, str(path), str(db)], env=offline_env()).check("process floor")
+
+
 def python_loop(path: Path) -> dict:
     """The usual hand-rolled cost script: parse every line, add up the usage."""
     total = {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0}
@@ -74,16 +86,12 @@ def python_loop(path: Path) -> dict:
 
 
 def ingest_cmd(results: Path, db: Path, manifest: Path | None) -> list[str]:
-    if not is_placeholder(COMMANDS / "ingest.py"):
-        cmd = [CACHECAST, "ingest", str(results), "--db", str(db), "--batch-id", BATCH_ID]
-        return cmd + (["--manifest", str(manifest)] if manifest else [])
-    return [PY, "-c", _LIB_INGEST, str(results), str(db), str(manifest or ""), BATCH_ID]
+    cmd = [CACHECAST, "ingest", str(results), "--db", str(db), "--batch-id", BATCH_ID]
+    return cmd + (["--manifest", str(manifest)] if manifest else [])
 
 
 def audit_cmd(db: Path) -> list[str]:
-    if not is_placeholder(COMMANDS / "audit.py"):
-        return [CACHECAST, "audit", "--db", str(db), "--json"]
-    return [PY, "-c", _LIB_AUDIT, str(db)]
+    return [CACHECAST, "audit", "--db", str(db), "--json"]
 
 
 def ingest_once(results: Path, db: Path, manifest: Path | None):
@@ -100,16 +108,20 @@ def _cpu() -> float:
 
 
 def measure_size(n: int, db: Path, rounds: int) -> dict:
-    """Floor, Python loop and ingest in turn, `rounds` times; the best of each (wall and CPU)."""
+    """The floors, the Python loop and the ingest in turn, `rounds` times; the best of each
+    (wall, CPU): a burst of load from other jobs then hits floor and candidate alike."""
     d = gen.results(n)
     f = d / "results.jsonl"
-    best = {"floor": (1e9, 1e9), "python": (1e9, 1e9), "ingest": (1e9, 1e9)}
+    best = {k: (1e9, 1e9) for k in ("count", "table", "process", "python", "ingest")}
     proc = None
     for r in range(rounds):
-        c, t = _cpu(), time.perf_counter()
-        count = duckdb_count(f)
-        best["floor"] = min(best["floor"], (time.perf_counter() - t, _cpu() - c))
-        assert count == n, (count, n)
+        for key, fn in (("count", lambda: duckdb_count(f)), ("table", lambda: duckdb_table(f))):
+            c, t = _cpu(), time.perf_counter()
+            out = fn()
+            best[key] = min(best[key], (time.perf_counter() - t, _cpu() - c))
+            assert key != "count" or out == n, (out, n)
+        p = process_floor(f, db)
+        best["process"] = min(best["process"], (p.seconds, p.cpu))
         if r == 0 or n < 1_000_000:
             c, t = _cpu(), time.perf_counter()
             python_loop(f)
@@ -122,46 +134,27 @@ def measure_size(n: int, db: Path, rounds: int) -> dict:
 
 
 def run(rep: Report, quick: bool) -> None:
-    if not (REPO / "lib" / "cachecast" / "store" / "ingest.py").exists():
-        rep.missing("ingest", f"<= {FLOOR_RATIO}x floor", "lib/cachecast/store/ingest.py does not exist yet")
-        return
-    via = "CLI" if not is_placeholder(COMMANDS / "ingest.py") else "library (CLI is still a placeholder)"
     ns = sizes(quick)
-    ratio_at = ns[-2] if not quick else ns[-1]  # the issue's target is at 200k lines
+    ratio_at = ns[-2] if not quick else ns[-1]  # the issue's targets are at 200k lines
     db = OUT / "bench-ingest.duckdb"
     per_1k: dict[int, float] = {}
-    startup = min(run_proc([PY, "-c", "import cachecast.cli, cachecast.store.ingest, cachecast.store, cachecast.facts.pricing"],
-                           env=offline_env()).check("import").seconds for _ in range(3))
+    startup = min(run_proc([PY, "-c", "import cachecast.cli._commands.ingest, cachecast.store.ingest, "
+                                      "cachecast.facts.pricing"], env=offline_env()).check("import").seconds
+                  for _ in range(3))
     rep.add("ingest.process_startup", fmt_s(startup),
-            note="python start + imports every `cachecast ingest` pays (included in the ingest times below)")
+            note="python start + the imports every `cachecast ingest` pays (included in the ingest times below)")
     for n in ns:
         big = n >= 1_000_000
-        log(f"{n:,} lines: floor, python loop and ingest via {via}, in turn")
+        log(f"{n:,} lines: the three floors, the python loop and `cachecast ingest`, in turn")
         m = measure_size(n, db, rounds=2 if big else 3)
-        (fw, fc), (pw, pc), (iw, ic) = m["best"]["floor"], m["best"]["python"], m["best"]["ingest"]
-        L, size = label(n), m["file"].stat().st_size
-        per_1k[n] = iw / n * 1e6  # milliseconds per 1,000 lines
-        at_target = n == ratio_at
-        rep.add(f"ingest.{L}.seconds", fmt_s(iw),
-                note=f"floor {fw:.2f} s, python loop {pw:.2f} s, {size / 1e6:,.0f} MB; `cachecast ingest` "
-                     f"process via {via}, manifest included")
-        rep.add(f"ingest.{L}.vs_duckdb_floor", ratio(iw, fw), f"<= {FLOOR_RATIO:g}x" if at_target else "",
-                iw / fw <= FLOOR_RATIO if at_target else None, note=f"CPU time ratio {ic / fc:.2f}x")
-        if n >= 100_000:
-            rep.add(f"ingest.{L}.vs_python_loop", ratio(iw, pw), "< 1x (faster)", iw < pw,
-                    note=f"CPU time ratio {ic / pc:.2f}x")
-        else:
-            rep.add(f"ingest.{L}.vs_python_loop", ratio(iw, pw),
-                    note="process start-up and imports dominate a file this small")
-        rep.add(f"ingest.{L}.ms_per_1k_lines", f"{per_1k[n]:.1f} ms")
-        if big or n == ns[-1]:
-            rep.add(f"ingest.{L}.peak_rss", fmt_mb(m["proc"].max_rss), f"< {RSS_LIMIT / 1e9:g} GB" if big else "",
-                    m["proc"].max_rss < RSS_LIMIT if big else None)
-        if at_target:
+        size_figures(rep, n, m, at_target=n == ratio_at, big=big or n == ns[-1])
+        per_1k[n] = m["best"]["ingest"][0] / n * 1e6  # milliseconds per 1,000 lines
+        if n == ratio_at:
             other = OUT / "bench-ingest-nomanifest.duckdb"
             nomani = min((ingest_once(m["file"], other, None) for _ in range(2)), key=lambda p: p.seconds)
             rm(other)
-            rep.add(f"ingest.{L}.without_manifest.vs_duckdb_floor", ratio(nomani.seconds, fw),
+            rep.add(f"ingest.{label(n)}.without_manifest.vs_process_floor",
+                    ratio(nomani.seconds, m["best"]["process"][0]),
                     note=f"{nomani.seconds:.2f} s: the same ingest without --manifest")
     first, mid, last = ns[0], ns[-2], ns[-1]
     rep.add("ingest.linearity", f"{per_1k[last] / per_1k[mid]:.2f}x",
@@ -170,9 +163,37 @@ def run(rep: Report, quick: bool) -> None:
     audit_figures(rep, db, ns[-1], quick)
 
 
+def size_figures(rep: Report, n: int, m: dict, *, at_target: bool, big: bool) -> None:
+    """One size's figures, each ratio with its floor's own time in the note."""
+    b = m["best"]
+    (iw, ic), (pw, pc) = b["ingest"], b["python"]
+    L, size = label(n), m["file"].stat().st_size
+    rep.add(f"ingest.{L}.seconds", fmt_s(iw),
+            note=f"{size / 1e6:,.0f} MB; `cachecast ingest` process, manifest included; CPU {ic:.2f} s")
+    for key, fig, limit, what in (
+            ("process", "vs_process_floor", PROCESS_RATIO, "fresh python + import duckdb + CREATE TABLE AS read_json "
+                                                           "into a new database file (every field, answer texts "
+                                                           "included)"),
+            ("table", "vs_in_process_floor", IN_PROCESS_RATIO, "CREATE TABLE AS read_json in-process, in memory"),
+            ("count", "vs_bare_read_json", None, "SELECT count(*) FROM read_json in-process")):
+        fw, fc = b[key]
+        target = f"<= {limit:g}x" if limit and at_target else ""
+        rep.add(f"ingest.{L}.{fig}", ratio(iw, fw), target, iw / fw <= limit if target else None,
+                note=f"floor {fw:.2f} s: {what}; CPU time ratio {ic / fc:.2f}x")
+    if n >= 100_000:
+        rep.add(f"ingest.{L}.vs_python_loop", ratio(iw, pw), note=f"loop {pw:.2f} s; CPU time ratio {ic / pc:.2f}x")
+    rep.add(f"ingest.{L}.ms_per_1k_lines", f"{iw / n * 1e6:.1f} ms")
+    if big:
+        rss = m["proc"].max_rss
+        limit = n >= 1_000_000
+        rep.add(f"ingest.{L}.peak_rss", fmt_mb(rss), f"< {RSS_LIMIT / 1e9:g} GB" if limit else "",
+                rss < RSS_LIMIT if limit else None)
+
+
 _LIB_QUERY = """
 import sys, time
-from cachecast import audit, store
+from cachecast import store
+from cachecast.analyse import audit
 con = store.connect(sys.argv[1], read_only=True)
 fn = getattr(audit, sys.argv[2])
 best = float("inf")
@@ -209,8 +230,8 @@ def audit_figures(rep: Report, db: Path, n: int, quick: bool) -> None:
     runs = [run_proc(audit_cmd(db), env=offline_env()).check("audit") for _ in range(3)]
     best = min(runs, key=lambda p: p.seconds)
     summary = json.loads(best.stdout)
-    target = f"< {AUDIT_LIMIT:g} s" if not quick else ""
-    rep.add(f"audit.{L}.json_process", fmt_s(best.seconds), target, best.seconds < AUDIT_LIMIT if target else None,
+    target = f"<= {AUDIT_LIMIT:g} s" if not quick else ""
+    rep.add(f"audit.{L}.json_process", fmt_s(best.seconds), target, best.seconds <= AUDIT_LIMIT if target else None,
             note=f"{summary['requests']:,} requests, whole `audit --json` process")
     for name, is_target in (("summary", False), ("treatments", True), ("batches", False),
                             ("hit_rate_over_order", False), ("anomaly_counts", False)):

@@ -19,8 +19,8 @@ HIT_RATES = ["0.3", "0.5", "0.8", "0.98"]
 _COLD = """
 import json, sys, time
 from decimal import Decimal
-from cachecast.config import load_config
-from cachecast.projection import hit_rate_map, project_config
+from cachecast.build.config import load_config
+from cachecast.plan.projection import hit_rate_map, project_config
 cfg = load_config(sys.argv[1])
 rates = hit_rate_map([float(h) for h in sys.argv[2:]])
 t = time.perf_counter()

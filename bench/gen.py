@@ -27,17 +27,20 @@ from pathlib import Path
 import yaml
 
 from cachecast.facts.usage import Usage
+from cachecast.facts.models import default_model
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 OUT = BENCH / "out"
-GEN_VERSION = 3  # bump when the output format changes, so cached files are regenerated
+GEN_VERSION = 4  # bump when the output format changes, so cached files are regenerated
 
 TREATMENTS = ("control", "concise", "verify")
 TEMPS = ((0.0, "t0"), (0.7, "t0p7"))
-MODELS = (("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),)
+# the current default model of the dated table (lib/cachecast/facts/data/models.yaml `roles`): what a
+# new run would use; the API echoes the id the request named
+MODELS = ((default_model(), default_model()),)
 SUFFIX_TOKENS = {"control": 0, "concise": 23, "verify": 37}
-PREFIX_TOKENS = 1458  # the sample system prompt, estimated
+PREFIX_TOKENS = 1896  # the sample system prompt, estimated on the 2026 tokenizer (the pilot build's figure)
 ERRORS = (("overloaded_error", "Overloaded"),
           ("invalid_request_error", "messages.0.content.0.text: text content blocks must be non-empty"),
           ("api_error", "Internal server error"))
