@@ -35,6 +35,7 @@ def test_committed_notebook_is_clean():
         "results_glob", "db_path", "manifest_dir", "batch_id", "projection_json"}
 
 
+@pytest.mark.slow
 def test_report_runs_and_escapes_data(tmp_path):
     lines = (DATA / "results_mixed.jsonl").read_text().splitlines()
     evil = json.loads(lines[9])  # the expired line
@@ -90,6 +91,7 @@ def _pilot_store(tmp_path, *, shuffle: bool) -> Path:
     return db
 
 
+@pytest.mark.slow
 def test_the_views_keep_no_connection_open(tmp_path):
     """Every call opens the store read-only and closes it: afterwards this process (as the
     CLI or a papermill run would) opens it for writing. A view that kept its connection
@@ -110,6 +112,7 @@ def test_the_views_keep_no_connection_open(tmp_path):
     store.connect(db).close()
 
 
+@pytest.mark.slow
 def test_a_missing_default_store_says_which_command_makes_it(tmp_path, monkeypatch):
     """With the defaults and no `make demo` yet: one sentence naming the command, and in a
     notebook that sentence is all the error shows (no traceback)."""
@@ -131,6 +134,7 @@ def test_a_missing_default_store_says_which_command_makes_it(tmp_path, monkeypat
         run_report("audit", {}, tmp_path / "audit.html")
 
 
+@pytest.mark.slow
 def test_hit_rate_in_file_order_and_in_submission_order(tmp_path):
     """Shuffled against submission, the file order (here the simulator's processing order)
     shows the first wave's misses at the start; submission order (the manifest's rows) does

@@ -4,10 +4,14 @@ The slowest test of the suite (two notebooks run through papermill, ~30 s on 2 c
 it is the README's first command, so it is worth it."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 
 from cachecast.cli import main
+
+pytestmark = pytest.mark.slow  # notebooks, kernels or a browser: skipped by `make test-fast`
 
 CANARY = "sk-ant-test-SECRET-CANARY-demo-93ce01"
 

@@ -271,6 +271,7 @@ def test_an_annotated_parameter_is_checked_by_its_annotation(tmp_path, monkeypat
     assert no_kernel[-1] == {"limit": 7}
 
 
+@pytest.mark.slow
 def test_the_binary_tag_exploit_does_not_run(tmp_path, monkeypatch):
     """The issue's reproduction, through a real kernel: no file appears."""
     monkeypatch.chdir(tmp_path)

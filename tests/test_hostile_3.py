@@ -573,6 +573,7 @@ def test_every_damaged_block_is_one_sentence_never_exit_3(tmp_path, capsys, comm
     assert damaged >= 1  # the first data block (catalog) is always read
 
 
+@pytest.mark.slow
 def test_a_report_on_a_damaged_store_says_so(tmp_path, capsys):
     db = _run_store(tmp_path)
     copy = _damaged(db, _blocks(db)[0], tmp_path / "damaged.duckdb")
@@ -658,6 +659,7 @@ def test_a_file_that_is_not_a_config_is_named_not_quoted(tmp_path, capsys, comma
     assert "SECRET" not in line and "root" not in line and "daemon" not in line
 
 
+@pytest.mark.slow
 def test_report_project_with_a_file_that_is_not_a_config(tmp_path, capsys):
     shadow = tmp_path / "shadow"
     shadow.write_text(SHADOW)

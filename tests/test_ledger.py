@@ -253,6 +253,7 @@ def demo_store(tmp_path_factory) -> Path:
     return out / "build" / "demo" / "cachecast.duckdb"
 
 
+@pytest.mark.slow
 def test_ledger_json_on_the_demo_store(demo_store, capsys):
     capsys.readouterr()
     assert cli.main(["ledger", "--db", str(demo_store), "--json"]) == 0
@@ -263,12 +264,14 @@ def test_ledger_json_on_the_demo_store(demo_store, capsys):
     assert got["spent_usd"] == got["batches"][0]["cost_usd"]
 
 
+@pytest.mark.slow
 def test_audit_csv_on_the_demo_store(demo_store, tmp_path, capsys):
     assert cli.main(["audit", "--db", str(demo_store), "--csv", str(tmp_path / "csv")]) == 0
     names = {p.name for p in (tmp_path / "csv").iterdir()}
     assert {"audit_summary.csv", "audit_batches.csv", "audit_treatments.csv", "audit_miss_causes.csv"} <= names
 
 
+@pytest.mark.slow
 def test_ledger_report_renders_to_html(two_batches, tmp_path):
     from cachecast.report import reports
 

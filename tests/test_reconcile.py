@@ -569,6 +569,7 @@ def test_local_server_refuses_what_the_api_refuses(fake_api, bill):
 # ------------------------------------------------------------------ the report: notebook 04
 
 
+@pytest.mark.slow
 def test_reconcile_report_renders_offline(fake_api, bill, admin, sim_lines, tmp_path, capsys):
     import re
 

@@ -59,8 +59,8 @@ def chromium() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(chromium() is None, reason="no Chromium installed (.ci/run installs Debian's "
-                                                           "chromium); the browser checks cannot run")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(chromium() is None, reason="no Chromium installed (.ci/run installs Debian's "
+                                                           "chromium); the browser checks cannot run")]
 
 
 def free_port() -> int:

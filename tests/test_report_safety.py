@@ -31,6 +31,8 @@ import pytest
 from cachecast.cli import main
 from cachecast.report.reports import notebook_path, parameters, run_report
 
+pytestmark = pytest.mark.slow  # notebooks, kernels or a browser: skipped by `make test-fast`
+
 REPO = Path(__file__).resolve().parents[1]
 PILOT = REPO / "config" / "eval_config.pilot.anthropic.yaml"
 KEY = "sk-ant-api03-CANARYreport-5b0f3e2a7c4d4e19-do-not-leak"

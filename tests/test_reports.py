@@ -51,12 +51,14 @@ def project_report(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_prints_progress_on_stderr(project_report):
     steps = project_report.with_suffix(".stderr").read_text().splitlines()
     mine = [line for line in steps if line.startswith("cachecast report: ")]
     assert [m.split(":", 1)[1].split()[0] for m in mine] == ["executing", "exporting", "done"], steps
 
 
+@pytest.mark.slow
 def test_report_html_is_self_contained(project_report):
     html = project_report.read_text()
     assert '<script src="http' not in html and not re.search(r'<(script|link)[^>]+(src|href)="https?://', html)
@@ -75,6 +77,7 @@ def test_report_html_is_self_contained(project_report):
     assert "Budget gate" in html and "worst expected" in html and "every output reaches max_tokens 4,096" in html
 
 
+@pytest.mark.slow
 def test_report_bad_config_is_one_sentence(tmp_path, capsys):
     code = cli.main(["report", "project", "-p", "config", str(tmp_path / "missing.yaml"), "--out",
                      str(tmp_path / "r.html")])
@@ -88,6 +91,7 @@ def _chromium() -> str | None:
     return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed")
 def test_report_renders_in_chromium_offline(project_report, tmp_path):
     """Networking off (every host resolves to nothing, no proxy reachable): charts still draw."""
@@ -101,6 +105,7 @@ def test_report_renders_in_chromium_offline(project_report, tmp_path):
     assert 'type="range"' in dom  # the what-if slider exists in the page
 
 
+@pytest.mark.slow
 def test_exact_counts_of_a_report_go_to_the_configured_store_not_the_checkout(fake_api, monkeypatch, tmp_path):
     """With a key set, notebook 01 counts exactly (exact=None) and remembers the counts:
     in CACHECAST_DB (as `count --exact`), never in the checkout's data/cachecast.duckdb."""
