@@ -378,3 +378,27 @@ def test_probe_costs_count_as_spent(two_batches, tmp_path):
     assert got["spent_usd"] == 54.597345  # 54.585 + 0.012345
     assert got["forecast_usd"] == 95.02797  # 95.015625 + 0.012345
     assert got["batches"] == _ledger(two_batches)["batches"]
+
+
+def test_every_ledger_column_shown_has_a_label_and_cut_off_columns_show_only_when_used(two_batches, files, tmp_path):
+    """The notebook shows LABELS' headers; a column without one reached readers as its raw name
+    (truncated_cost_usd did). The cut-off columns say nothing in a run with no cut-off answer."""
+    view = ledger.open_ledger(two_batches)
+    for frame in (view.batches(), view.forecast()):
+        assert [c for c in frame.columns if c not in ledger.LABELS] == []
+    assert "truncated_cost_usd" not in view.batches().columns
+
+    cut = _line("A", 9500, "miss", "b3")
+    cut["result"]["message"]["stop_reason"] = "max_tokens"
+    db = tmp_path / "cut.duckdb"
+    shutil.copy(two_batches, db)
+    conn = store.connect(db)
+    try:
+        ingest.ingest_paths(conn, [_write(tmp_path / "b3.jsonl", [cut])], batch_id="msgbatch_03Cut",
+                            manifest=files["build"], progress=False, created_at="2026-11-04",
+                            created_at_source="priced-at")
+    finally:
+        conn.close()
+    shown = ledger.open_ledger(db).batches()
+    assert list(shown["truncated"]) == [0, 0, 1]
+    assert [c for c in shown.columns if c not in ledger.LABELS] == []

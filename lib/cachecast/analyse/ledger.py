@@ -469,7 +469,8 @@ LABELS = {
     "batch_id": "batch", "created_at": "created (UTC)", "ended_at": "ended (UTC)", "requests": "requests",
     "succeeded": "succeeded", "errored": "errored", "canceled": "canceled", "expired": "expired",
     "token_hit_rate": "tokens from cache", "request_hit_rate": "requests reading", "cost_usd": "cost $",
-    "no_cache_cost_usd": "no-cache $", "savings_usd": "saved $", "cost_per_succeeded_usd": "$ per succeeded",
+    "no_cache_cost_usd": "no-cache $", "savings_usd": "saved $", "truncated": "cut off",
+    "truncated_cost_usd": "spent on cut-off $", "cost_per_succeeded_usd": "$ per succeeded",
     "cumulative_cost_usd": "spent so far $", "treatment": "treatment", "model": "model", "planned": "planned",
     "left": "left", "cost_per_request_usd": "$ per request", "low_usd": "cheapest batch $",
     "high_usd": "dearest batch $", "rest_usd": "rest $", "rest_low_usd": "rest, low $",
@@ -497,11 +498,13 @@ class LedgerView:
 
     def batches(self):
         """batches_frame for reading: times to the minute, and without the columns that say
-        nothing here (no batch ended, canceled or expired; the CSV keeps them all)."""
+        nothing here (no batch ended, canceled, expired or cut off at max_tokens; the CSV keeps
+        them all)."""
         frame = batches_frame(self.ledger)
         for col in ("created_at", "ended_at"):
             frame[col] = [None if v is None else str(v).replace("T", " ")[:16] for v in frame[col]]
-        quiet = [c for c in ("ended_at", "canceled", "expired") if not frame[c].map(lambda v: bool(v)).any()]
+        quiet = [c for c in ("ended_at", "canceled", "expired", "truncated", "truncated_cost_usd")
+                 if not frame[c].map(lambda v: bool(v)).any()]
         return frame.drop(columns=quiet)
 
     def forecast(self):
