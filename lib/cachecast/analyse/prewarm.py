@@ -103,6 +103,8 @@ def prewarm_verdicts(conn: duckdb.DuckDBPyConnection, batch_id: str | None = Non
     n = int(first_wave or default_first_wave())
     if n < 1:
         raise InputError(f"the first wave must be at least 1 request, not {n}")
+    if not conn.execute(store.query(PROBE_FILE, "any_prewarm")).fetchone()[0]:
+        return []
     rows = conn.execute(store.query(PROBE_FILE, "prewarm_first_wave"), {"batch_id": batch_id}).fetchall()
     out = []
     for b, h, lines, reads, writes, read_saving, cost, sim in rows:
