@@ -24,7 +24,7 @@ import duckdb
 
 from .. import store
 from ..errors import InputError, PriceError
-from ..facts.pricing import usd
+from ..facts.money import usd
 
 FILE = "analyse/audit.sql"
 CONTRACT_KEYS = ("requests", "succeeded", "errored", "canceled", "expired", "input_tokens",

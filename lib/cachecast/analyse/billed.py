@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from .. import store
-from ..facts.pricing import usd
+from ..facts.money import usd
 
 FILE = "analyse/audit.sql"
 # cachecast's threshold (issue 19), not an API fact: more than 1% of a group's answers cut off
