@@ -305,8 +305,8 @@ def test_a_batch_per_file_gets_the_rows_and_prices_of_the_one_file_path(tmp_path
 
 
 def test_a_batch_per_file_looks_each_price_up_once(tmp_path, monkeypatch):
-    """The issue's 16.8 ms a file: every file's batch looked its prices up again. Now a kind of
-    line (model, day, tier, speed, geo) is looked up once per call, however many batches."""
+    """A folder with a batch per file holds thousands of batches with the same few kinds of
+    line (model, day, tier, speed, geo): each kind is looked up once per call, not per batch."""
     from cachecast.facts import pricing
 
     folder = tmp_path / "results"

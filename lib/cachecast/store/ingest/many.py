@@ -140,9 +140,9 @@ def _read_small(idx: int, path: Path) -> _Small | None:
 
 def _ingest_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], batch_id: str | None, opts: _Opts,
                   lookups: _Lookups, bar) -> dict[Path, FileReport]:
-    """The chunk's set-based pass, then each file's own transaction (_commit_chunk). `now` is
-    the time the chunk's new batches are made at, so the day they are priced at is known
-    before any is made."""
+    """The chunk's set-based pass, then each file's own transaction (_commit_chunk). The
+    chunk's new batches are all made at `now`, taken first, so the day they are priced at is
+    known before any of them is made."""
     q = store.queries(MANY)
     started = time.perf_counter()
     now = store.utcnow()
