@@ -109,17 +109,19 @@ def test_ingest_killed_mid_file_leaves_a_committed_state_and_a_rerun_completes_i
     assert state(db)["rows"] == 121_000
 
 
+@pytest.mark.parametrize("batch", ["msgbatch_kill", None], ids=["one batch", "a batch per file"])
 @pytest.mark.parametrize("delay", [0.0, 0.4, 1.0])
-def test_ingest_of_many_files_killed_leaves_whole_files_and_a_rerun_completes_it(tmp_path, delay):
-    """The chunked path (issue 14, class 11): a set-based pass, then one transaction per file,
-    three at a time. Killed at any moment, every recorded file has all its rows and no row is
-    without its file; the same command again stores the rest, nothing twice."""
+def test_ingest_of_many_files_killed_leaves_whole_files_and_a_rerun_completes_it(tmp_path, delay, batch):
+    """The chunked path (issue 14, class 11): a set-based pass, the chunk's batch rows and
+    prices, then one transaction per file, three at a time. Killed at any moment, every
+    recorded file has all its rows and no row is without its file; the same command again
+    stores the rest, nothing twice, and leaves no batch without its lines."""
     folder = tmp_path / "results"
     folder.mkdir()
     for k in range(400):
         results_file(folder / f"shard-{k:03d}.jsonl", f"f{k}x", 3)
     db = tmp_path / "store.duckdb"
-    command = cachecast("ingest", folder / "*.jsonl", "--db", db, "--batch-id", "msgbatch_kill")
+    command = cachecast("ingest", folder / "*.jsonl", "--db", db, *(["--batch-id", batch] if batch else []))
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
     try:
         deadline = time.monotonic() + 60
@@ -135,6 +137,12 @@ def test_ingest_of_many_files_killed_leaves_whole_files_and_a_rerun_completes_it
     rerun = subprocess.run(command, capture_output=True, text=True, env=env())
     assert rerun.returncode == 0, rerun.stderr
     assert state(db) == {"rows": 1_200, "files": 400}
+    conn = duckdb.connect(str(db))
+    try:
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE batch_id NOT IN (SELECT batch_id FROM results)) "
+                            "FROM batches").fetchone() == (1 if batch else 400, 0)
+    finally:
+        conn.close()
 
 
 def test_two_ingests_at_once_serialize_or_one_says_busy_and_nothing_is_lost(tmp_path):

@@ -255,3 +255,76 @@ def test_a_glob_named_file_is_read_literally_on_its_own(tmp_path):
     (tmp_path / "z1.jsonl.gz").write_bytes(gzip.compress((succeeded("nope", "msg_nope") + "\n").encode()))
     assert ingest.ingest_paths(conn, [gz], progress=False)[0].ingested == 1
     assert ("zipped",) in conn.execute("SELECT custom_id FROM results").fetchall()
+
+
+def kinds_folder(folder: Path, n: int) -> None:
+    """A batch per file (msgbatch_ in each name), with kinds of line that price apart: batch
+    and standard tier, web search, an advisor's turns on another model (issue 19)."""
+    folder.mkdir()
+    for i in range(n):
+        shard(folder, f"msgbatch_k{i:03d}.jsonl", succeeded(f"r{i}-a", f"msg_{i}_a"), succeeded(f"r{i}-b", f"msg_{i}_b"),
+              errored(f"r{i}-e"))
+    standard = json.loads(succeeded("t1", "msg_t1"))
+    standard["result"]["message"]["usage"]["service_tier"] = "standard"
+    searched = json.loads(succeeded("w1", "msg_w1"))
+    searched["result"]["message"]["usage"]["server_tool_use"] = {"web_search_requests": 2}
+    advised = (DATA / "advisor" / "results_advisor.jsonl").read_text().splitlines()[1]
+    shard(folder, "msgbatch_t000.jsonl", json.dumps(standard), succeeded("t2", "msg_t2"))
+    shard(folder, "msgbatch_w000.jsonl", json.dumps(searched))
+    shard(folder, "msgbatch_v000.jsonl", advised, succeeded("v2", "msg_v2"))
+
+
+def every_price(conn) -> list:
+    return conn.execute("SELECT * EXCLUDE (captured_at) FROM price_snapshot ORDER BY ALL").fetchall()
+
+
+@pytest.mark.parametrize("created_at", [None, "2026-12-01"], ids=["ingest day", "priced at"])
+def test_a_batch_per_file_gets_the_rows_and_prices_of_the_one_file_path(tmp_path, monkeypatch, created_at):
+    """Each file its own batch: the chunk makes the batch rows and snapshots the prices for all
+    of them at once; the store is what ingesting the files one at a time gives, and the audit
+    prices each batch's lines at that batch's own snapshot alike."""
+    from cachecast.analyse import audit
+
+    folder = tmp_path / "results"
+    kinds_folder(folder, 12)
+    chunked, one_by_one = ingest_both(tmp_path, monkeypatch, [str(folder / "*.jsonl")], created_at=created_at)
+    assert_same(chunked, one_by_one)
+    assert set(chunked["paths"]) == {"chunked"}
+    assert len(chunked["batches"]) == 15
+    summaries, prices = [], []
+    for mode in ("chunked", "one_by_one"):
+        conn = store.connect(tmp_path / f"{mode}.duckdb")
+        try:
+            summaries.append(audit.summary(conn))
+            prices.append(every_price(conn))
+        finally:
+            conn.close()
+    assert summaries[0] == summaries[1] and prices[0] == prices[1]
+    kinds = {(model, batch) for model, _, batch, *_ in prices[0]}
+    assert {(MODEL, True), (MODEL, False)} <= kinds and len(prices[0]) >= 3  # and the advisor's model
+
+
+def test_a_batch_per_file_looks_each_price_up_once(tmp_path, monkeypatch):
+    """A folder with a batch per file holds thousands of batches with the same few kinds of
+    line (model, day, tier, speed, geo): each kind is looked up once per call, not per batch."""
+    from cachecast.facts import pricing
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for i in range(30):
+        shard(folder, f"msgbatch_n{i:03d}.jsonl", succeeded(f"r{i}-a", f"msg_{i}_a"), errored(f"r{i}-e"))
+    looked: list[tuple] = []
+    real = pricing.get_rates
+
+    def counting(model, batch, *args, **kwargs):
+        looked.append((model, batch, kwargs.get("at"), kwargs.get("speed"), kwargs.get("geo")))
+        return real(model, batch, *args, **kwargs)
+
+    monkeypatch.setattr(pricing, "get_rates", counting)
+    conn = store.connect(tmp_path / "s.duckdb")
+    reports = ingest.ingest_paths(conn, [str(folder / "*.jsonl")], progress=False)
+    assert {r.path_taken for r in reports} == {"chunked"} and len({r.batch_id for r in reports}) == 30
+    assert len(looked) == len(set(looked)) == 1
+    assert conn.execute("SELECT count(*) FROM price_snapshot").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM request_costs WHERE result_type = 'succeeded' AND NOT priced"
+                        ).fetchone()[0] == 0

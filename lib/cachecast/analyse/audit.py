@@ -15,7 +15,7 @@ rates and percentages left at full float precision.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import duckdb
 
 from .. import store
 from ..errors import InputError, PriceError
-from ..facts.pricing import usd
+from ..facts.money import usd
 
 FILE = "analyse/audit.sql"
 CONTRACT_KEYS = ("requests", "succeeded", "errored", "canceled", "expired", "input_tokens",
@@ -77,6 +77,8 @@ class Totals:
     quarantined_lines: int
     price_sources: str | None
     priced_on: str | None  # the batch days prices were taken for, comma separated
+    # billed.truncation's rows (per model and treatment), from the pass that made these totals
+    truncation: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def prompt_tokens(self) -> int:
@@ -147,9 +149,17 @@ class Totals:
 def totals(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> Totals:
     check_batch(conn, batch_id)
     p = {"batch_id": batch_id}
-    cur = conn.execute(store.query(FILE, "summary"), p)
-    names = [d[0] for d in cur.description]
-    row = dict(zip(names, cur.fetchone()))
+    q = store.queries(FILE)
+    try:
+        conn.execute(q["summary_groups"], p)
+        cur = conn.execute(q["summary"])
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone()))
+        cur = conn.execute(q["summary_truncation"])
+        names = [d[0] for d in cur.description]
+        cut = tuple(dict(zip(names, r)) for r in cur.fetchall())
+    finally:
+        conn.execute(q["summary_drop"])
     if row.pop("unpriced"):
         model, batch, day, speed, geo = conn.execute(store.query(FILE, "unpriced_models"), p).fetchone()
         raise PriceError(f"no {'Message Batches' if batch else 'standard'} price stored for model '{model}' on {day} "
@@ -158,7 +168,7 @@ def totals(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> Tota
     row["quarantined_lines"] = conn.execute(store.query(FILE, "quarantined"), p).fetchone()[0]
     sources, days = row.pop("price_sources"), row.pop("priced_on")
     values = {k: (v if isinstance(v, Decimal) else int(v)) for k, v in row.items()}
-    return Totals(**values, price_sources=sources, priced_on=days)
+    return Totals(**values, price_sources=sources, priced_on=days, truncation=cut)
 
 
 def summary(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> dict[str, Any]:

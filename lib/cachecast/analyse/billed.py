@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from .. import store
-from ..facts.pricing import usd
+from ..facts.money import usd
 
 FILE = "analyse/audit.sql"
 # cachecast's threshold (issue 19), not an API fact: more than 1% of a group's answers cut off
@@ -118,9 +118,14 @@ def truncation_json(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def details(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, totals: Any = None) -> dict[str, Any]:
     """The keys that go after the audit contract: server-side turns by type and model, unpriced
     server-tool counters, truncation (with its warnings). With the audit's `totals` at hand,
-    the per-group truncation pass over every line is skipped when nothing was cut off."""
+    the truncation groups are the ones its pass summed (no second pass over every line)."""
     cut = totals is None or totals.truncated_requests > 0
-    rows = truncation(conn, batch_id) if cut else []
+    if not cut:
+        rows = []
+    elif totals is not None:
+        rows = truncation_rows(list(totals.truncation))
+    else:
+        rows = truncation(conn, batch_id)
     out = truncation_json(rows)
     if not cut:
         out["share"], out["requests"] = 0.0, 0

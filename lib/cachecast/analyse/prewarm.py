@@ -25,7 +25,7 @@ import duckdb
 
 from .. import store
 from ..errors import InputError
-from ..facts.pricing import usd
+from ..facts.money import usd
 from .audit import money
 
 PROBE_FILE = "send/probe.sql"
@@ -100,9 +100,12 @@ def prewarm_verdicts(conn: duckdb.DuckDBPyConnection, batch_id: str | None = Non
     the writes of the assumed first wave (`first_wave` requests) the pre-warm avoided and the
     money that saved, and that net of the pre-warm probe's cost. Independent of the order of
     the results file."""
-    n = int(first_wave or default_first_wave())
-    if n < 1:
+    n = int(first_wave) if first_wave else None
+    if n is not None and n < 1:
         raise InputError(f"the first wave must be at least 1 request, not {n}")
+    if not conn.execute(store.query(PROBE_FILE, "any_prewarm")).fetchone()[0]:
+        return []
+    n = n or default_first_wave()  # cachecast.send.sim, 0.2 s of imports: only when there is a verdict
     rows = conn.execute(store.query(PROBE_FILE, "prewarm_first_wave"), {"batch_id": batch_id}).fetchall()
     out = []
     for b, h, lines, reads, writes, read_saving, cost, sim in rows:

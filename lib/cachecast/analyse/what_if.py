@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from .. import store
+from ..facts.money import overrides_path
 
 FILE = "analyse/what_if.sql"
 
@@ -23,12 +24,11 @@ def reprice(conn: duckdb.DuckDBPyConnection, overrides: Path | None) -> int:
     """`--prices FILE --store-prices` (audit, ledger): snapshot the store's missing prices and
     re-price the models the file covers (recorded with the file as their source), committed,
     so later commands price with them too; returns the rows written."""
-    from ..facts.pricing import overrides_path
-    from ..store.ingest import snapshot_prices
-
     path = overrides_path(overrides)
     if path is None:
         return 0
+    from ..store.ingest import snapshot_prices
+
     with store.transaction(conn):
         return snapshot_prices(conn, overrides=path, replace=True)
 
@@ -36,12 +36,11 @@ def reprice(conn: duckdb.DuckDBPyConnection, overrides: Path | None) -> int:
 def what_if_prices(conn: duckdb.DuckDBPyConnection, overrides: Path | None) -> int:
     """`--prices FILE` (or CACHECAST_PRICES) for this connection only: its queries price with
     the file, the store keeps its prices. Returns the rows re-priced (0 without a file)."""
-    from ..facts.pricing import overrides_path
-    from ..store.ingest import snapshot_prices
-
     path = overrides_path(overrides)
     if path is None:
         return 0
+    from ..store.ingest import snapshot_prices
+
     q = store.queries(FILE)
     if not conn.execute(q["has_copy"]).fetchone()[0]:
         conn.execute(q["copy"])

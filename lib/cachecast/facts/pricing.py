@@ -61,11 +61,10 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timezone
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from importlib.metadata import version
@@ -77,16 +76,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import PriceError
 from . import price_file
+from .money import LEGACY_PRICES_ENV, MICRO, PRICES_ENV, overrides_path, usd  # noqa: F401 - re-exported
 from .price_file import MAX_RATE
 
 MILLION = Decimal(1_000_000)
-MICRO = Decimal("0.000001")
 THOUSAND = Decimal(1000)
 PROVIDER = "anthropic"
 BATCH_CONTEXT = {"processing": "batch"}
 FAST_CONTEXT = {"speed": "fast"}
-PRICES_ENV = "CACHECAST_PRICES"
-LEGACY_PRICES_ENV = "CACHECAST_PRICE_OVERRIDES"
 SPEEDS = ("standard", "fast")
 GEOS = ("global", "us")
 # our field name -> genai-prices ModelPrice attribute
@@ -134,17 +131,6 @@ class Rates:
         if self.long_context_threshold is not None and prompt_tokens > self.long_context_threshold:
             return (self.lc_input, self.lc_write_5m, self.lc_write_1h, self.lc_read, self.lc_output)  # type: ignore[return-value]
         return (self.input, self.write_5m, self.write_1h, self.read, self.output)
-
-
-def overrides_path(given: str | Path | None = None) -> Path | None:
-    """The price overrides file: the one given (--prices), else CACHECAST_PRICES, else the
-    older CACHECAST_PRICE_OVERRIDES; None when there is none."""
-    if given not in (None, ""):
-        return Path(given)
-    for env in (PRICES_ENV, LEGACY_PRICES_ENV):
-        if os.environ.get(env):
-            return Path(os.environ[env])
-    return None
 
 
 def today() -> date:
@@ -575,7 +561,3 @@ def _override_rates(model: str, batch: bool, speed: str, day: date, entry: _Mode
                  **lc, source=_labelled(label, day, applied), speed=speed, web_search_per_1k=web,
                  web_fetch_per_1k=fetch, priced_on=day, corrections=tuple(applied))
 
-
-def usd(value: Decimal) -> float:
-    """Dollars as a float rounded half-even to 6 decimals (the contract's floor)."""
-    return float(Decimal(value).quantize(MICRO, rounding=ROUND_HALF_EVEN))

@@ -1,28 +1,76 @@
 -- Audit queries over the views (sql/views.sql). $batch_id NULL means every batch.
 
--- name: summary
--- The numbers behind `cachecast audit --json`. Tokens count succeeded requests only
--- (the others carry no usage); money is exact DECIMAL until the caller rounds it.
-SELECT
+-- name: summary_groups
+-- The selected lines summed once per (batch, model, treatment, price source, day, succeeded
+-- or not), into a temp table of a few rows: `summary` and `summary_truncation` both read it,
+-- so the audit costs its lines (view request_costs) once. Tokens count succeeded requests
+-- only (the others carry no usage); money is exact DECIMAL, and sums of these sums are exact.
+CREATE OR REPLACE TEMP TABLE cc_audit_groups AS
+SELECT batch_id, model, coalesce(treatment, '(no manifest)') AS treatment, price_source, priced_on,
+    result_type = 'succeeded' AS ok,
     count(*) AS requests,
     count(*) FILTER (WHERE result_type = 'succeeded') AS succeeded,
     count(*) FILTER (WHERE result_type = 'errored') AS errored,
     count(*) FILTER (WHERE result_type = 'canceled') AS canceled,
     count(*) FILTER (WHERE result_type = 'expired') AS expired,
-    coalesce(sum(input_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS input_tokens,
-    coalesce(sum(cache_creation_input_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT
-        AS cache_creation_input_tokens,
-    coalesce(sum(write_5m_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS write_5m_tokens,
-    coalesce(sum(write_1h_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS write_1h_tokens,
-    coalesce(sum(cache_read_input_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT
-        AS cache_read_input_tokens,
-    coalesce(sum(output_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS output_tokens,
-    coalesce(sum(thinking_tokens) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS thinking_tokens,
-    coalesce(sum(web_search_requests) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS web_search_requests,
-    coalesce(sum(web_fetch_requests) FILTER (WHERE result_type = 'succeeded'), 0)::BIGINT AS web_fetch_requests,
+    sum(input_tokens) FILTER (WHERE result_type = 'succeeded') AS input_tokens,
+    sum(cache_creation_input_tokens) FILTER (WHERE result_type = 'succeeded') AS cache_creation_input_tokens,
+    sum(write_5m_tokens) FILTER (WHERE result_type = 'succeeded') AS write_5m_tokens,
+    sum(write_1h_tokens) FILTER (WHERE result_type = 'succeeded') AS write_1h_tokens,
+    sum(cache_read_input_tokens) FILTER (WHERE result_type = 'succeeded') AS cache_read_input_tokens,
+    sum(output_tokens) FILTER (WHERE result_type = 'succeeded') AS output_tokens,
+    sum(thinking_tokens) FILTER (WHERE result_type = 'succeeded') AS thinking_tokens,
+    sum(web_search_requests) FILTER (WHERE result_type = 'succeeded') AS web_search_requests,
+    sum(web_fetch_requests) FILTER (WHERE result_type = 'succeeded') AS web_fetch_requests,
     count(*) FILTER (WHERE result_type = 'succeeded' AND other_turns > 0) AS iteration_requests,
     count(*) FILTER (WHERE result_type = 'succeeded' AND stop_reason = 'max_tokens') AS truncated_requests,
     count(*) FILTER (WHERE result_type = 'succeeded' AND cache_read_input_tokens > 0) AS requests_reading,
+    sum(cost_usd) AS cost_usd,
+    sum(no_cache_cost_usd) AS no_cache_cost_usd,
+    sum(input_cost_usd) AS input_cost_usd,
+    sum(write_5m_cost_usd) AS write_5m_cost_usd,
+    sum(write_1h_cost_usd) AS write_1h_cost_usd,
+    sum(read_cost_usd) AS read_cost_usd,
+    sum(output_cost_usd) AS output_cost_usd,
+    sum(thinking_cost_usd) AS thinking_cost_usd,
+    sum(web_search_cost_usd) AS web_search_cost_usd,
+    sum(web_fetch_cost_usd) AS web_fetch_cost_usd,
+    sum(iterations_cost_usd) AS iterations_cost_usd,
+    sum(no_cache_iterations_cost_usd) AS no_cache_iterations_cost_usd,
+    sum(cost_usd) FILTER (WHERE stop_reason = 'max_tokens') AS truncated_cost_usd,
+    sum(output_tokens) FILTER (WHERE result_type = 'succeeded' AND stop_reason = 'max_tokens')
+        AS truncated_output_tokens,
+    sum(no_cache_input_cost_usd) AS no_cache_input_cost_usd,
+    count(*) FILTER (WHERE result_type = 'succeeded' AND NOT priced) AS unpriced,
+    count(*) FILTER (WHERE simulated) AS simulated_requests,
+    count(*) FILTER (WHERE write_ttl_source = 'assumed_5m') AS ttl_assumed_requests,
+    count(*) FILTER (WHERE long_context) AS long_context_requests,
+    count(*) FILTER (WHERE result_type = 'succeeded' AND price_geo = 'us') AS us_only_requests,
+    count(*) FILTER (WHERE result_type = 'succeeded' AND price_speed = 'fast') AS fast_requests
+FROM request_costs
+WHERE $batch_id IS NULL OR batch_id = $batch_id
+GROUP BY ALL;
+
+-- name: summary
+-- The numbers behind `cachecast audit --json`, from summary_groups.
+SELECT
+    coalesce(sum(requests), 0)::BIGINT AS requests,
+    coalesce(sum(succeeded), 0)::BIGINT AS succeeded,
+    coalesce(sum(errored), 0)::BIGINT AS errored,
+    coalesce(sum(canceled), 0)::BIGINT AS canceled,
+    coalesce(sum(expired), 0)::BIGINT AS expired,
+    coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+    coalesce(sum(cache_creation_input_tokens), 0)::BIGINT AS cache_creation_input_tokens,
+    coalesce(sum(write_5m_tokens), 0)::BIGINT AS write_5m_tokens,
+    coalesce(sum(write_1h_tokens), 0)::BIGINT AS write_1h_tokens,
+    coalesce(sum(cache_read_input_tokens), 0)::BIGINT AS cache_read_input_tokens,
+    coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+    coalesce(sum(thinking_tokens), 0)::BIGINT AS thinking_tokens,
+    coalesce(sum(web_search_requests), 0)::BIGINT AS web_search_requests,
+    coalesce(sum(web_fetch_requests), 0)::BIGINT AS web_fetch_requests,
+    coalesce(sum(iteration_requests), 0)::BIGINT AS iteration_requests,
+    coalesce(sum(truncated_requests), 0)::BIGINT AS truncated_requests,
+    coalesce(sum(requests_reading), 0)::BIGINT AS requests_reading,
     coalesce(sum(cost_usd), 0) AS cost_usd,
     coalesce(sum(no_cache_cost_usd), 0) AS no_cache_cost_usd,
     coalesce(sum(input_cost_usd), 0) AS input_cost_usd,
@@ -35,20 +83,35 @@ SELECT
     coalesce(sum(web_fetch_cost_usd), 0) AS web_fetch_cost_usd,
     coalesce(sum(iterations_cost_usd), 0) AS iterations_cost_usd,
     coalesce(sum(no_cache_iterations_cost_usd), 0) AS no_cache_iterations_cost_usd,
-    coalesce(sum(cost_usd) FILTER (WHERE stop_reason = 'max_tokens'), 0) AS truncated_cost_usd,
+    coalesce(sum(truncated_cost_usd), 0) AS truncated_cost_usd,
     coalesce(sum(no_cache_input_cost_usd), 0) AS no_cache_input_cost_usd,
-    count(*) FILTER (WHERE result_type = 'succeeded' AND NOT priced) AS unpriced,
-    count(*) FILTER (WHERE simulated) AS simulated_requests,
-    count(*) FILTER (WHERE write_ttl_source = 'assumed_5m') AS ttl_assumed_requests,
-    count(*) FILTER (WHERE long_context) AS long_context_requests,
-    count(*) FILTER (WHERE result_type = 'succeeded' AND price_geo = 'us') AS us_only_requests,
-    count(*) FILTER (WHERE result_type = 'succeeded' AND price_speed = 'fast') AS fast_requests,
+    coalesce(sum(unpriced), 0)::BIGINT AS unpriced,
+    coalesce(sum(simulated_requests), 0)::BIGINT AS simulated_requests,
+    coalesce(sum(ttl_assumed_requests), 0)::BIGINT AS ttl_assumed_requests,
+    coalesce(sum(long_context_requests), 0)::BIGINT AS long_context_requests,
+    coalesce(sum(us_only_requests), 0)::BIGINT AS us_only_requests,
+    coalesce(sum(fast_requests), 0)::BIGINT AS fast_requests,
     count(DISTINCT batch_id) AS batches,
     string_agg(DISTINCT price_source, ' | ' ORDER BY price_source) AS price_sources,
     string_agg(DISTINCT CAST(priced_on AS VARCHAR), ', ' ORDER BY CAST(priced_on AS VARCHAR))
-        FILTER (WHERE result_type = 'succeeded') AS priced_on
-FROM request_costs
-WHERE $batch_id IS NULL OR batch_id = $batch_id;
+        FILTER (WHERE ok) AS priced_on
+FROM cc_audit_groups;
+
+-- name: summary_truncation
+-- The rows of `truncation` below, from summary_groups: the succeeded lines' groups.
+SELECT model, treatment,
+    sum(succeeded)::BIGINT AS succeeded,
+    sum(truncated_requests)::BIGINT AS truncated,
+    coalesce(sum(truncated_cost_usd), 0) AS truncated_cost_usd,
+    coalesce(sum(truncated_output_tokens), 0)::BIGINT AS truncated_output_tokens,
+    coalesce(sum(cost_usd), 0) AS cost_usd
+FROM cc_audit_groups
+WHERE ok
+GROUP BY ALL
+ORDER BY model, treatment;
+
+-- name: summary_drop
+DROP TABLE IF EXISTS cc_audit_groups;
 
 -- name: unpriced_models
 SELECT DISTINCT model, price_batch, priced_on, price_speed, price_geo FROM request_costs

@@ -23,6 +23,10 @@ FROM probes p
 WHERE $batch_id IS NULL
    OR p.manifest_id IN (SELECT manifest_id FROM batches WHERE batch_id = $batch_id);
 
+-- name: any_prewarm
+-- Whether prewarm_first_wave can find anything: it costs every line of the store when it runs.
+SELECT EXISTS (SELECT 1 FROM probes WHERE prewarm AND status = 'ok');
+
 -- The pre-warm verdict of every (batch, cached prefix) that a pre-warm probe wrote, from what
 -- its succeeded lines show: how many read the prefix and how many wrote it. The results
 -- file's order is not completion order (SDK MessageBatch.results_url), so nothing here reads

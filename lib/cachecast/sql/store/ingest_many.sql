@@ -6,8 +6,9 @@
 -- file, opening each); the rows are shaped by the very view one file uses (ingest.sql
 -- view_shaped) into cc_many, keyed
 -- (macro_line_key), checked against the store and against each other (duplicates, conflicts,
--- lines stored under other batches) for the whole chunk at once. What is left per file is one
--- small transaction: its batch row, its rows (commit_rows), its prices, its ingests row.
+-- lines stored under other batches) for the whole chunk at once. One transaction then makes
+-- the chunk's batch rows and their prices (upsert_batches, price_keys_of_batches); what is
+-- left per file is one small transaction: its rows (commit_rows) and its ingests row.
 -- Files the chunk cannot take as they are (a rejected line, a conflict, an echoed key, a batch
 -- to rename, ...) are dropped from cc_many and ingested one by one by ingest.py instead.
 
@@ -164,7 +165,53 @@ WHERE list_contains($fingerprints, fingerprint) GROUP BY fingerprint;
 -- name: known_batches
 SELECT batch_id FROM batches WHERE list_contains($batch_ids, batch_id);
 
--- name: touch_batch
--- A later file of a batch the chunk already upserted (same manifest and date: only the
--- last ingest time changes; ingest.sql upsert_batch would give the very same row).
-UPDATE batches SET last_ingest_at = $now WHERE batch_id = $batch_id;
+-- name: batch_days
+-- The day each stored batch of the chunk is priced at (result_price_keys priced_on).
+SELECT batch_id, CAST(coalesce(created_at, first_ingest_at) AS DATE) FROM batches
+WHERE list_contains($batch_ids, batch_id);
+
+-- name: upsert_batches
+-- The batch rows of a chunk's files in one statement: for each batch, the row ingest.sql
+-- upsert_batch gives (the same values and the same rules for a stored batch's date).
+INSERT INTO batches (batch_id, manifest_id, first_ingest_at, last_ingest_at, created_at, created_at_source)
+SELECT unnest($batch_ids), $manifest_id, $now, $now, coalesce($created_at, $now), $created_at_source
+ON CONFLICT (batch_id) DO UPDATE
+    SET last_ingest_at = excluded.last_ingest_at,
+        manifest_id = coalesce(excluded.manifest_id, batches.manifest_id),
+        created_at = CASE WHEN excluded.created_at_source <> 'ingest'
+                           AND cc_source_rank(excluded.created_at_source) >= cc_source_rank(batches.created_at_source)
+                          THEN excluded.created_at ELSE batches.created_at END,
+        created_at_source = CASE WHEN excluded.created_at_source <> 'ingest'
+                           AND cc_source_rank(excluded.created_at_source) >= cc_source_rank(batches.created_at_source)
+                          THEN excluded.created_at_source ELSE batches.created_at_source END;
+
+-- name: link_batch_runs
+-- ingest.sql link_batch_run for the chunk's batches.
+UPDATE batches SET run_id = m.run_id
+FROM manifests m
+WHERE list_contains($batch_ids, batches.batch_id) AND m.manifest_id = batches.manifest_id AND m.run_id IS NOT NULL;
+
+-- name: trial_rows
+-- The rows of the files to commit, inserted in a transaction that is rolled back: so that
+-- price_keys_of_batches reads them through the very views the audit prices with.
+INSERT INTO results BY NAME
+SELECT * EXCLUDE (file_idx, duplicate) FROM cc_many WHERE list_contains($file_idx, file_idx) AND NOT duplicate;
+
+-- name: price_keys_of_batches
+-- ingest.sql price_keys for the chunk's batches at once: every kind of line they hold and
+-- whether price_snapshot can cost it yet.
+SELECT k.model, k.priced_on, k.price_batch, k.price_speed, k.price_geo,
+    bool_and(p.model IS NOT NULL AND (NOT k.uses_web_search OR p.web_search_per_1k IS NOT NULL)
+             AND (NOT k.uses_web_fetch OR p.web_fetch_per_1k IS NOT NULL)) AS priced
+FROM line_price_keys k
+LEFT JOIN price_snapshot p
+  ON p.model = k.model AND p.priced_on = k.priced_on AND p.batch = k.price_batch
+ AND p.speed = k.price_speed AND p.geo = k.price_geo
+WHERE list_contains($batch_ids, k.batch_id)
+GROUP BY ALL
+ORDER BY ALL;
+
+-- name: touch_batches
+-- After the chunk's files: their batches' last ingest time (a batch per file or many files
+-- of one batch alike, in one statement).
+UPDATE batches SET last_ingest_at = $now WHERE list_contains($batch_ids, batch_id);

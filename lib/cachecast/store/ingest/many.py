@@ -20,8 +20,7 @@ from ... import store
 from ...errors import secret_values
 from .checks import _ambiguous_in
 from .dedupe import INFERRED_PREFIX, REAL_BATCH_RE, _choose_batch_id
-from .load import (FileReport, _Opts, _date_is_new, _macros, _manifest_is_new, _opts, _warm_prices,
-                   ingest_file, snapshot_prices)
+from .load import FileReport, _Opts, _date_is_new, _macros, _manifest_is_new, _opts, _warm_prices, ingest_file
 from .read import GZIP_MAGIC, SAMPLE, _clean, _fingerprint, _temp_dir
 
 FILE = "store/ingest.sql"
@@ -53,6 +52,31 @@ class _Small:
     first_line: int = 0  # its first line's row in the chunk's staged file
 
 
+class _Lookups:
+    """The rates of each kind of line (model, tier, day, speed, geo), looked up once per call:
+    a folder with a batch per file holds thousands of batches with the same few kinds. A
+    PriceError is kept too (the same kind fails the same way)."""
+
+    def __init__(self, overrides: Path | None) -> None:
+        self.overrides = overrides
+        self.found: dict[tuple, object] = {}
+
+    def rates(self, model: str, batch: bool, day: date, speed: str, geo: str):
+        from ...errors import PriceError
+        from ...facts.pricing import get_rates
+
+        key = (model, batch, day, speed, geo)
+        if key not in self.found:
+            try:
+                self.found[key] = get_rates(model, batch, self.overrides, at=day, speed=speed, geo=geo)
+            except PriceError as exc:
+                self.found[key] = exc
+        found = self.found[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+
 def _ingest_many(conn: duckdb.DuckDBPyConnection, files: list[Path], *, progress: bool | None, batch_id: str | None,
                  manifest_id: str | None, overrides: Path | None, keep_raw: bool,
                  created_at: datetime | date | str | None, created_at_source: str | None) -> list[FileReport]:
@@ -68,12 +92,13 @@ def _ingest_many(conn: duckdb.DuckDBPyConnection, files: list[Path], *, progress
     one = dict(batch_id=batch_id, manifest_id=manifest_id, overrides=overrides, keep_raw=keep_raw,
                created_at=created_at, created_at_source=created_at_source, progress=False if bar else progress)
     reports: dict[Path, FileReport] = {}
+    lookups = _Lookups(overrides)
     threading.Thread(target=_warm_prices, daemon=True).start()
     try:
         for chunk in _chunks(files):
             small = [s for s in (_read_small(i, f) for i, f in enumerate(chunk)) if s is not None]
             if len(small) >= MANY_FILES:
-                reports.update(_ingest_chunk(conn, small, batch_id, opts, bar))
+                reports.update(_ingest_chunk(conn, small, batch_id, opts, lookups, bar))
             for path in chunk:
                 if path not in reports:
                     reports[path] = ingest_file(conn, path, **one)
@@ -114,26 +139,26 @@ def _read_small(idx: int, path: Path) -> _Small | None:
 
 
 def _ingest_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], batch_id: str | None, opts: _Opts,
-                  bar) -> dict[Path, FileReport]:
-    """The chunk's set-based pass, then each file's own transaction (_commit_chunk)."""
+                  lookups: _Lookups, bar) -> dict[Path, FileReport]:
+    """The chunk's set-based pass, then each file's own transaction (_commit_chunk). The
+    chunk's new batches are all made at `now`, taken first, so the day they are priced at is
+    known before any of them is made."""
     q = store.queries(MANY)
     started = time.perf_counter()
+    now = store.utcnow()
     try:
         _assign_ids(conn, small, batch_id)
         with tempfile.TemporaryDirectory(prefix="cachecast-ingest-", dir=_temp_dir(conn)) as tmp:
             if not _stage_chunk(conn, small, Path(tmp) / "chunk.jsonl"):
                 return {}
-        small, elsewhere = _shape_chunk(conn, small, opts)
+        small, elsewhere = _shape_chunk(conn, small, opts, now, lookups)
         counts = {idx: (rows, dups) for idx, rows, dups in conn.execute(q["file_counts"]).fetchall()}
-        kinds: dict[int, set[tuple]] = {}
-        for idx, *kind in conn.execute(q["file_kinds"]).fetchall():
-            kinds.setdefault(idx, set()).add(tuple(kind))
         share = (time.perf_counter() - started) / max(1, len(small))
         reports = {f.idx: FileReport(source_file=str(f.path), batch_id=f.batch_id, lines_read=counts[f.idx][0],
                                      ingested=counts[f.idx][0] - counts[f.idx][1], duplicates=counts[f.idx][1],
                                      path_taken="chunked", stored_elsewhere=elsewhere.get(f.idx, {}), seconds=share)
                    for f in small}
-        _commit_chunk(conn, small, reports, kinds, opts, bar)
+        _commit_chunk(conn, small, reports, opts, now, lookups, bar)
         return {f.path: reports[f.idx] for f in small}
     finally:
         conn.execute(q["drop_chunk"])
@@ -167,7 +192,8 @@ def _assign_ids(conn: duckdb.DuckDBPyConnection, small: list[_Small], batch_id: 
         stored.setdefault(f.fingerprint, f.batch_id)
 
 
-def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], opts: _Opts) -> tuple[list[_Small], dict]:
+def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], opts: _Opts, now: datetime,
+                 lookups: _Lookups) -> tuple[list[_Small], dict]:
     """Shape and key every staged line into cc_many and settle what the one-file path settles
     per file, for the whole chunk; files that need that path are dropped from the chunk.
     Returns the files kept and, per file, the other batches its lines are stored under."""
@@ -188,7 +214,7 @@ def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], opts: _Op
     unfit = {r[0] for r in conn.execute(q["conflict_files"]).fetchall()}
     for secret in secret_values():
         unfit |= {r[0] for r in conn.execute(q["secret_files"], {"secret": secret}).fetchall()}
-    small = _drop(conn, small, unfit | _unpriceable_files(conn, opts))
+    small = _drop(conn, small, unfit | _unpriceable_files(conn, opts, now, lookups))
     while True:
         conn.execute(q["mark_duplicates"])
         elsewhere: dict[int, dict[str, int]] = {}
@@ -200,24 +226,22 @@ def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], opts: _Op
         small = _drop(conn, small, {f.idx for f in small if f.batch_id in renamed})
 
 
-def _unpriceable_files(conn: duckdb.DuckDBPyConnection, opts: _Opts) -> set[int]:
+def _unpriceable_files(conn: duckdb.DuckDBPyConnection, opts: _Opts, now: datetime, lookups: _Lookups) -> set[int]:
     """Files with a line no price is known for (an unknown model, fast mode where there is
     none, ...): the one-file path quarantines such a line with its reason (load.py
     quarantine_unpriced). The day is the batch's stored date, else the one it will get."""
     from ...errors import PriceError
-    from ...facts.pricing import get_rates
 
+    kinds = conn.execute(store.query(MANY, "file_kinds")).fetchall()
+    days = dict(conn.execute(store.query(MANY, "batch_days"),
+                             {"batch_ids": sorted({k[1] for k in kinds})}).fetchall())
+    new_day = (opts.created_at or now).date()
     bad: set[int] = set()
-    days: dict[str, object] = {}
-    for idx, batch_id, model, tier, is_batch, speed, geo, _ in conn.execute(store.query(MANY, "file_kinds")).fetchall():
-        if batch_id not in days:
-            row = conn.execute("SELECT CAST(coalesce(created_at, first_ingest_at) AS DATE) FROM batches "
-                               "WHERE batch_id = ?", [batch_id]).fetchone()
-            days[batch_id] = row[0] if row else (opts.created_at or store.utcnow()).date()
+    for idx, batch_id, model, tier, is_batch, speed, geo, _ in kinds:
         batch = tier == "batch" if tier in ("batch", "standard", "priority") else bool(is_batch)
         geo = "global" if geo in (None, "global", "not_available") else geo
         try:
-            get_rates(model, batch, opts.overrides, at=days[batch_id], speed=speed or "standard", geo=geo)
+            lookups.rates(model, batch, days.get(batch_id, new_day), speed or "standard", geo)
         except PriceError:
             bad.add(idx)
     return bad
@@ -241,61 +265,88 @@ def _batches_to_rename(conn: duckdb.DuckDBPyConnection, small: list[_Small], els
 
 
 def _commit_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], reports: dict[int, FileReport],
-                  kinds: dict[int, set[tuple]], opts: _Opts, bar) -> None:
-    """Each file of the chunk in its own transaction. The files that make their batch's row
-    or bring a kind of line not yet priced go first, in order, on this connection; the rest
-    only add their rows and their ingests row, which COMMIT_THREADS transactions do at once
-    (a small commit mostly waits for the WAL to reach the disk: 6-8 ms a file one at a time,
-    about 3 with three in flight). Their batches' last ingest time is moved after them."""
+                  opts: _Opts, now: datetime, lookups: _Lookups, bar) -> None:
+    """Each file of the chunk in its own transaction, after one that makes or updates the
+    chunk's batch rows and snapshots their prices (_make_batches): a file's transaction is then
+    only its rows and its ingests row, and COMMIT_THREADS of them run at once (a small commit
+    mostly waits for the WAL to reach the disk: 6-8 ms a file one at a time, about 3 with
+    three in flight). The batches' last ingest time is moved after them."""
     known = {r[0] for r in conn.execute(store.query(MANY, "known_batches"),
                                         {"batch_ids": sorted({f.batch_id for f in small})}).fetchall()}
     upserted: set[str] = set()
-    priced: set[tuple] = set()
     news: dict[str, bool] = {}  # batch -> would a re-ingest change its row (manifest, date)?
-    first, rest = [], []
+    todo = []
     for f in small:
         report = reports[f.idx]
         if report.ingested == 0 and f.batch_id in known and f.batch_id not in upserted and f.batch_id not in news:
             news[f.batch_id] = _manifest_is_new(conn, f.batch_id, opts.manifest_id) or _date_is_new(conn, f.batch_id, opts)
         if report.ingested == 0 and (f.batch_id not in known or f.batch_id in upserted or not news[f.batch_id]):
             continue  # nothing new (as in _load): no transaction
-        new_kinds = kinds.get(f.idx, set()) - priced
-        (rest if f.batch_id in upserted and not new_kinds else first).append(f)
+        todo.append(f)
         upserted.add(f.batch_id)
         known.add(f.batch_id)
-        priced |= new_kinds
-    done: set[str] = set()
-    for f in first:
-        _commit_small(conn, f, reports[f.idx], opts, upsert=f.batch_id not in done, prices=True)
-        done.add(f.batch_id)
-        if bar:
-            bar.update(1)
-    _commit_parallel(conn, rest, reports, opts, bar)
-    for batch in sorted({f.batch_id for f in rest}):
-        with store.transaction(conn):
-            conn.execute(store.query(MANY, "touch_batch"), {"batch_id": batch, "now": store.utcnow()})
+    if not todo:
+        return
+    batches = sorted(upserted)
+    _make_batches(conn, todo, batches, opts, now, lookups)
+    _commit_parallel(conn, todo, reports, bar)
+    with store.transaction(conn):
+        conn.execute(store.query(MANY, "touch_batches"), {"batch_ids": batches, "now": store.utcnow()})
+
+
+def _make_batches(conn: duckdb.DuckDBPyConnection, files: list[_Small], batches: list[str], opts: _Opts,
+                  now: datetime, lookups: _Lookups) -> None:
+    """The rows of `batches` as each one's first file would make it (ingest.sql upsert_batch,
+    at `now`), their runs, and the prices of every kind of line they will hold, in one
+    transaction. Which prices: a first transaction adds the files' rows, asks the views
+    (ingest.sql price_keys, for every batch at once) and is rolled back; each kind not priced
+    yet is then looked up once (lookups) and written with the batch rows. price_snapshot
+    rows belong to no batch, so they may come before the lines that use them."""
+    from ...facts.pricing import snapshot_row
+
+    q, qi = store.queries(MANY), store.queries(FILE)
+    row = {"batch_ids": batches, "manifest_id": opts.manifest_id, "now": now, "created_at": opts.created_at,
+           "created_at_source": opts.created_at_source}
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(q["upsert_batches"], row)
+        conn.execute(q["trial_rows"], {"file_idx": [f.idx for f in files]})
+        keys = conn.execute(q["price_keys_of_batches"], {"batch_ids": batches}).fetchall()
+    finally:
+        try:
+            conn.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # a failed statement may already have aborted it
+    missing = [lookups.rates(model, batch, day, speed, geo) for model, day, batch, speed, geo, priced in keys
+               if not priced]
+    captured = store.utcnow()
+    with store.transaction(conn):
+        conn.execute(q["upsert_batches"], row)
+        conn.execute(q["link_batch_runs"], {"batch_ids": batches})
+        for rates in missing:
+            conn.execute(qi["insert_price"], {**snapshot_row(rates), "captured_at": captured, "replace": False})
 
 
 def _commit_parallel(conn: duckdb.DuckDBPyConnection, files: list[_Small], reports: dict[int, FileReport],
-                     opts: _Opts, bar) -> None:
+                     bar) -> None:
     """_commit_small for `files` on COMMIT_THREADS cursors. The chunk's rows are copied into an
     in-memory database the cursors share (a temp table is seen by its own connection only).
     A failure or Ctrl-C stops the others after the transaction each is in; it is raised here."""
     if len(files) < 2 * COMMIT_THREADS:
         for f in files:
-            _commit_small(conn, f, reports[f.idx], opts, upsert=False, prices=False)
+            _commit_small(conn, f, reports[f.idx])
             if bar:
                 bar.update(1)
         return
     conn.execute(store.query(MANY, "share_chunk"))
     try:
-        _commit_threads(conn, files, reports, opts, bar)
+        _commit_threads(conn, files, reports, bar)
     finally:
         conn.execute(store.query(MANY, "unshare_chunk"))
 
 
 def _commit_threads(conn: duckdb.DuckDBPyConnection, files: list[_Small], reports: dict[int, FileReport],
-                    opts: _Opts, bar) -> None:
+                    bar) -> None:
     stop, errors = threading.Event(), []
 
     def work(cursor: duckdb.DuckDBPyConnection, mine: list[_Small]) -> None:
@@ -303,7 +354,7 @@ def _commit_threads(conn: duckdb.DuckDBPyConnection, files: list[_Small], report
             for f in mine:
                 if stop.is_set():
                     return
-                _commit_small(cursor, f, reports[f.idx], opts, upsert=False, prices=False, shared=True)
+                _commit_small(cursor, f, reports[f.idx], shared=True)
                 if bar:
                     bar.update(1)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
@@ -329,25 +380,15 @@ def _commit_threads(conn: duckdb.DuckDBPyConnection, files: list[_Small], report
         raise errors[0]
 
 
-def _commit_small(conn: duckdb.DuckDBPyConnection, f: _Small, report: FileReport, opts: _Opts, *, upsert: bool,
-                  prices: bool, shared: bool = False) -> None:
-    """One file of a chunk in its own transaction: its batch row (upsert), its rows, the prices
-    of its batch's kinds of line not yet priced (prices), its ingests row. shared: on a commit
-    cursor, which reads the rows from the shared copy of cc_many."""
+def _commit_small(conn: duckdb.DuckDBPyConnection, f: _Small, report: FileReport, *, shared: bool = False) -> None:
+    """One file of a chunk in its own transaction: its rows and its ingests row (its batch row
+    and prices are in the store already, _make_batches). shared: on a commit cursor, which
+    reads the rows from the shared copy of cc_many."""
     q, qi = store.queries(MANY), store.queries(FILE)
     started = time.perf_counter()
     started_at = store.utcnow()
     with store.transaction(conn):
-        if upsert:
-            conn.execute(qi["upsert_batch"], {"batch_id": f.batch_id, "manifest_id": opts.manifest_id,
-                                              "now": started_at, "created_at": opts.created_at,
-                                              "created_at_source": opts.created_at_source})
-            conn.execute(qi["link_batch_run"], {"batch_id": f.batch_id})
-        elif prices:
-            conn.execute(q["touch_batch"], {"batch_id": f.batch_id, "now": started_at})
         conn.execute(q["commit_shared_rows" if shared else "commit_rows"], {"file_idx": f.idx})
-        if prices:
-            snapshot_prices(conn, batch_id=f.batch_id, overrides=opts.overrides)
         report.seconds += time.perf_counter() - started
         conn.execute(qi["record_ingest"], {
             "ingest_id": f.ingest_id, "batch_id": f.batch_id, "source_file": str(f.path),
