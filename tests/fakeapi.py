@@ -79,7 +79,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cachecast.facts import models
 import fakeapi_analytics  # organization cost and usage reports
 from cachecast.send import sim
-from fakeapi_models import Catalogue, model_info  # noqa: F401  (model_info: older callers' import)
+from fakeapi_models import Catalogue
 from fakeapi_batch import ERRORED_TYPES, FakeBatch, count_chars, errored_line, typed_faults
 from fakeapi_rules import MAX_BODY_BYTES, Modes, envelope_problem, request_problem
 

@@ -195,7 +195,7 @@ def test_count_tokens_answers_get_the_same_bounds(fake_api, key, built, tmp_path
 
 
 def test_a_models_answer_with_an_impossible_token_limit_is_not_stored(fake_api, key, capsys):
-    from fakeapi import model_info
+    from fakeapi_models import model_info
     from cachecast.facts import model_cache, models
 
     rows = [model_info(f, models.today()) for f in models.all_models()]
@@ -744,7 +744,7 @@ def test_a_full_disk_while_exporting_parquet_names_the_file(tmp_path, capsys, mo
 
 
 def test_a_retired_model_without_a_date_says_so(tmp_path, capsys, monkeypatch):
-    from fakeapi import model_info
+    from fakeapi_models import model_info
     from cachecast.facts import model_cache, models
 
     row = model_info(models.model_facts(roles.default()), models.today())  # the pilot config's model

@@ -15,7 +15,7 @@ def ingest_results(files: list[Path], db: Path, *, manifest: Path | None = None,
     overrides: the --prices file (else CACHECAST_PRICES)."""
     from .. import store
     from ..store.ingest import ingest_paths
-    from ..facts.pricing import overrides_path
+    from ..facts.money import overrides_path
 
     conn = store.connect(Path(db))
     try:

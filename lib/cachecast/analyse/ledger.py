@@ -34,7 +34,7 @@ import duckdb
 from .. import store
 from .audit import money
 from .billed import truncation_rows, truncation_warnings
-from ..facts.pricing import usd
+from ..facts.money import usd
 from ..errors import InputError, PriceError
 
 FILE = "analyse/ledger.sql"
@@ -535,7 +535,7 @@ def open_ledger(db_path: str | Path, run: str | None = None, prices: str | Path 
     `cachecast report --prices` sets) is a what-if for that connection (analyse/what_if.py):
     the store keeps its prices."""
     from .._shown_paths import locate
-    from ..facts.pricing import overrides_path
+    from ..facts.money import overrides_path
     from .what_if import what_if_prices
 
     db = locate(db_path)

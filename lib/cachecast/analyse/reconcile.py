@@ -39,7 +39,8 @@ from typing import Any, Iterable
 
 from .. import store
 from ..errors import InputError
-from ..facts.pricing import MILLION, usd
+from ..facts.money import usd
+from ..facts.pricing import MILLION
 from ..send.analytics import Filters, Report, check_range, fetch
 
 FILE = "analyse/reconcile.sql"

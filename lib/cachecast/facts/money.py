@@ -1,7 +1,7 @@
 """Dollars at the edge and where a prices file comes from: the part of cachecast.facts.pricing
 that read commands need even when they price nothing. Apart from it because importing pricing
 (genai-prices tables, pydantic, YAML) costs about 0.1 s, a tenth of `audit --json` on a
-million-line store; pricing re-exports these names."""
+million-line store."""
 from __future__ import annotations
 
 import os

@@ -76,7 +76,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import PriceError
 from . import price_file
-from .money import LEGACY_PRICES_ENV, MICRO, PRICES_ENV, overrides_path, usd  # noqa: F401 - re-exported
+from .money import PRICES_ENV, overrides_path
 from .price_file import MAX_RATE
 
 MILLION = Decimal(1_000_000)

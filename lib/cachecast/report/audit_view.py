@@ -243,7 +243,7 @@ def open_audit(db_path: str | Path, *, results_glob: str | None = None, manifest
     finds it). `results_glob` is ingested first, in one short write connection; `overrides`
     (else CACHECAST_PRICES) re-prices the models it covers as a what-if on each reader
     (analyse/what_if.py): the store keeps its prices."""
-    from ..facts.pricing import overrides_path
+    from ..facts.money import overrides_path
     from ..store import ingest
 
     db = locate(db_path)

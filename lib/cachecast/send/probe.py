@@ -105,7 +105,7 @@ class ProbeResult:
         return self
 
     def as_json(self) -> dict:
-        from ..facts.pricing import usd
+        from ..facts.money import usd
 
         return {"shape_key": self.shape.key, "model": self.shape.model, "api_version": self.shape.api_version,
                 "prefix_hash": self.shape.prefix_hash, "prewarm": self.prewarm, "requests": len(self.shape.custom_ids),
@@ -416,7 +416,7 @@ class ProbeRun:
         return sum((r.cost_usd for r in self.results), Decimal(0))
 
     def as_json(self) -> dict:
-        from ..facts.pricing import usd
+        from ..facts.money import usd
 
         return {"shapes": len(self.shapes), "prewarm": self.prewarm, "projected_cost_usd": usd(self.projected_usd),
                 "cost_usd": usd(self.cost_usd), "rates": "standard (not batch)",

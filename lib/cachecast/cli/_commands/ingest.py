@@ -42,7 +42,7 @@ def run(args) -> int:
     from ...store.ingest import ingest_paths
 
     from ...store.ingest import batch_time
-    from ...facts.pricing import overrides_path
+    from ...facts.money import overrides_path
 
     priced_at = batch_time(args.priced_at)  # a bad date is refused before the store is touched
     conn = store.connect(args.db)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .._argtypes import bounded_float, bounded_int
 from ...build.config import load_config
-from ...facts.pricing import overrides_path
+from ...facts.money import overrides_path
 from ...plan.budget import figures
 from ...plan.calibration import observed_pilot
 from ...plan.projection import Pins, Projection, budget_verdict, hit_rate_map, project_config, to_json

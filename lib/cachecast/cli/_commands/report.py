@@ -99,7 +99,8 @@ def run(args) -> int:
         if name not in known:
             raise InputError(f"{nb.name} has no parameter '{name}'; it takes: {', '.join(known)}")
         params[name] = parse_value(known[name], value)
-    from ...facts.pricing import PRICES_ENV, check_overrides
+    from ...facts.money import PRICES_ENV
+    from ...facts.pricing import check_overrides
 
     before = os.environ.get(PRICES_ENV)
     if getattr(args, "prices", None) is not None:
