@@ -55,6 +55,59 @@ CREATE OR REPLACE TEMP MACRO cc_count(v) AS
 -- name: macro_count_ok
 CREATE OR REPLACE TEMP MACRO cc_count_ok(v) AS cc_token_ok(CAST(v AS VARCHAR), try_cast(CAST(v AS VARCHAR) AS UBIGINT));
 
+-- name: macro_repeated_key
+-- Whether a raw line repeats a key in an object ingest reads (issue 14, class 6): a parse
+-- keeps one value silently, so such a line is ambiguous and is quarantined (staged path and
+-- chunks; the fast path has stage_parsed and macro_repeated_json). json_keys lists
+-- every key of each object as parsed, repeats included, so the check is exact per object,
+-- `type` and `id` and escaped spellings ("\u006dodel") too, while the same key in two
+-- content blocks (two objects) is no repeat. The iterations entries (a list: another parse)
+-- are looked at only when the line names them or has an escape that could spell the name.
+CREATE OR REPLACE TEMP MACRO cc_repeated_key(line) AS
+    list_bool_or(list_transform(
+        json_keys(line, ['$', '$.result', '$.result.message', '$.result.message.usage',
+                         '$.result.message.usage.cache_creation', '$.result.message.usage.output_tokens_details',
+                         '$.result.message.usage.server_tool_use', '$.result.message.diagnostics',
+                         '$.result.message.diagnostics.cache_miss_reason', '$.result.error', '$.result.error.error',
+                         '$.usage', '$.usage.cache_creation', '$.usage.output_tokens_details', '$.usage.server_tool_use',
+                         '$.diagnostics', '$.diagnostics.cache_miss_reason', '$.error']),
+        lambda k: len(k) > list_unique(k)))
+    OR CASE WHEN contains(line, 'iterations') OR contains(line, '\u') THEN list_bool_or(list_transform(
+            flatten([json_keys(line, '$.result.message.usage.iterations[*]'),
+                     json_keys(line, '$.result.message.usage.iterations[*].cache_creation'),
+                     json_keys(line, '$.usage.iterations[*]'), json_keys(line, '$.usage.iterations[*].cache_creation')]),
+            lambda k: len(k) > list_unique(k))) ELSE false END;
+
+-- name: macro_repeated_json
+-- Whether the objects a parsed line keeps as JSON text repeat a key (usage.server_tool_use,
+-- each usage.iterations entry and its cache_creation, diagnostics and its cache_miss_reason):
+-- JSON text keeps repeats, while read_json refuses a repeated key of a STRUCT field itself
+-- (stage_parsed: the fast path then gives up and the staged path finds the line with
+-- macro_repeated_key). `u` is a usage STRUCT, `d` a diagnostics JSON.
+CREATE OR REPLACE TEMP MACRO cc_repeated_json(u, d) AS
+    coalesce(list_bool_or(list_transform(
+        flatten([json_keys(u.server_tool_use, ['$']), json_keys(d, ['$', '$.cache_miss_reason']),
+                 json_keys(u.iterations, '$[*]'), json_keys(u.iterations, '$[*].cache_creation')]),
+        lambda k: len(k) > list_unique(k))), false);
+
+-- name: repeated_key_parsed
+-- Fast path: the lines whose JSON-text objects repeat a key (macro_repeated_json), before
+-- the insert, so that Python copies their text with the unusual lines' for quarantine.
+SELECT line_no FROM cc_rows
+WHERE (j.result.message.usage.server_tool_use IS NOT NULL OR j.result.message.usage.iterations IS NOT NULL
+       OR j.result.message.diagnostics IS NOT NULL OR j.usage.server_tool_use IS NOT NULL
+       OR j.usage.iterations IS NOT NULL OR j.diagnostics IS NOT NULL)
+  AND (cc_repeated_json(j.result.message.usage, j.result.message.diagnostics) OR cc_repeated_json(j.usage, j.diagnostics))
+ORDER BY line_no;
+
+-- name: repeated_key_staged
+-- Staged path: the staged lines that repeat a key, with their line numbers (a line that is
+-- not JSON is quarantined for that instead). With macro_repeated_json's objects, as text.
+SELECT line_no, line
+FROM (SELECT row_number() OVER () AS line_no, line FROM cc_lines)
+WHERE CASE WHEN json_valid(line) THEN cc_repeated_key(line) END
+ORDER BY line_no;
+
 -- name: macro_parse_strict
 -- Fast path: a malformed line raises, the transaction rolls back and the file is parsed
 -- again with macro_parse_lenient (store/ingest/load.py).
@@ -83,6 +136,7 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
 -- path stores no raw text by itself: store/ingest/load.py copies the few unusual lines' text in after
 -- (wanted_raw), checks that the rows are the file's physical lines, and falls back to
 -- stage_lines (the line-exact, lenient path) on any error, any rejected line or --keep-raw.
+-- read_json refuses a line that repeats a key of a STRUCT field (see macro_repeated_json).
 -- $paths is a list: one file, or a chunk of small files (ingest_many.sql), each row with
 -- the file it came from (`filename`), files in list order.
 CREATE OR REPLACE TEMP TABLE cc_parsed AS
