@@ -104,7 +104,7 @@ ORDER BY line_no;
 -- Staged path: the staged lines that repeat a key, with their line numbers (a line that is
 -- not JSON is quarantined for that instead). With macro_repeated_json's objects, as text.
 SELECT line_no, line
-FROM (SELECT row_number() OVER () AS line_no, line FROM cc_lines)
+FROM (SELECT rowid + 1 AS line_no, line FROM cc_lines)  -- numbered as view_staged_rows numbers them
 WHERE CASE WHEN json_valid(line) THEN cc_repeated_key(line) END
 ORDER BY line_no;
 
@@ -119,9 +119,9 @@ CREATE OR REPLACE TEMP MACRO cc_parse(line) AS try(cc_parse_raising(line));
 -- name: stage_lines
 -- Every line of the file, in file order, into a temp table (DuckDB spills it to disk past
 -- its memory limit). read_csv with no delimiter, quote or escape is DuckDB's fastest
--- parallel line reader. Staging first lets row_number() below run in parallel (DuckDB
--- numbers the rows of a table scan in parallel, but a window over read_csv would make the
--- whole pipeline single-threaded), and lets store/ingest/checks.py check the numbering (read_csv skips
+-- parallel line reader. Staging first numbers the lines (view_staged_rows: the rowids of a
+-- table written once in file order; a window over read_csv would make the whole pipeline
+-- single-threaded), and lets store/ingest/checks.py check the numbering (read_csv skips
 -- empty lines) before parsing anything.
 CREATE OR REPLACE TEMP TABLE cc_lines AS
 SELECT line
@@ -145,15 +145,19 @@ FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777
                records = false, columns = {'j': '{{store/result_line.sql:line}}'});
 
 -- name: view_parsed_rows
--- The rows insert_lines reads, from the fast path: `j` is each line as one STRUCT.
--- row_number() over a table scan runs in parallel and follows the staged (file) order.
+-- The rows insert_lines reads, from the fast path: `j` is each line as one STRUCT. A line's
+-- number is its staged row's rowid + 1: the table was written once, in file order
+-- (preserve_insertion_order), so its rowids are 0, 1, 2, ... in that order
+-- (tests/test_ingest.py checks it past one row group). A row_number() window would
+-- materialize every parsed row first, in one thread.
 CREATE OR REPLACE TEMP VIEW cc_rows AS
-SELECT 0 AS file_idx, row_number() OVER () AS line_no, CAST(NULL AS VARCHAR) AS line, j FROM cc_parsed;
+SELECT 0 AS file_idx, rowid + 1 AS line_no, CAST(NULL AS VARCHAR) AS line, j FROM cc_parsed;
 
 -- name: view_staged_rows
--- The rows insert_lines reads, from the staged lines (one json_transform per line).
+-- The rows insert_lines reads, from the staged lines (one json_transform per line),
+-- numbered as view_parsed_rows numbers them.
 CREATE OR REPLACE TEMP VIEW cc_rows AS
-SELECT 0 AS file_idx, row_number() OVER () AS line_no, line, cc_parse(line) AS j FROM cc_lines;
+SELECT 0 AS file_idx, rowid + 1 AS line_no, line, cc_parse(line) AS j FROM cc_lines;
 
 -- name: staged_stats
 SELECT count(*) AS rows, coalesce(sum(strlen(line)), 0) AS bytes FROM cc_lines;
