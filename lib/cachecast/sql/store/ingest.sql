@@ -137,11 +137,11 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
 -- (wanted_raw), checks that the rows are the file's physical lines, and falls back to
 -- stage_lines (the line-exact, lenient path) on any error, any rejected line or --keep-raw.
 -- read_json refuses a line that repeats a key of a STRUCT field (see macro_repeated_json).
--- $paths is a list: one file, or a chunk of small files (ingest_many.sql), each row with
--- the file it came from (`filename`), files in list order.
+-- $paths is a list holding the one file. No `filename` column: each row would carry a copy
+-- of the path that nothing reads.
 CREATE OR REPLACE TEMP TABLE cc_parsed AS
-SELECT *
-FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777216, filename = true,
+SELECT j
+FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777216,
                records = false, columns = {'j': '{{store/result_line.sql:line}}'});
 
 -- name: view_parsed_rows
