@@ -1118,12 +1118,124 @@ def test_a_repeated_key_with_space_before_its_colon_is_found(tmp_path):
     conn.close()
 
 
-def test_clean_result_lines_are_not_sent_to_the_line_by_line_key_check():
-    """The cheap check must pass real lines: counting the bare name "message" also counted the
-    value of "type": "message", so every block of every file was parsed again line by line."""
+def test_clean_result_lines_are_not_flagged_by_the_set_pass(tmp_path):
+    """The set pass must pass real lines: the same key in two objects (content blocks, a
+    tool's input, iterations entries) is no repeat."""
     tool = {"type": "tool_use", "id": "toolu_01", "name": "lookup", "input": {"type": "query", "id": 3}}
+    its = [{"type": "message", "input_tokens": 3, "output_tokens": 2},
+           {"type": "advisor_message", "model": roles.default(), "input_tokens": 4, "output_tokens": 1}]
     lines = [json.dumps(_msg(f"c{i}", f"msg_{i}")) for i in range(50)] + [json.dumps(_failed("e1", "errored"))]
-    lines += [json.dumps(_msg("t1", "msg_t1")).replace('"content": []', f'"content": [{json.dumps(tool)}]')]
+    lines += [json.dumps(_msg("t1", "msg_t1")).replace('"content": []', f'"content": [{json.dumps(tool)}, {json.dumps(tool)}]')]
+    lines += [json.dumps(_msg("i1", "msg_i1")).replace('"service_tier"', f'"iterations": {json.dumps(its)}, "service_tier"')]
     lines += [json.dumps(_failed(f"x{i}", kind)) for i, kind in enumerate(("canceled", "expired"))]
-    block = ("\n".join(lines) + "\n").encode()
-    assert not ingest_checks._suspicious(block, block.count(b"\n"))
+    conn = duckdb.connect()
+    conn.execute(store_mod.query("store/ingest.sql", "macro_repeated_key"))
+    assert [conn.execute("SELECT cc_repeated_key(?)", [line]).fetchone()[0] for line in lines] == [False] * len(lines)
+    conn.close()
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    conn = store_mod.connect(tmp_path / "s.duckdb")
+    report = ingest_mod.ingest_paths(conn, [path], batch_id="msgbatch_C", progress=False)[0]
+    assert (report.ingested, report.quarantined, report.path_taken) == (len(lines), 0, "fast"), report.summary()
+    conn.close()
+
+
+# A repeated key in each STRUCT object of the result-line schema: read_json refuses the file
+# (the fast path relies on it: it looks itself only at the objects parsed as JSON text, and
+# the staged path finds the line). name -> (line, key)
+_SYNC = {"type": "message", "id": "msg_01S", "model": roles.default(), "stop_reason": "end_turn",
+         "usage": {"input_tokens": 10, "output_tokens": 5}}
+STRUCT_REPEATS = {
+    "top level": (json.dumps(_msg("a", "msg_01A")).replace('"custom_id": "a"', '"custom_id": "a", "custom_id": "b"'),
+                  "custom_id"),
+    "result": (json.dumps(_msg("a", "msg_01A")).replace('"type": "succeeded"', '"type": "succeeded", "type": "errored"'),
+               "type"),
+    "message": (json.dumps(_msg("a", "msg_01A")).replace('"id": "msg_01A"', '"id": "msg_01A", "id": "msg_01B"'), "id"),
+    "usage": (json.dumps(_msg("a", "msg_01A")).replace('"input_tokens": 10', '"input_tokens": 10, "input_tokens": 1'),
+              "input_tokens"),
+    "cache_creation": (json.dumps(_msg("a", "msg_01A")).replace('"service_tier"', '"cache_creation": {'
+                       '"ephemeral_5m_input_tokens": 0, "ephemeral_5m_input_tokens": 7}, "service_tier"'),
+                       "ephemeral_5m_input_tokens"),
+    "output_tokens_details": (json.dumps(_msg("a", "msg_01A")).replace('"service_tier"', '"output_tokens_details": {'
+                              '"thinking_tokens": 1, "thinking_tokens": 2}, "service_tier"'), "thinking_tokens"),
+    "result.error": (json.dumps(_failed("e", "errored")).replace('"error": {"type": "overloaded_error"',
+                     '"error": {"type": "x"}, "error": {"type": "overloaded_error"'), "error"),
+    "result.error.error": (json.dumps(_failed("e", "errored")).replace('"message": "Overloaded"',
+                           '"message": "Overloaded", "message": "fine"'), "message"),
+    "sync usage": (json.dumps(_SYNC).replace('"output_tokens": 5', '"output_tokens": 5, "output_tokens": 9'),
+                   "output_tokens"),
+    "sync top level": (json.dumps(_SYNC).replace('"stop_reason": "end_turn"',
+                       '"stop_reason": "end_turn", "stop_reason": "refusal"'), "stop_reason"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRUCT_REPEATS))
+def test_read_json_refuses_a_repeated_key_of_a_struct_field(tmp_path, case):
+    line, key = STRUCT_REPEATS[case]
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(_msg("ok", "msg_01OK")) + "\n" + line + "\n")
+    conn = duckdb.connect()
+    with pytest.raises(duckdb.Error, match=f'duplicate key "{key}"'):
+        conn.execute(store_mod.query("store/ingest.sql", "stage_parsed"), {"paths": [str(path)]})
+    conn.close()
+    conn = store_mod.connect(tmp_path / "s.duckdb")
+    report = ingest_mod.ingest_paths(conn, [path], batch_id="msgbatch_D", progress=False)[0]
+    _balanced(report)
+    assert report.quarantined == 1 and report.path_taken == "staged", report.summary()
+    assert conn.execute("SELECT line_no, reason FROM quarantine").fetchone() == (
+        2, f'duplicate JSON key "{key}": the line is ambiguous')
+    conn.close()
+
+
+# Repeats the regex count of watched keys and values missed (the set pass lists each object's
+# keys as parsed): name -> (line, the key the quarantine reason names)
+REPEATS_ONCE_MISSED = {
+    "escaped key": (json.dumps(_msg("a", "msg_01A")).replace('"output_tokens": 5', '"output_tokens": 5, "output\\u005ftokens": 9000'),
+                    "output_tokens"),
+    "id, one value not a message id": (json.dumps(_msg("a", "msg_01A")).replace('"id": "msg_01A"', '"id": "x-1", "id": "msg_01A"'),
+                                       "id"),
+    "type, one value not a result type": (json.dumps(_msg("a", "msg_01A")).replace(
+        '"type": "succeeded"', '"type": "pending", "type": "succeeded"'), "type"),
+    "server_tool_use counter": (json.dumps(_msg("a", "msg_01A")).replace(
+        '"service_tier"', '"server_tool_use": {"web_search_requests": 1, "web_search_requests": 50}, "service_tier"'),
+        "web_search_requests"),
+    "iterations entry": (json.dumps(_msg("a", "msg_01A")).replace('"service_tier"', '"iterations": [{"type": "message", '
+                         '"input_tokens": 10, "input_tokens": 99999, "output_tokens": 5}], "service_tier"'), "input_tokens"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPEATS_ONCE_MISSED))
+@pytest.mark.parametrize("crlf", [False, True], ids=["fast path", "staged path"])
+def test_a_repeat_the_set_pass_finds_is_quarantined(tmp_path, case, crlf):
+    line, key = REPEATS_ONCE_MISSED[case]
+    json.loads(line)  # valid JSON: only the repeat makes it ambiguous
+    conn = store_mod.connect(tmp_path / "s.duckdb")
+    end = "\r\n" if crlf else "\n"
+    path = tmp_path / "r.jsonl"
+    path.write_bytes((json.dumps(_msg("ok", "msg_01OK")) + end + line + end).encode())
+    report = ingest_mod.ingest_paths(conn, [path], batch_id="msgbatch_D", progress=False)[0]
+    _balanced(report)
+    assert (report.ingested, report.quarantined) == (1, 1), report.summary()
+    assert conn.execute("SELECT line_no, reason FROM quarantine").fetchone() == (
+        2, f'duplicate JSON key "{key}": the line is ambiguous')
+    conn.close()
+
+
+def test_a_repeated_key_takes_a_small_file_out_of_its_chunk(tmp_path):
+    """Many small files: the chunk's set pass finds the repeat, and the file takes the
+    one-file path, which quarantines the line; the other files stay in the chunk."""
+    conn = store_mod.connect(tmp_path / "s.duckdb")
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"r{i}.jsonl"
+        line = json.dumps(_msg(f"f{i}", f"msg_0{i}"))
+        if i == 1:
+            line = line.replace(f'"id": "msg_0{i}"', f'"id": "x-1", "id": "msg_0{i}"')
+        path.write_text(json.dumps(_msg(f"ok{i}", f"msg_ok{i}")) + "\n" + line + "\n")
+        paths.append(path)
+    reports = ingest_mod.ingest_paths(conn, paths, batch_id="msgbatch_M", progress=False)
+    assert [(r.ingested, r.quarantined) for r in reports] == [(2, 0), (1, 1), (2, 0)]
+    assert [r.path_taken for r in reports] == ["chunked", "staged", "chunked"]
+    assert conn.execute("SELECT source_file, line_no, reason FROM quarantine").fetchall() == [
+        (str(paths[1]), 2, 'duplicate JSON key "id": the line is ambiguous')]
+    conn.close()

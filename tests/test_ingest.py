@@ -452,3 +452,25 @@ def test_every_line_accounted_and_reingest_adds_nothing(tmp_path_factory, picks)
         assert audit.summary(conn) == before
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("statement", ["stage_parsed", "stage_lines"])
+def test_staged_rowids_follow_the_file_past_one_row_group(tmp_path, statement):
+    """Line numbers are the staged rows' rowid + 1 (ingest.sql view_parsed_rows): that holds
+    only while a table written once in file order has its rowids in that order, also for a
+    file read in parallel, in several row groups (122,880 rows each)."""
+    import duckdb
+
+    path = tmp_path / "r.jsonl"
+    n = 300_000
+    path.write_text("".join(f'{{"custom_id": "c{i}"}}\n' for i in range(1, n + 1)))
+    conn = duckdb.connect(config={"threads": 4})
+    conn.execute("SET preserve_insertion_order = true")
+    conn.execute(store.query("store/ingest.sql", statement),
+                 {"paths": [str(path)]} if statement == "stage_parsed" else {"path": str(path)})
+    table, text = ("cc_parsed", "j.custom_id") if statement == "stage_parsed" else ("cc_lines", "line")
+    wrong = conn.execute(f"SELECT count(*) FROM {table} WHERE {text} <> "
+                         + ("'c' || (rowid + 1)" if statement == "stage_parsed"
+                            else "'{\"custom_id\": \"c' || (rowid + 1) || '\"}'")).fetchone()[0]
+    assert (conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0], wrong) == (n, 0)
+    conn.close()

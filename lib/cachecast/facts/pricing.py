@@ -60,8 +60,11 @@ is still read).
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import re
+import sys
+import types
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
@@ -281,9 +284,22 @@ def _labelled(base: str, day: date, applied: list[str]) -> str:
 
 @lru_cache(maxsize=1)
 def _snapshot():
-    """The snapshot bundled with the installed package, never one fetched by the updater."""
-    from genai_prices import data, data_snapshot
-
+    """The snapshot bundled with the installed package, never one fetched by the updater.
+    Its data modules are imported without genai_prices' package __init__, which imports the
+    updater and so an HTTP client and asyncio (a third of a second of CPU per ingest, for code
+    cachecast never runs). The stand-in package is removed again: a later `import
+    genai_prices` runs the real one, which takes these submodules from sys.modules."""
+    if "genai_prices" not in sys.modules:
+        spec = importlib.util.find_spec("genai_prices")
+        shell = sys.modules["genai_prices"] = types.ModuleType("genai_prices")
+        shell.__path__, shell.__spec__ = list(spec.submodule_search_locations or []), spec
+        try:
+            importlib.import_module("genai_prices.data_snapshot")
+            importlib.import_module("genai_prices.data")
+        finally:
+            if sys.modules.get("genai_prices") is shell:
+                del sys.modules["genai_prices"]
+    data, data_snapshot = importlib.import_module("genai_prices.data"), importlib.import_module("genai_prices.data_snapshot")
     return data_snapshot.DataSnapshot(providers=data.providers, from_auto_update=False)
 
 

@@ -55,6 +55,59 @@ CREATE OR REPLACE TEMP MACRO cc_count(v) AS
 -- name: macro_count_ok
 CREATE OR REPLACE TEMP MACRO cc_count_ok(v) AS cc_token_ok(CAST(v AS VARCHAR), try_cast(CAST(v AS VARCHAR) AS UBIGINT));
 
+-- name: macro_repeated_key
+-- Whether a raw line repeats a key in an object ingest reads (issue 14, class 6): a parse
+-- keeps one value silently, so such a line is ambiguous and is quarantined (staged path and
+-- chunks; the fast path has stage_parsed and macro_repeated_json). json_keys lists
+-- every key of each object as parsed, repeats included, so the check is exact per object,
+-- `type` and `id` and escaped spellings ("\u006dodel") too, while the same key in two
+-- content blocks (two objects) is no repeat. The iterations entries (a list: another parse)
+-- are looked at only when the line names them or has an escape that could spell the name.
+CREATE OR REPLACE TEMP MACRO cc_repeated_key(line) AS
+    list_bool_or(list_transform(
+        json_keys(line, ['$', '$.result', '$.result.message', '$.result.message.usage',
+                         '$.result.message.usage.cache_creation', '$.result.message.usage.output_tokens_details',
+                         '$.result.message.usage.server_tool_use', '$.result.message.diagnostics',
+                         '$.result.message.diagnostics.cache_miss_reason', '$.result.error', '$.result.error.error',
+                         '$.usage', '$.usage.cache_creation', '$.usage.output_tokens_details', '$.usage.server_tool_use',
+                         '$.diagnostics', '$.diagnostics.cache_miss_reason', '$.error']),
+        lambda k: len(k) > list_unique(k)))
+    OR CASE WHEN contains(line, 'iterations') OR contains(line, '\u') THEN list_bool_or(list_transform(
+            flatten([json_keys(line, '$.result.message.usage.iterations[*]'),
+                     json_keys(line, '$.result.message.usage.iterations[*].cache_creation'),
+                     json_keys(line, '$.usage.iterations[*]'), json_keys(line, '$.usage.iterations[*].cache_creation')]),
+            lambda k: len(k) > list_unique(k))) ELSE false END;
+
+-- name: macro_repeated_json
+-- Whether the objects a parsed line keeps as JSON text repeat a key (usage.server_tool_use,
+-- each usage.iterations entry and its cache_creation, diagnostics and its cache_miss_reason):
+-- JSON text keeps repeats, while read_json refuses a repeated key of a STRUCT field itself
+-- (stage_parsed: the fast path then gives up and the staged path finds the line with
+-- macro_repeated_key). `u` is a usage STRUCT, `d` a diagnostics JSON.
+CREATE OR REPLACE TEMP MACRO cc_repeated_json(u, d) AS
+    coalesce(list_bool_or(list_transform(
+        flatten([json_keys(u.server_tool_use, ['$']), json_keys(d, ['$', '$.cache_miss_reason']),
+                 json_keys(u.iterations, '$[*]'), json_keys(u.iterations, '$[*].cache_creation')]),
+        lambda k: len(k) > list_unique(k))), false);
+
+-- name: repeated_key_parsed
+-- Fast path: the lines whose JSON-text objects repeat a key (macro_repeated_json), before
+-- the insert, so that Python copies their text with the unusual lines' for quarantine.
+SELECT line_no FROM cc_rows
+WHERE (j.result.message.usage.server_tool_use IS NOT NULL OR j.result.message.usage.iterations IS NOT NULL
+       OR j.result.message.diagnostics IS NOT NULL OR j.usage.server_tool_use IS NOT NULL
+       OR j.usage.iterations IS NOT NULL OR j.diagnostics IS NOT NULL)
+  AND (cc_repeated_json(j.result.message.usage, j.result.message.diagnostics) OR cc_repeated_json(j.usage, j.diagnostics))
+ORDER BY line_no;
+
+-- name: repeated_key_staged
+-- Staged path: the staged lines that repeat a key, with their line numbers (a line that is
+-- not JSON is quarantined for that instead). With macro_repeated_json's objects, as text.
+SELECT line_no, line
+FROM (SELECT rowid + 1 AS line_no, line FROM cc_lines)  -- numbered as view_staged_rows numbers them
+WHERE CASE WHEN json_valid(line) THEN cc_repeated_key(line) END
+ORDER BY line_no;
+
 -- name: macro_parse_strict
 -- Fast path: a malformed line raises, the transaction rolls back and the file is parsed
 -- again with macro_parse_lenient (store/ingest/load.py).
@@ -66,9 +119,9 @@ CREATE OR REPLACE TEMP MACRO cc_parse(line) AS try(cc_parse_raising(line));
 -- name: stage_lines
 -- Every line of the file, in file order, into a temp table (DuckDB spills it to disk past
 -- its memory limit). read_csv with no delimiter, quote or escape is DuckDB's fastest
--- parallel line reader. Staging first lets row_number() below run in parallel (DuckDB
--- numbers the rows of a table scan in parallel, but a window over read_csv would make the
--- whole pipeline single-threaded), and lets store/ingest/checks.py check the numbering (read_csv skips
+-- parallel line reader. Staging first numbers the lines (view_staged_rows: the rowids of a
+-- table written once in file order; a window over read_csv would make the whole pipeline
+-- single-threaded), and lets store/ingest/checks.py check the numbering (read_csv skips
 -- empty lines) before parsing anything.
 CREATE OR REPLACE TEMP TABLE cc_lines AS
 SELECT line
@@ -83,23 +136,28 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
 -- path stores no raw text by itself: store/ingest/load.py copies the few unusual lines' text in after
 -- (wanted_raw), checks that the rows are the file's physical lines, and falls back to
 -- stage_lines (the line-exact, lenient path) on any error, any rejected line or --keep-raw.
--- $paths is a list: one file, or a chunk of small files (ingest_many.sql), each row with
--- the file it came from (`filename`), files in list order.
+-- read_json refuses a line that repeats a key of a STRUCT field (see macro_repeated_json).
+-- $paths is a list holding the one file. No `filename` column: each row would carry a copy
+-- of the path that nothing reads.
 CREATE OR REPLACE TEMP TABLE cc_parsed AS
-SELECT *
-FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777216, filename = true,
+SELECT j
+FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777216,
                records = false, columns = {'j': '{{store/result_line.sql:line}}'});
 
 -- name: view_parsed_rows
--- The rows insert_lines reads, from the fast path: `j` is each line as one STRUCT.
--- row_number() over a table scan runs in parallel and follows the staged (file) order.
+-- The rows insert_lines reads, from the fast path: `j` is each line as one STRUCT. A line's
+-- number is its staged row's rowid + 1: the table was written once, in file order
+-- (preserve_insertion_order), so its rowids are 0, 1, 2, ... in that order
+-- (tests/test_ingest.py checks it past one row group). A row_number() window would
+-- materialize every parsed row first, in one thread.
 CREATE OR REPLACE TEMP VIEW cc_rows AS
-SELECT 0 AS file_idx, row_number() OVER () AS line_no, CAST(NULL AS VARCHAR) AS line, j FROM cc_parsed;
+SELECT 0 AS file_idx, rowid + 1 AS line_no, CAST(NULL AS VARCHAR) AS line, j FROM cc_parsed;
 
 -- name: view_staged_rows
--- The rows insert_lines reads, from the staged lines (one json_transform per line).
+-- The rows insert_lines reads, from the staged lines (one json_transform per line),
+-- numbered as view_parsed_rows numbers them.
 CREATE OR REPLACE TEMP VIEW cc_rows AS
-SELECT 0 AS file_idx, row_number() OVER () AS line_no, line, cc_parse(line) AS j FROM cc_lines;
+SELECT 0 AS file_idx, rowid + 1 AS line_no, line, cc_parse(line) AS j FROM cc_lines;
 
 -- name: staged_stats
 SELECT count(*) AS rows, coalesce(sum(strlen(line)), 0) AS bytes FROM cc_lines;

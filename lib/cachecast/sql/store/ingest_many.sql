@@ -55,6 +55,14 @@ WHERE strpos(coalesce(custom_id, '') || coalesce(message_id, '') || coalesce(mod
              || coalesce(service_tier, '') || coalesce(error_type, '') || coalesce(error_message, '')
              || coalesce(inference_geo, '') || coalesce(speed, '') || coalesce(cache_miss_reason, ''), $secret) > 0;
 
+-- name: repeated_key_files
+-- Files with a line that repeats a JSON key (ingest.sql macro_repeated_key): the one-file
+-- path quarantines the line.
+SELECT DISTINCT f.file_idx
+FROM (SELECT row_number() OVER () AS n, line FROM cc_lines) l
+JOIN cc_files f ON l.n >= f.first_line AND l.n < f.first_line + f.lines
+WHERE CASE WHEN json_valid(l.line) THEN cc_repeated_key(l.line) END;
+
 -- name: conflict_files
 -- Files with a custom_id that another line of the same batch (in the chunk or stored) has
 -- with different content: the one-file path reports the conflict (ingest.sql find_conflicts).

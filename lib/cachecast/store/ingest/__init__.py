@@ -5,8 +5,9 @@ The package, by stage of one ingest:
           decompressed through the sanitizer, both bounded against decompression bombs); other
           formats are named in one sentence; the sanitizer gives DuckDB exactly one row per
           physical line and marks damaged lines for quarantine.
-  checks  what DuckDB cannot check itself: that its rows are exactly the file's lines, and which
-          lines repeat a JSON key (DuckDB keeps one value silently: such a line is quarantined).
+  checks  what DuckDB's pass leaves to Python: that its rows are exactly the file's lines, and
+          which key a line repeats that the set pass (ingest.sql macro_repeated_key) flagged
+          (a parser keeps one value silently: such a line is quarantined).
   load    one file, one transaction: a healthy file is parsed in ONE parallel read_json pass
           into typed columns (sql/store/ingest.sql stage_parsed); anything off (a parse error, a
           rejected line, a damaged file, --keep-raw) rolls back and takes the staged path, every

@@ -15,7 +15,7 @@ import duckdb
 
 from ... import store
 from ...errors import InputError, secret_values
-from .checks import _ambiguous_lines, _numbering_problem, _scan_lines
+from .checks import _ambiguity, _numbering_problem, _scan_lines
 from .dedupe import BATCH_ID_RE, _conflicts, _elsewhere, _reasons, resolve_batch_id
 from .read import (_Source, _check_file, _gunzip, _gzip_stream, _is_gzip, _plain, _progress_wanted, read_to_end,
                    _query_progress, _read_blocks, _sanitize, _temp_dir, content_id, literal_path)
@@ -251,7 +251,7 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
         with _query_progress(conn, opts.show and not fast, f"ingest {path.name}"):
             conn.execute(q["insert_lines"], {**ids, "source_file": str(path), "keep_raw": opts.keep_raw})
         # lines with a repeated JSON key are quarantined like the sanitizer's replaced lines
-        replaced = src.replaced + (_complete_fast(conn, scan, ingest_id) if scan else _ambiguous_lines(src.path, src.gzip))
+        replaced = src.replaced + (_complete_fast(conn, scan, ingest_id) if scan else _repeated_keys_staged(conn))
         rows, blank = conn.execute(q["line_stats"], {"ingest_id": ingest_id}).fetchone()
         if replaced:
             conn.execute(q["create_sanitized_table"])
@@ -303,41 +303,55 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
 def _macros(conn: duckdb.DuckDBPyConnection, *, lenient: bool = False) -> None:
     q = store.queries(FILE)
     for name in ("macro_token_problem", "macro_token_ok", "macro_count", "macro_count_ok", "macro_unusual",
-                 "macro_parse_raising", "macro_source_rank", "macro_line_key", "macro_content_hash",
+                 "macro_repeated_key", "macro_repeated_json", "macro_parse_raising", "macro_source_rank",
+                 "macro_line_key", "macro_content_hash",
                  "macro_parse_lenient" if lenient else "macro_parse_strict"):
         conn.execute(q[name])
 
 
-def _start_scan(conn: duckdb.DuckDBPyConnection, src: _Source) -> Future:
-    """Count the file's lines and copy the text of the candidate unusual lines in a thread,
-    while DuckDB inserts the rows (it releases the GIL)."""
+def _start_scan(conn: duckdb.DuckDBPyConnection, src: _Source) -> tuple[Future, list[int]]:
+    """Count the file's lines and copy the text of the candidate unusual lines, and of the
+    lines whose JSON-text objects repeat a key (repeated_key_parsed), in a thread, while
+    DuckDB inserts the rows (it releases the GIL). A repeated key of any other object made
+    stage_parsed fail already, and the staged path finds that line."""
+    repeated = [row[0] for row in conn.execute(store.query(FILE, "repeated_key_parsed")).fetchall()]
     candidates = [row[0] for row in conn.execute(store.query(FILE, "raw_candidates")).fetchall()]
+    candidates = sorted(set(candidates).union(repeated))
     pool = ThreadPoolExecutor(max_workers=1)
-    job = pool.submit(lambda: (_scan_lines(src.path, candidates, src.gzip), _ambiguous_lines(src.path, src.gzip)))
+    job = pool.submit(_scan_lines, src.path, candidates, src.gzip)
     pool.shutdown(wait=False)  # the job runs on; _complete_fast waits for its result
-    return job
+    return job, repeated
 
 
-def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: Future, ingest_id: int) -> list[tuple[int, str, str]]:
+def _repeated_keys_staged(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
+    """The staged lines that repeat a JSON key (the set pass), each with the key it repeats."""
+    found = conn.execute(store.query(FILE, "repeated_key_staged")).fetchall()
+    return [_ambiguity(line_no, line) for line_no, line in found]
+
+
+def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: tuple[Future, list[int]],
+                   ingest_id: int) -> list[tuple[int, str, str]]:
     """After the fast insert: give up (_NotFast) on a rejected line or when the rows are not
-    exactly the file's physical lines; else copy in the text of the unusual lines."""
+    exactly the file's physical lines; else copy in the text of the unusual lines. Returns
+    the lines that repeat a JSON key, for quarantine."""
     q = store.queries(FILE)
+    job, repeated = scan
     if conn.execute(q["fast_rejected"], {"ingest_id": ingest_id}).fetchone()[0]:
         raise _NotFast("a rejected line")
     wanted = [row[0] for row in conn.execute(q["wanted_raw"], {"ingest_id": ingest_id}).fetchall()]
     rows = conn.execute("SELECT count(*) FROM cc_parsed").fetchone()[0]
     try:
-        (lines, found), ambiguous = scan.result()
+        lines, found = job.result()
     except UnicodeDecodeError:
         raise _NotFast("invalid UTF-8") from None
     texts = dict(found)
-    if lines != rows or not texts.keys() >= set(wanted):
+    if lines != rows or not texts.keys() >= set(wanted).union(repeated):
         raise _NotFast("rows are not the file's lines")
     if wanted:
         conn.execute(q["create_raw_table"])
         conn.execute(q["fill_raw"], {"line_nos": wanted, "texts": [texts[n] for n in wanted]})
         conn.execute(q["apply_raw"], {"ingest_id": ingest_id})
-    return ambiguous
+    return [_ambiguity(n, texts[n]) for n in repeated]
 
 
 def _manifest_is_new(conn: duckdb.DuckDBPyConnection, batch_id: str, manifest_id: str | None) -> bool:

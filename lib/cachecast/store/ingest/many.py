@@ -18,7 +18,6 @@ import duckdb
 
 from ... import store
 from ...errors import secret_values
-from .checks import _ambiguous_in
 from .dedupe import INFERRED_PREFIX, REAL_BATCH_RE, _choose_batch_id
 from .load import FileReport, _Opts, _date_is_new, _macros, _manifest_is_new, _opts, _warm_prices, ingest_file
 from .read import GZIP_MAGIC, SAMPLE, _clean, _fingerprint, _temp_dir
@@ -125,14 +124,15 @@ def _chunks(files: list[Path]) -> Iterator[list[Path]]:
 
 def _read_small(idx: int, path: Path) -> _Small | None:
     """The file, when a chunk can take it as it is: small, plain, clean UTF-8 lines (the
-    sanitizer's checks), no repeated JSON key, no echoed API key, a name DuckDB reads literally."""
+    sanitizer's checks), no echoed API key, a name DuckDB reads literally (a repeated JSON key
+    takes the file out of the chunk later: repeated_key_files)."""
     size = path.stat().st_size
     if size == 0 or size > SMALL_FILE or glob.has_magic(str(path)):
         return None
     data = path.read_bytes()
     whole = data if data.endswith(b"\n") else data + b"\n"
     if (data[:2] == GZIP_MAGIC or data.startswith(b"\xef\xbb\xbf") or not _clean(whole)
-            or any(secret.encode() in data for secret in secret_values()) or _ambiguous_in(whole, 0)):
+            or any(secret.encode() in data for secret in secret_values())):
         return None
     return _Small(idx=idx, path=path, data=data, fingerprint=_fingerprint(len(data), data[:SAMPLE], data[-SAMPLE:]),
                   lines=whole.count(b"\n"))
@@ -212,6 +212,7 @@ def _shape_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], opts: _Op
     small = _drop(conn, small, {f.idx for f in small} - fit)
     conn.execute(q["key_lines"])
     unfit = {r[0] for r in conn.execute(q["conflict_files"]).fetchall()}
+    unfit |= {r[0] for r in conn.execute(q["repeated_key_files"]).fetchall()}
     for secret in secret_values():
         unfit |= {r[0] for r in conn.execute(q["secret_files"], {"secret": secret}).fetchall()}
     small = _drop(conn, small, unfit | _unpriceable_files(conn, opts, now, lookups))
