@@ -47,7 +47,7 @@ def run(rep: Report, quick: bool) -> None:
         if kind == "audit" and not demo_ok:
             rep.missing(name, "", "needs the demo's pilot store (the demo did not run)")
             continue
-        known = reports.notebook_parameters(nb)
+        known = reports.parameters(nb)
         params = {k: v for k, v in params.items() if k in known}
         executed = out / f"{nb.stem}.executed.ipynb"
         log(f"papermill {nb.name}")
