@@ -54,6 +54,7 @@ def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)  # every thread, DuckDB's included
     return r.ru_utime + r.ru_stime
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # it writes to stdout, which carries the result
 c, t = cpu(), time.perf_counter()
 if sys.argv[2] == "count":
     rows = con.execute("SELECT count(*) FROM read_json(?, format='newline_delimited')", [sys.argv[1]]).fetchone()[0]
@@ -69,7 +70,7 @@ def in_process(path: Path, what: str) -> tuple[float, float, int]:
     after its imports: a 1M-row in-memory table in this process would raise the peak RSS
     every later child inherits through fork and exec (Linux keeps ru_maxrss across exec)."""
     p = run_proc([PY, "-c", _IN_PROCESS, str(path), what], env=offline_env()).check(f"in-process floor {what}")
-    wall, cpu, rows = p.stdout.split()
+    wall, cpu, rows = p.stdout.split()[-3:]
     return float(wall), float(cpu), int(rows)
 
 
