@@ -977,10 +977,16 @@ DUPLICATE_KEYS = {
 @pytest.mark.parametrize("key", sorted(DUPLICATE_KEYS))
 @pytest.mark.parametrize("crlf", [False, True], ids=["fast path", "staged path"])
 def test_a_line_with_a_repeated_json_key_is_quarantined(tmp_path, key, crlf):
+    _assert_second_line_quarantined_for(tmp_path, DUPLICATE_KEYS[key], key, crlf)
+
+
+def _assert_second_line_quarantined_for(tmp_path, line: str, key: str, crlf: bool) -> None:
+    """A good line, then `line`: the good one is ingested, `line` is quarantined as line 2
+    for its repeated `key` (LF takes the fast path, CRLF the staged one)."""
     conn = store_mod.connect(tmp_path / "s.duckdb")
     end = "\r\n" if crlf else "\n"
     path = tmp_path / "r.jsonl"
-    path.write_bytes((json.dumps(_msg("ok", "msg_01OK")) + end + DUPLICATE_KEYS[key] + end).encode())
+    path.write_bytes((json.dumps(_msg("ok", "msg_01OK")) + end + line + end).encode())
     report = ingest_mod.ingest_paths(conn, [path], batch_id="msgbatch_D", progress=False)[0]
     _balanced(report)
     assert (report.ingested, report.quarantined) == (1, 1), report.summary()
@@ -1209,16 +1215,7 @@ REPEATS_ONCE_MISSED = {
 def test_a_repeat_the_set_pass_finds_is_quarantined(tmp_path, case, crlf):
     line, key = REPEATS_ONCE_MISSED[case]
     json.loads(line)  # valid JSON: only the repeat makes it ambiguous
-    conn = store_mod.connect(tmp_path / "s.duckdb")
-    end = "\r\n" if crlf else "\n"
-    path = tmp_path / "r.jsonl"
-    path.write_bytes((json.dumps(_msg("ok", "msg_01OK")) + end + line + end).encode())
-    report = ingest_mod.ingest_paths(conn, [path], batch_id="msgbatch_D", progress=False)[0]
-    _balanced(report)
-    assert (report.ingested, report.quarantined) == (1, 1), report.summary()
-    assert conn.execute("SELECT line_no, reason FROM quarantine").fetchone() == (
-        2, f'duplicate JSON key "{key}": the line is ambiguous')
-    conn.close()
+    _assert_second_line_quarantined_for(tmp_path, line, key, crlf)
 
 
 def test_a_repeated_key_takes_a_small_file_out_of_its_chunk(tmp_path):

@@ -511,12 +511,13 @@ SELECT batch_id FROM ingests WHERE fingerprint = $fingerprint ORDER BY ingest_id
 -- name: next_ingest_id
 SELECT nextval('ingest_id_seq');
 
--- name: upsert_batch
+-- name: upsert_batches
+-- The batch rows of one file (a list of one) or of a chunk's files (ingest_many.sql).
 -- created_at (the day the batch is priced at) comes from the API ('api'), --priced-at
 -- ('priced-at') or the first ingest ('ingest'); a later ingest replaces it only with a
 -- date from an equal or better source, never with its own ingest time.
 INSERT INTO batches (batch_id, manifest_id, first_ingest_at, last_ingest_at, created_at, created_at_source)
-VALUES ($batch_id, $manifest_id, $now, $now, coalesce($created_at, $now), $created_at_source)
+SELECT unnest($batch_ids), $manifest_id, $now, $now, coalesce($created_at, $now), $created_at_source
 ON CONFLICT (batch_id) DO UPDATE
     SET last_ingest_at = excluded.last_ingest_at,
         manifest_id = coalesce(excluded.manifest_id, batches.manifest_id),
@@ -679,11 +680,11 @@ UPDATE quarantine SET batch_id = $new_id WHERE batch_id = $old_id;
 -- name: rename_batch_ingests
 UPDATE ingests SET batch_id = $new_id WHERE batch_id = $old_id;
 
--- name: link_batch_run
+-- name: link_batch_runs
 -- A batch belongs to the run of the build it was sent from (manifests.run_id).
 UPDATE batches SET run_id = m.run_id
 FROM manifests m
-WHERE batches.batch_id = $batch_id AND m.manifest_id = batches.manifest_id AND m.run_id IS NOT NULL;
+WHERE list_contains($batch_ids, batches.batch_id) AND m.manifest_id = batches.manifest_id AND m.run_id IS NOT NULL;
 
 -- name: any_repeated_custom_id
 -- The cheap gate before find_conflicts: is any custom_id of this ingest on two lines of the

@@ -178,27 +178,6 @@ SELECT batch_id FROM batches WHERE list_contains($batch_ids, batch_id);
 SELECT batch_id, CAST(coalesce(created_at, first_ingest_at) AS DATE) FROM batches
 WHERE list_contains($batch_ids, batch_id);
 
--- name: upsert_batches
--- The batch rows of a chunk's files in one statement: for each batch, the row ingest.sql
--- upsert_batch gives (the same values and the same rules for a stored batch's date).
-INSERT INTO batches (batch_id, manifest_id, first_ingest_at, last_ingest_at, created_at, created_at_source)
-SELECT unnest($batch_ids), $manifest_id, $now, $now, coalesce($created_at, $now), $created_at_source
-ON CONFLICT (batch_id) DO UPDATE
-    SET last_ingest_at = excluded.last_ingest_at,
-        manifest_id = coalesce(excluded.manifest_id, batches.manifest_id),
-        created_at = CASE WHEN excluded.created_at_source <> 'ingest'
-                           AND cc_source_rank(excluded.created_at_source) >= cc_source_rank(batches.created_at_source)
-                          THEN excluded.created_at ELSE batches.created_at END,
-        created_at_source = CASE WHEN excluded.created_at_source <> 'ingest'
-                           AND cc_source_rank(excluded.created_at_source) >= cc_source_rank(batches.created_at_source)
-                          THEN excluded.created_at_source ELSE batches.created_at_source END;
-
--- name: link_batch_runs
--- ingest.sql link_batch_run for the chunk's batches.
-UPDATE batches SET run_id = m.run_id
-FROM manifests m
-WHERE list_contains($batch_ids, batches.batch_id) AND m.manifest_id = batches.manifest_id AND m.run_id IS NOT NULL;
-
 -- name: trial_rows
 -- The rows of the files to commit, inserted in a transaction that is rolled back: so that
 -- price_keys_of_batches reads them through the very views the audit prices with.

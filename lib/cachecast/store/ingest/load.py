@@ -280,10 +280,10 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
             # second batch of the same results would show in every per-batch table)
             report.seconds = time.perf_counter() - started
             return  # nothing new (a re-ingest): leave the store exactly as it was
-        conn.execute(q["upsert_batch"], {"batch_id": report.batch_id, "manifest_id": manifest_id,
-                                         "now": started_at, "created_at": opts.created_at,
-                                         "created_at_source": opts.created_at_source})
-        conn.execute(q["link_batch_run"], {"batch_id": report.batch_id})
+        conn.execute(q["upsert_batches"], {"batch_ids": [report.batch_id], "manifest_id": manifest_id,
+                                           "now": started_at, "created_at": opts.created_at,
+                                           "created_at_source": opts.created_at_source})
+        conn.execute(q["link_batch_runs"], {"batch_ids": [report.batch_id]})
         moved, newly = quarantine_unpriced(conn, ingest_id, opts.overrides,
                                            texts=lambda wanted: _scan_lines(src.path, wanted, src.gzip)[1])
         if moved:  # lines no price can be known for: quarantined, the rest of the file kept

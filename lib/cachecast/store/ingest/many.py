@@ -297,7 +297,7 @@ def _commit_chunk(conn: duckdb.DuckDBPyConnection, small: list[_Small], reports:
 
 def _make_batches(conn: duckdb.DuckDBPyConnection, files: list[_Small], batches: list[str], opts: _Opts,
                   now: datetime, lookups: _Lookups) -> None:
-    """The rows of `batches` as each one's first file would make it (ingest.sql upsert_batch,
+    """The rows of `batches` as each one's first file would make it (ingest.sql upsert_batches,
     at `now`), their runs, and the prices of every kind of line they will hold, in one
     transaction. Which prices: a first transaction adds the files' rows, asks the views
     (ingest.sql price_keys, for every batch at once) and is rolled back; each kind not priced
@@ -310,7 +310,7 @@ def _make_batches(conn: duckdb.DuckDBPyConnection, files: list[_Small], batches:
            "created_at_source": opts.created_at_source}
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(q["upsert_batches"], row)
+        conn.execute(qi["upsert_batches"], row)
         conn.execute(q["trial_rows"], {"file_idx": [f.idx for f in files]})
         keys = conn.execute(q["price_keys_of_batches"], {"batch_ids": batches}).fetchall()
     finally:
@@ -322,8 +322,8 @@ def _make_batches(conn: duckdb.DuckDBPyConnection, files: list[_Small], batches:
                if not priced]
     captured = store.utcnow()
     with store.transaction(conn):
-        conn.execute(q["upsert_batches"], row)
-        conn.execute(q["link_batch_runs"], {"batch_ids": batches})
+        conn.execute(qi["upsert_batches"], row)
+        conn.execute(qi["link_batch_runs"], {"batch_ids": batches})
         for rates in missing:
             conn.execute(qi["insert_price"], {**snapshot_row(rates), "captured_at": captured, "replace": False})
 
