@@ -542,8 +542,8 @@ VALUES ($ingest_id, $batch_id, $source_file, $fingerprint, $bytes, $lines_read, 
 
 -- name: price_keys
 -- The kinds of line (view line_price_keys: model, batch day, tier, speed, geo; a line's
--- iterations bring their own models) of one batch ($batch_id) or of the whole store
--- ($batch_id NULL), and whether price_snapshot can cost them yet (a row without a web search
+-- iterations bring their own models) of some batches ($batch_ids: one file's, or a chunk's
+-- in ingest_many.sql) or of the whole store ($batch_ids NULL), and whether price_snapshot can cost them yet (a row without a web search
 -- or web fetch price cannot cost a line that used the tool).
 SELECT k.model, k.priced_on, k.price_batch, k.price_speed, k.price_geo,
     bool_and(p.model IS NOT NULL AND (NOT k.uses_web_search OR p.web_search_per_1k IS NOT NULL)
@@ -552,7 +552,7 @@ FROM line_price_keys k
 LEFT JOIN price_snapshot p
   ON p.model = k.model AND p.priced_on = k.priced_on AND p.batch = k.price_batch
  AND p.speed = k.price_speed AND p.geo = k.price_geo
-WHERE ($batch_id IS NULL OR k.batch_id = $batch_id)
+WHERE ($batch_ids IS NULL OR list_contains(CAST($batch_ids AS VARCHAR[]), k.batch_id))
 GROUP BY ALL
 ORDER BY ALL;
 

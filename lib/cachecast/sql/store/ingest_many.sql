@@ -7,7 +7,7 @@
 -- view_shaped) into cc_many, keyed
 -- (macro_line_key), checked against the store and against each other (duplicates, conflicts,
 -- lines stored under other batches) for the whole chunk at once. One transaction then makes
--- the chunk's batch rows and their prices (upsert_batches, price_keys_of_batches); what is
+-- the chunk's batch rows and their prices (ingest.sql upsert_batches, price_keys); what is
 -- left per file is one small transaction: its rows (commit_rows) and its ingests row.
 -- Files the chunk cannot take as they are (a rejected line, a conflict, an echoed key, a batch
 -- to rename, ...) are dropped from cc_many and ingested one by one by ingest.py instead.
@@ -180,23 +180,9 @@ WHERE list_contains($batch_ids, batch_id);
 
 -- name: trial_rows
 -- The rows of the files to commit, inserted in a transaction that is rolled back: so that
--- price_keys_of_batches reads them through the very views the audit prices with.
+-- ingest.sql price_keys reads them through the very views the audit prices with.
 INSERT INTO results BY NAME
 SELECT * EXCLUDE (file_idx, duplicate) FROM cc_many WHERE list_contains($file_idx, file_idx) AND NOT duplicate;
-
--- name: price_keys_of_batches
--- ingest.sql price_keys for the chunk's batches at once: every kind of line they hold and
--- whether price_snapshot can cost it yet.
-SELECT k.model, k.priced_on, k.price_batch, k.price_speed, k.price_geo,
-    bool_and(p.model IS NOT NULL AND (NOT k.uses_web_search OR p.web_search_per_1k IS NOT NULL)
-             AND (NOT k.uses_web_fetch OR p.web_fetch_per_1k IS NOT NULL)) AS priced
-FROM line_price_keys k
-LEFT JOIN price_snapshot p
-  ON p.model = k.model AND p.priced_on = k.priced_on AND p.batch = k.price_batch
- AND p.speed = k.price_speed AND p.geo = k.price_geo
-WHERE list_contains($batch_ids, k.batch_id)
-GROUP BY ALL
-ORDER BY ALL;
 
 -- name: touch_batches
 -- After the chunk's files: their batches' last ingest time (a batch per file or many files

@@ -382,7 +382,8 @@ def snapshot_prices(conn: duckdb.DuckDBPyConnection, *, batch_id: str | None = N
     real spend. Callers own the transaction (ingest runs it inside the file's)."""
     from ...facts.pricing import covers, get_rates, snapshot_row
 
-    keys = conn.execute(store.query(FILE, "price_keys"), {"batch_id": batch_id}).fetchall()
+    keys = conn.execute(store.query(FILE, "price_keys"),
+                        {"batch_ids": None if batch_id is None else [batch_id]}).fetchall()
     now = store.utcnow()
     written = 0
     for model, day, batch, speed, geo, priced in keys:

@@ -312,7 +312,7 @@ def _make_batches(conn: duckdb.DuckDBPyConnection, files: list[_Small], batches:
     try:
         conn.execute(qi["upsert_batches"], row)
         conn.execute(q["trial_rows"], {"file_idx": [f.idx for f in files]})
-        keys = conn.execute(q["price_keys_of_batches"], {"batch_ids": batches}).fetchall()
+        keys = conn.execute(qi["price_keys"], {"batch_ids": batches}).fetchall()
     finally:
         try:
             conn.execute("ROLLBACK")
