@@ -220,3 +220,27 @@ def test_prices_env_is_read_when_no_file_is_given(tmp_path, monkeypatch):
     assert get_rates("claude-sonnet-4-5", batch=False, at=DAY).input == D("2.4")
     monkeypatch.delenv("CACHECAST_PRICES")
     assert get_rates("claude-sonnet-4-5", batch=False, at=DAY).input == D("3")
+
+
+def test_the_bundled_snapshot_loads_without_the_updater_and_leaves_the_real_package_importable():
+    """facts.pricing imports genai_prices' data modules without the package __init__ (which
+    imports its updater, an HTTP client and asyncio: a third of a second per ingest). That
+    leans on genai_prices' module layout, so a release that moves it must fail here, and the
+    real package must still import afterwards, whole (every submodule an attribute), with the
+    same data."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from cachecast.facts import pricing\n"
+        "snap = pricing._snapshot()\n"
+        "assert 'genai_prices.update_prices' not in sys.modules and 'httpx' not in sys.modules, sorted(sys.modules)\n"
+        "assert 'asyncio' not in sys.modules\n"
+        "import genai_prices, genai_prices.data\n"
+        "assert genai_prices.__file__.endswith('__init__.py') and hasattr(genai_prices, 'calc_price')\n"
+        "ids = lambda ps: [(p.id, len(p.models)) for p in ps]\n"
+        "assert ids(genai_prices.data.providers) == ids(snap.providers) != []\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -287,19 +287,21 @@ def _snapshot():
     """The snapshot bundled with the installed package, never one fetched by the updater.
     Its data modules are imported without genai_prices' package __init__, which imports the
     updater and so an HTTP client and asyncio (a third of a second of CPU per ingest, for code
-    cachecast never runs). The stand-in package is removed again: a later `import
-    genai_prices` runs the real one, which takes these submodules from sys.modules."""
-    if "genai_prices" not in sys.modules:
-        spec = importlib.util.find_spec("genai_prices")
-        shell = sys.modules["genai_prices"] = types.ModuleType("genai_prices")
-        shell.__path__, shell.__spec__ = list(spec.submodule_search_locations or []), spec
-        try:
-            importlib.import_module("genai_prices.data_snapshot")
-            importlib.import_module("genai_prices.data")
-        finally:
-            if sys.modules.get("genai_prices") is shell:
-                del sys.modules["genai_prices"]
-    data, data_snapshot = importlib.import_module("genai_prices.data"), importlib.import_module("genai_prices.data_snapshot")
+    cachecast never runs). The stand-in package and the modules loaded under it are then taken
+    out of sys.modules, so that a later `import genai_prices` is the whole, ordinary package
+    (a submodule left behind would be missing as an attribute of the real one)."""
+    if "genai_prices" in sys.modules:  # already imported for real: use it
+        data, data_snapshot = importlib.import_module("genai_prices.data"), importlib.import_module("genai_prices.data_snapshot")
+        return data_snapshot.DataSnapshot(providers=data.providers, from_auto_update=False)
+    spec = importlib.util.find_spec("genai_prices")
+    shell = sys.modules["genai_prices"] = types.ModuleType("genai_prices")
+    shell.__path__, shell.__spec__ = list(spec.submodule_search_locations or []), spec
+    try:
+        data_snapshot = importlib.import_module("genai_prices.data_snapshot")
+        data = importlib.import_module("genai_prices.data")
+    finally:
+        for name in [n for n in sys.modules if n == "genai_prices" or n.startswith("genai_prices.")]:
+            del sys.modules[name]
     return data_snapshot.DataSnapshot(providers=data.providers, from_auto_update=False)
 
 
