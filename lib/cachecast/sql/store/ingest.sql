@@ -543,8 +543,9 @@ VALUES ($ingest_id, $batch_id, $source_file, $fingerprint, $bytes, $lines_read, 
 -- name: price_keys
 -- The kinds of line (view line_price_keys: model, batch day, tier, speed, geo; a line's
 -- iterations bring their own models) of some batches ($batch_ids: one file's, or a chunk's
--- in ingest_many.sql) or of the whole store ($batch_ids NULL), and whether price_snapshot can cost them yet (a row without a web search
--- or web fetch price cannot cost a line that used the tool).
+-- in ingest_many.sql) or of the whole store ($batch_ids NULL), and whether price_snapshot
+-- can cost them yet (a row without a web search or web fetch price cannot cost a line that
+-- used the tool).
 SELECT k.model, k.priced_on, k.price_batch, k.price_speed, k.price_geo,
     bool_and(p.model IS NOT NULL AND (NOT k.uses_web_search OR p.web_search_per_1k IS NOT NULL)
              AND (NOT k.uses_web_fetch OR p.web_fetch_per_1k IS NOT NULL)) AS priced

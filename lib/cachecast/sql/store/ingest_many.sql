@@ -22,8 +22,10 @@ SELECT unnest($file_idx) AS file_idx, unnest($first_lines) AS first_line, unnest
 -- name: view_rows
 -- The staged lines (ingest.sql stage_lines) with their file and their line number in it,
 -- parsed leniently: a line that is not JSON is rejected here, and its file leaves the chunk.
+-- Rows are numbered as ingest.sql view_staged_rows numbers them (rowid + 1: cc_lines is
+-- written once, in file order), without a window over the whole chunk.
 CREATE OR REPLACE TEMP VIEW cc_rows AS
-WITH numbered AS (SELECT row_number() OVER () AS n, line FROM cc_lines)
+WITH numbered AS (SELECT rowid + 1 AS n, line FROM cc_lines)
 SELECT f.file_idx, n - f.first_line + 1 AS line_no, line, cc_parse(line) AS j
 FROM numbered
 JOIN cc_files f ON n >= f.first_line AND n < f.first_line + f.lines;
@@ -59,7 +61,7 @@ WHERE strpos(coalesce(custom_id, '') || coalesce(message_id, '') || coalesce(mod
 -- Files with a line that repeats a JSON key (ingest.sql macro_repeated_key): the one-file
 -- path quarantines the line.
 SELECT DISTINCT f.file_idx
-FROM (SELECT row_number() OVER () AS n, line FROM cc_lines) l
+FROM (SELECT rowid + 1 AS n, line FROM cc_lines) l  -- numbered as view_rows numbers them
 JOIN cc_files f ON l.n >= f.first_line AND l.n < f.first_line + f.lines
 WHERE CASE WHEN json_valid(l.line) THEN cc_repeated_key(l.line) END;
 

@@ -48,8 +48,9 @@ What it guarantees:
   submit/fetch pass it, `--priced-at DATE` for a bare file, else the first ingest
   (created_at_source says which). The rates of every kind of line the batch holds (model,
   day, tier, speed, inference geo) are snapshotted into price_snapshot in the file's
-  transaction (in a chunk of many files, in the one that makes the chunk's batches); a line with no known price stops the file with a ready-to-edit overrides
-  snippet: costing it at $0 would hide real spend.
+  transaction (in a chunk of many files, in the one that makes the chunk's batches); a line
+  with no known price stops the file with a ready-to-edit overrides snippet: costing it at $0
+  would hide real spend.
 * Two lines of one custom_id with different content in a batch are reported with their line
   numbers (FileReport.conflicts, ingests.conflicts).
 """
