@@ -130,11 +130,6 @@ def offline_env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
 
 
-def is_placeholder(module_file: Path) -> bool:
-    """True while a command module is still the 'not built yet' placeholder."""
-    return not module_file.exists() or "not built yet" in module_file.read_text()
-
-
 def fresh_dir(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
