@@ -35,6 +35,7 @@ import yaml
 import roles
 from cachecast.cli import main
 from cachecast.errors import ApiError, ConfigError, InputError
+from cachecast.store.ingest.load import _macros
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-ant-api03-CANARYhostile-93c1f0a2b7d84e6a-do-not-leak"
@@ -1180,9 +1181,11 @@ def test_read_json_refuses_a_repeated_key_of_a_struct_field(tmp_path, case):
     line, key = STRUCT_REPEATS[case]
     path = tmp_path / "r.jsonl"
     path.write_text(json.dumps(_msg("ok", "msg_01OK")) + "\n" + line + "\n")
-    conn = duckdb.connect()
+    conn = store_mod.connect(tmp_path / "raw.duckdb")
+    _macros(conn)  # insert_parsed shapes as it parses
     with pytest.raises(duckdb.Error, match=f'duplicate key "{key}"'):
-        conn.execute(store_mod.query("store/ingest.sql", "stage_parsed"), {"paths": [str(path)]})
+        conn.execute(store_mod.query("store/ingest.sql", "insert_parsed"),
+                     {"paths": [str(path)], "ingest_id": 1, "batch_id": "b", "source_file": str(path)})
     conn.close()
     conn = store_mod.connect(tmp_path / "s.duckdb")
     report = ingest_mod.ingest_paths(conn, [path], batch_id="msgbatch_D", progress=False)[0]

@@ -362,6 +362,42 @@ def test_price_snapshot_holds_both_rates_per_model(db):
     assert ("claude-sonnet-4-5-20250929", False, "3", "3.75", "6", "0.3", "15") in as_text
 
 
+@pytest.mark.parametrize("which", ["clean", "mixed"])
+def test_a_bad_manifest_stores_nothing_of_the_file(tmp_path, which):
+    """The manifest loads in a thread while the first file is parsed (fast path: a clean file;
+    staged: results_mixed, which has a line to quarantine): its error still stops the file
+    before anything of it, or of the manifest, is stored."""
+    path = MIXED
+    if which == "clean":
+        path = tmp_path / "clean.jsonl"
+        path.write_text("\n".join(lines_of(MIXED)[:12]) + "\n")
+    bad = tmp_path / "build"
+    bad.mkdir()
+    rows = lines_of(MANIFEST / "manifest.jsonl")
+    (bad / "manifest.jsonl").write_text("\n".join(rows + rows[:1]) + "\n")  # a custom_id twice
+    conn = store.connect(tmp_path / "s.duckdb")
+    with pytest.raises(InputError, match="a custom_id appears twice"):
+        ingest.ingest_paths(conn, [path], manifest=bad, progress=False)
+    stored = {t: one(conn, f"SELECT count(*) FROM {t}")[0]
+              for t in ("results", "quarantine", "batches", "ingests", "manifest", "manifests", "price_snapshot")}
+    assert stored == dict.fromkeys(stored, 0)
+    conn.close()
+
+
+def test_a_new_manifest_links_the_batch_to_its_run(tmp_path):
+    """The file's transaction cannot see a manifest committed while it ran: the run is linked
+    after the file, and the batch belongs to it all the same."""
+    build = tmp_path / "build"
+    shutil.copytree(MANIFEST, build)
+    (build / "build.json").write_text(json.dumps({"run_name": "eval-a", "config_fingerprint": "f00d"}))
+    conn = store.connect(tmp_path / "s.duckdb")
+    report = ingest.ingest_paths(conn, [MIXED], manifest=build, batch_id="msgbatch_RUN", progress=False)[0]
+    assert report.ingested > 0
+    assert one(conn, "SELECT run_id FROM batches WHERE batch_id = 'msgbatch_RUN'") == ("eval-a@f00d",)
+    assert one(conn, "SELECT count(*) FROM manifests WHERE run_id = 'eval-a@f00d'") == (1,)
+    conn.close()
+
+
 def test_manifest_join_and_reload(db, tmp_path):
     ingest.ingest_paths(db, [MIXED], manifest=MANIFEST, progress=False)
     row = one(db, "SELECT item_id, treatment, temperature, requested_ttl, prefix_hash FROM request_costs "
@@ -454,11 +490,11 @@ def test_every_line_accounted_and_reingest_adds_nothing(tmp_path_factory, picks)
         conn.close()
 
 
-@pytest.mark.parametrize("statement", ["stage_parsed", "stage_lines"])
-def test_staged_rowids_follow_the_file_past_one_row_group(tmp_path, statement):
-    """Line numbers are the staged rows' rowid + 1 (ingest.sql view_parsed_rows): that holds
-    only while a table written once in file order has its rowids in that order, also for a
-    file read in parallel, in several row groups (122,880 rows each)."""
+def test_staged_rowids_follow_the_file_past_one_row_group(tmp_path):
+    """The staged path numbers a line by its staged row's rowid + 1 (ingest.sql
+    view_staged_rows): that holds only while a table written once in file order has its
+    rowids in that order, also for a file read in parallel, in several row groups (122,880
+    rows each)."""
     import duckdb
 
     path = tmp_path / "r.jsonl"
@@ -466,11 +502,37 @@ def test_staged_rowids_follow_the_file_past_one_row_group(tmp_path, statement):
     path.write_text("".join(f'{{"custom_id": "c{i}"}}\n' for i in range(1, n + 1)))
     conn = duckdb.connect(config={"threads": 4})
     conn.execute("SET preserve_insertion_order = true")
-    conn.execute(store.query("store/ingest.sql", statement),
-                 {"paths": [str(path)]} if statement == "stage_parsed" else {"path": str(path)})
-    table, text = ("cc_parsed", "j.custom_id") if statement == "stage_parsed" else ("cc_lines", "line")
-    wrong = conn.execute(f"SELECT count(*) FROM {table} WHERE {text} <> "
-                         + ("'c' || (rowid + 1)" if statement == "stage_parsed"
-                            else "'{\"custom_id\": \"c' || (rowid + 1) || '\"}'")).fetchone()[0]
-    assert (conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0], wrong) == (n, 0)
+    conn.execute(store.query("store/ingest.sql", "stage_lines"), {"path": str(path)})
+    wrong = conn.execute("SELECT count(*) FROM cc_lines WHERE line <> '{\"custom_id\": \"c' || (rowid + 1) || '\"}'"
+                         ).fetchone()[0]
+    assert (conn.execute("SELECT count(*) FROM cc_lines").fetchone()[0], wrong) == (n, 0)
+    conn.close()
+
+
+def test_fast_path_numbers_lines_in_file_order_past_one_row_group(tmp_path):
+    """The fast path numbers its rows from their row ids inside the transaction (ingest.sql
+    number_parsed): that holds only while the rows one INSERT adds keep file order under
+    consecutive row ids, also read in parallel, in several row groups, into a table that
+    already holds rows, some of them deleted."""
+    from cachecast.store.ingest.load import _macros
+
+    path = tmp_path / "r.jsonl"
+    n = 300_000
+    path.write_text("".join(f'{{"custom_id": "c{i}"}}\n' for i in range(1, n + 1)))
+    conn = store.connect(tmp_path / "s.duckdb", threads=4)
+    conn.execute("SET preserve_insertion_order = true")
+    _macros(conn)  # insert_parsed shapes as it parses
+    for ingest_id in (1, 2, 3):
+        ids = {"ingest_id": ingest_id, "batch_id": "b"}
+        with store.transaction(conn):
+            conn.execute(store.query("store/ingest.sql", "insert_parsed"),
+                         {**ids, "paths": [str(path)], "source_file": str(path)})
+            conn.execute(store.query("store/ingest.sql", "number_parsed"), {"ingest_id": ingest_id})
+        conn.execute("DELETE FROM results WHERE ingest_id = ? AND line_no % 7 = 0", [ingest_id])
+        if ingest_id == 2:
+            conn.execute("CHECKPOINT")
+    rows = conn.execute("SELECT ingest_id, count(*), count(*) FILTER (WHERE custom_id <> 'c' || line_no) "
+                        "FROM results GROUP BY ingest_id ORDER BY ingest_id").fetchall()
+    kept = n - n // 7
+    assert rows == [(1, kept, 0), (2, kept, 0), (3, kept, 0)]
     conn.close()

@@ -116,7 +116,7 @@ def test_includes_name_sql_fragments_only_and_a_missing_one_fails_loudly(tmp_pat
         name = str(path.relative_to(LIB / "sql"))
         for statement in store.queries(name).values():
             assert "{{" not in statement, name  # every include resolved
-    assert "STRUCT(input_tokens JSON" in store.query("store/ingest.sql", "stage_parsed")
+    assert "STRUCT(input_tokens JSON" in store.query("store/ingest.sql", "insert_parsed")
     sql = tmp_path / "sql" / "x"
     sql.mkdir(parents=True)
     (sql / "a.sql").write_text("-- name: part\nINTEGER\n\n-- name: q\nSELECT CAST(1 AS {{nope}})\n")

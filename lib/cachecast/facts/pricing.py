@@ -169,6 +169,17 @@ def get_rates(model: str, batch: bool, overrides: str | Path | None = None, *, a
     return _apply_geo(rates, geo)
 
 
+def warm() -> None:
+    """Load the price tables and price the default model once, so that the first real lookup
+    pays no import (genai-prices' data, then its units module: 0.1 s). For a thread that
+    runs while DuckDB parses (ingest); not a lookup anyone asked for, so get_rates is left
+    uncounted."""
+    from .models import default_model
+
+    known_models()
+    _corrected_rates(default_model(), True, "standard", today())
+
+
 def covers(overrides: str | Path | None, model: str, day: date) -> bool:
     """True when the overrides file (given or from the environment) prices `model` on `day`."""
     path = overrides_path(overrides)

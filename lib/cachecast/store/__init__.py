@@ -259,7 +259,7 @@ def damage_sentence(exc: BaseException | str, path: str | Path | None = None) ->
 
 
 def _open_error(path: Path, exc: BaseException) -> InputError:
-    text = _first_line(exc)
+    text = first_line(exc)
     damaged = damage_sentence(text, path)
     if damaged:
         return InputError(damaged)
@@ -399,7 +399,8 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An error's first line: DuckDB's messages go on with candidates and context lines."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

@@ -1,13 +1,14 @@
 -- Ingest of one results file (see cachecast/store/ingest/ for the why). Named statements,
 -- each introduced by a "-- name:" line; values always come in as $parameters.
 --
--- The file is parsed ONCE by DuckDB: stage_parsed (fast path, read_json into typed columns)
--- or stage_lines (staged path, lines then json_transform); either is seen as the temp view
--- cc_rows(line_no, line, j) by insert_lines. Every row (good, bad or duplicate) is then
--- inserted into `results` with `reject_reason` set for lines that cannot be used; later
--- statements in the same transaction move rejected lines to `quarantine`, drop duplicates
--- and leave only good rows. Rejected and duplicate lines are rare, so moving them afterwards
--- is cheap, while a second pass over a 300 MB file is not.
+-- The file is parsed ONCE by DuckDB, and every line is shaped by one definition (`shaped`):
+-- on the fast path read_json parses, shapes and inserts in one pass (insert_parsed); on the
+-- staged path the lines are staged (stage_lines), then parsed one by one (view_staged_rows)
+-- and shaped by the view cc_shaped that insert_lines reads. Every row (good, bad or
+-- duplicate) goes into `results` with `reject_reason` set for lines that cannot be used;
+-- later statements in the same transaction move rejected lines to `quarantine`, drop
+-- duplicates and leave only good rows. Rejected and duplicate lines are rare, so moving them
+-- afterwards is cheap, while a second pass over a 300 MB file is not.
 
 -- name: macro_token_problem
 -- Why a usage token count is unusable, or NULL when it is fine. The count arrives as JSON
@@ -40,7 +41,7 @@ CREATE OR REPLACE TEMP MACRO cc_unusual(result_type, stop_reason) AS
 
 -- name: macro_parse_raising
 -- One JSON parse per line, into the result-line type of sql/store/result_line.sql (`line`):
--- the same schema stage_parsed reads with. A cast of JSON to a STRUCT behaves as
+-- the same schema insert_parsed reads with. A cast of JSON to a STRUCT behaves as
 -- json_transform (missing keys and mismatched types NULL, unknown keys ignored) and raises
 -- only on text that is not JSON.
 CREATE OR REPLACE TEMP MACRO cc_parse_raising(line) AS try_cast(CAST(line AS JSON) AS {{store/result_line.sql:line}});
@@ -58,10 +59,10 @@ CREATE OR REPLACE TEMP MACRO cc_count_ok(v) AS cc_token_ok(CAST(v AS VARCHAR), t
 -- name: macro_repeated_key
 -- Whether a raw line repeats a key in an object ingest reads (issue 14, class 6): a parse
 -- keeps one value silently, so such a line is ambiguous and is quarantined (staged path and
--- chunks; the fast path has stage_parsed and macro_repeated_json). json_keys lists
--- every key of each object as parsed, repeats included, so the check is exact per object,
--- `type` and `id` and escaped spellings ("\u006dodel") too, while the same key in two
--- content blocks (two objects) is no repeat. The iterations entries (a list: another parse)
+-- chunks; on the fast path read_json or `shaped`'s macro_repeated_json sends the file to the
+-- staged path). json_keys lists every key of each object as parsed, repeats included, so the
+-- check is exact per object, `type` and `id` and escaped spellings ("\u006dodel") too, while
+-- the same key in two content blocks (two objects) is no repeat. The iterations entries (a list: another parse)
 -- are looked at only when the line names them or has an escape that could spell the name.
 CREATE OR REPLACE TEMP MACRO cc_repeated_key(line) AS
     list_bool_or(list_transform(
@@ -82,23 +83,14 @@ CREATE OR REPLACE TEMP MACRO cc_repeated_key(line) AS
 -- Whether the objects a parsed line keeps as JSON text repeat a key (usage.server_tool_use,
 -- each usage.iterations entry and its cache_creation, diagnostics and its cache_miss_reason):
 -- JSON text keeps repeats, while read_json refuses a repeated key of a STRUCT field itself
--- (stage_parsed: the fast path then gives up and the staged path finds the line with
--- macro_repeated_key). `u` is a usage STRUCT, `d` a diagnostics JSON.
+-- (insert_parsed). Either way the line is rejected, the fast path gives up, and the staged
+-- path finds the line with macro_repeated_key and names the key. `u` is a usage STRUCT, `d`
+-- a diagnostics JSON.
 CREATE OR REPLACE TEMP MACRO cc_repeated_json(u, d) AS
     coalesce(list_bool_or(list_transform(
         flatten([json_keys(u.server_tool_use, ['$']), json_keys(d, ['$', '$.cache_miss_reason']),
                  json_keys(u.iterations, '$[*]'), json_keys(u.iterations, '$[*].cache_creation')]),
         lambda k: len(k) > list_unique(k))), false);
-
--- name: repeated_key_parsed
--- Fast path: the lines whose JSON-text objects repeat a key (macro_repeated_json), before
--- the insert, so that Python copies their text with the unusual lines' for quarantine.
-SELECT line_no FROM cc_rows
-WHERE (j.result.message.usage.server_tool_use IS NOT NULL OR j.result.message.usage.iterations IS NOT NULL
-       OR j.result.message.diagnostics IS NOT NULL OR j.usage.server_tool_use IS NOT NULL
-       OR j.usage.iterations IS NOT NULL OR j.diagnostics IS NOT NULL)
-  AND (cc_repeated_json(j.result.message.usage, j.result.message.diagnostics) OR cc_repeated_json(j.usage, j.diagnostics))
-ORDER BY line_no;
 
 -- name: repeated_key_staged
 -- Staged path: the staged lines that repeat a key, with their line numbers (a line that is
@@ -129,33 +121,44 @@ FROM read_csv($path, columns = {'line': 'VARCHAR', 'extra': 'VARCHAR'}, header =
               delim = '\0', quote = '', escape = '', auto_detect = false,
               strict_mode = false, null_padding = true, max_line_size = 16777216);
 
--- name: stage_parsed
+-- name: insert_parsed
 -- Fast path: ONE parallel read_json pass, parsing each line straight into the STRUCT that
--- macro_parse_strict would give (the one schema, result_line.sql `line`), kept in
--- file order (preserve_insertion_order). read_json does not expose the line text, so this
--- path stores no raw text by itself: store/ingest/load.py copies the few unusual lines' text in after
--- (wanted_raw), checks that the rows are the file's physical lines, and falls back to
--- stage_lines (the line-exact, lenient path) on any error, any rejected line or --keep-raw.
--- read_json refuses a line that repeats a key of a STRUCT field (see macro_repeated_json).
--- $paths is a list holding the one file. No `filename` column: each row would carry a copy
--- of the path that nothing reads.
-CREATE OR REPLACE TEMP TABLE cc_parsed AS
-SELECT j
-FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777216,
-               records = false, columns = {'j': '{{store/result_line.sql:line}}'});
+-- macro_parse_strict would give (the one schema, result_line.sql `line`), shaping it
+-- (`shaped`) and inserting it into `results`, all in the same pass and in file order
+-- (preserve_insertion_order). read_json numbers no rows: number_parsed numbers them next.
+-- read_json does not expose the line text either, so this path stores no raw text by
+-- itself: store/ingest/load.py copies the few unusual lines' text in after (wanted_raw),
+-- checks that the rows are the file's physical lines, and falls back to stage_lines (the
+-- line-exact, lenient path) on any error, any rejected line or --keep-raw, rolling this
+-- back. read_json refuses a line that repeats a key of a STRUCT field (see
+-- macro_repeated_json). $paths is a list holding the one file. Needs the macros
+-- (store/ingest/load.py _macros).
+INSERT INTO results BY NAME
+SELECT $batch_id AS batch_id, $ingest_id AS ingest_id, $source_file AS source_file,
+       * EXCLUDE (file_idx, line, keep_line)
+FROM (
+    WITH cc_rows AS (
+        SELECT 0 AS file_idx, CAST(0 AS BIGINT) AS line_no, CAST(NULL AS VARCHAR) AS line, j
+        FROM read_json($paths, format = 'newline_delimited', maximum_object_size = 16777216,
+                       records = false, columns = {'j': '{{store/result_line.sql:line}}'})
+    )
+    SELECT * FROM ({{shaped}})
+);
 
--- name: view_parsed_rows
--- The rows insert_lines reads, from the fast path: `j` is each line as one STRUCT. A line's
--- number is its staged row's rowid + 1: the table was written once, in file order
--- (preserve_insertion_order), so its rowids are 0, 1, 2, ... in that order
--- (tests/test_ingest.py checks it past one row group). A row_number() window would
--- materialize every parsed row first, in one thread.
-CREATE OR REPLACE TEMP VIEW cc_rows AS
-SELECT 0 AS file_idx, rowid + 1 AS line_no, CAST(NULL AS VARCHAR) AS line, j FROM cc_parsed;
+-- name: number_parsed
+-- The fast path's line numbers: the rows insert_parsed just added are still this
+-- transaction's own, held in insertion order (= file order: preserve_insertion_order) under
+-- consecutive row ids, so a line's number is its row id less the first one, plus 1
+-- (tests/test_ingest.py checks it past one row group, with rows stored and deleted before).
+-- A row_number() window over read_json would materialize every parsed row first, in one
+-- thread.
+UPDATE results SET line_no = rowid - (SELECT min(rowid) FROM results WHERE ingest_id = $ingest_id) + 1
+WHERE ingest_id = $ingest_id;
 
 -- name: view_staged_rows
--- The rows insert_lines reads, from the staged lines (one json_transform per line),
--- numbered as view_parsed_rows numbers them.
+-- The rows view_shaped shapes, from the staged lines (one json_transform per line). A
+-- line's number is its staged row's rowid + 1: cc_lines was written once, in file order
+-- (preserve_insertion_order), so its rowids are 0, 1, 2, ... in that order.
 CREATE OR REPLACE TEMP VIEW cc_rows AS
 SELECT 0 AS file_idx, rowid + 1 AS line_no, line, cc_parse(line) AS j FROM cc_lines;
 
@@ -166,13 +169,17 @@ SELECT count(*) AS rows, coalesce(sum(strlen(line)), 0) AS bytes FROM cc_lines;
 DROP VIEW IF EXISTS cc_shaped;
 DROP VIEW IF EXISTS cc_rows;
 DROP TABLE IF EXISTS cc_lines;
-DROP TABLE IF EXISTS cc_parsed;
 
 -- name: view_shaped
--- Every row of cc_rows shaped into the columns of `results` (less batch_id, ingest_id,
--- source_file and raw, which the caller adds): the one definition of what a line means,
--- used for one file (insert_lines) and for a chunk of small files (ingest_many.sql).
-CREATE OR REPLACE TEMP VIEW cc_shaped AS
+-- Every row of cc_rows shaped (`shaped`): the staged path and a chunk of small files
+-- (ingest_many.sql) shape through this view; the fast path shapes as it parses (insert_parsed).
+CREATE OR REPLACE TEMP VIEW cc_shaped AS {{shaped}};
+
+-- name: shaped
+-- Every row of cc_rows(file_idx, line_no, line, j) shaped into the columns of `results`
+-- (less batch_id, ingest_id, source_file and raw, which the caller adds), and keep_line for
+-- the caller. The one definition of what a line means, for
+-- one file (insert_lines) and for a chunk of small files (ingest_many.sql).
 WITH shaped AS (
     -- shape: 'message' = a Message from a sync run (may carry a top-level custom_id),
     -- 'error' = an API error body from a sync run, 'batch' = Message Batches result line
@@ -196,7 +203,14 @@ fields AS (
         CASE shape WHEN 'batch' THEN j.result.message.diagnostics ELSE j.diagnostics END -> 'cache_miss_reason'
             AS miss,
         CASE shape WHEN 'batch' THEN j.result.error.error.type ELSE j.error.type END AS error_type,
-        CASE shape WHEN 'batch' THEN j.result.error.error.message ELSE j.error.message END AS error_message
+        CASE shape WHEN 'batch' THEN j.result.error.error.message ELSE j.error.message END AS error_message,
+        -- a repeated key in the objects kept as JSON text (macro_repeated_json), under
+        -- result.message or at the top level, whichever shape the line has
+        (j.result.message.usage.server_tool_use IS NOT NULL OR j.result.message.usage.iterations IS NOT NULL
+         OR j.result.message.diagnostics IS NOT NULL OR j.usage.server_tool_use IS NOT NULL
+         OR j.usage.iterations IS NOT NULL OR j.diagnostics IS NOT NULL)
+        AND (cc_repeated_json(j.result.message.usage, j.result.message.diagnostics)
+             OR cc_repeated_json(j.usage, j.diagnostics)) IS TRUE AS repeated
     FROM shaped
 ),
 texts AS (
@@ -244,7 +258,7 @@ valued AS (
 judged AS (
     SELECT *,
         -- the common case in a few cheap comparisons; the full list of reasons only for the rest
-        CASE WHEN shape IS NOT NULL
+        CASE WHEN shape IS NOT NULL AND NOT repeated
                   AND result_type IN ('succeeded', 'errored', 'canceled', 'expired')
                   AND (shape <> 'batch' OR custom_id IS NOT NULL)
                   AND (result_type <> 'succeeded' OR (
@@ -266,6 +280,9 @@ judged AS (
                 CASE WHEN unparsed AND json_valid(line) THEN 'not a result line: JSON but not an object' END,
                 CASE WHEN unparsed THEN 'not JSON' END,
                 CASE WHEN shape IS NULL THEN 'not a result line: expected {"custom_id", "result"} or a Message object' END,
+                -- (the staged path names the key: store/ingest/checks.py _ambiguity)
+                CASE WHEN repeated THEN 'duplicate JSON key in usage.server_tool_use, usage.iterations or '
+                                        || 'diagnostics: the line is ambiguous' END,
                 CASE WHEN shape = 'batch' AND custom_id IS NULL THEN 'custom_id missing' END,
                 CASE WHEN shape = 'batch' AND result_type IS NULL THEN 'result.type missing' END,
                 CASE WHEN result_type NOT IN ('succeeded', 'errored', 'canceled', 'expired')
@@ -405,14 +422,6 @@ WHERE ingest_id = $ingest_id AND dedupe_key = 'pending';
 -- name: fast_rejected
 -- The fast path takes only files whose every line is usable (quarantine needs the text).
 SELECT count(*) FROM results WHERE ingest_id = $ingest_id AND reject_reason IS NOT NULL;
-
--- name: raw_candidates
--- Before the fast insert: the lines whose text it will want (macro_unusual, with the shapes
--- of insert_lines), so Python can copy them while DuckDB inserts; wanted_raw checks after.
-SELECT line_no FROM cc_rows
-WHERE cc_unusual(CASE j.type WHEN 'message' THEN 'succeeded' WHEN 'error' THEN 'errored' ELSE j.result.type END,
-                 CASE WHEN j.type IN ('message', 'error') THEN j.stop_reason ELSE j.result.message.stop_reason END)
-ORDER BY line_no;
 
 -- name: wanted_raw
 -- Lines whose text the fast path must still copy in (macro_unusual), in file order.

@@ -8,12 +8,15 @@ The package, by stage of one ingest:
   checks  what DuckDB's pass leaves to Python: that its rows are exactly the file's lines, and
           which key a line repeats that the set pass (ingest.sql macro_repeated_key) flagged
           (a parser keeps one value silently: such a line is quarantined).
-  load    one file, one transaction: a healthy file is parsed in ONE parallel read_json pass
-          into typed columns (sql/store/ingest.sql stage_parsed); anything off (a parse error, a
-          rejected line, a damaged file, --keep-raw) rolls back and takes the staged path, every
-          line read by DuckDB's line reader and parsed with one json_transform each. Then the
-          set-based load: insert, quarantine, drop duplicates, snapshot prices, record the
-          accounting.
+  load    one file, one transaction: a healthy file is parsed, shaped and inserted in ONE
+          parallel read_json pass (sql/store/ingest.sql insert_parsed); anything off (a parse
+          error, a rejected line, a damaged file, --keep-raw) rolls back and takes the staged
+          path, every line read by DuckDB's line reader and parsed with one json_transform
+          each. Then the set-based load: insert, quarantine, drop duplicates, snapshot prices,
+          record the accounting.
+  manifest  the build's manifest.jsonl, loaded on a cursor of its own while the first file
+          parses; the file waits for it before recording its batch, and the run is linked
+          after.
   dedupe  identity across ingests: the file's batch, lines stored under another batch, custom_ids
           with conflicting content, quarantine reasons.
   many    many small files in one call: clean small files are staged as one chunk and settled in
@@ -65,7 +68,8 @@ import duckdb
 
 from ...errors import InputError
 from .dedupe import BATCH_ID_RE
-from .load import FileReport, batch_time, ingest_file, load_manifest, snapshot_prices
+from .load import FileReport, batch_time, ingest_file, snapshot_prices
+from .manifest import load_manifest, start_manifest
 from .many import MANY_FILES, _ingest_many
 from .read import _check_file, _is_gzip, content_id, literal_path
 
@@ -88,12 +92,24 @@ def ingest_paths(conn: duckdb.DuckDBPyConnection, paths: Iterable[str | Path], *
         raise InputError(f"batch id '{batch_id}' must be 1-128 letters, digits or _ . : - (starting with a letter or digit)")
     for path in files:  # a compressed or UTF-16 file is named before anything is stored
         _is_gzip(path)
-    manifest_id = load_manifest(conn, Path(manifest)) if manifest else None
-    one = dict(batch_id=batch_id, manifest_id=manifest_id, overrides=overrides, keep_raw=keep_raw,
-               created_at=created_at, created_at_source=created_at_source)
-    if len(files) < MANY_FILES or keep_raw:
-        return [ingest_file(conn, f, progress=progress, **one) for f in files]
-    return _ingest_many(conn, files, progress=progress, **one)
+    loading = start_manifest(conn, Path(manifest)) if manifest else None
+    one = dict(batch_id=batch_id, manifest_id=loading.manifest_id if loading else None, overrides=overrides,
+               keep_raw=keep_raw, created_at=created_at, created_at_source=created_at_source)
+    try:
+        if len(files) < MANY_FILES or keep_raw:
+            ready = loading.ready if loading else None
+            reports = [ingest_file(conn, f, progress=progress, manifest_ready=ready, **one) for f in files]
+        else:
+            if loading:
+                loading.ready()  # the chunks make their batches in one transaction of their own
+            reports = _ingest_many(conn, files, progress=progress, **one)
+    except BaseException:
+        if loading:
+            loading.abandon()
+        raise
+    if loading:
+        loading.finish(conn)
+    return reports
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:

@@ -6,19 +6,20 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as day_time, timezone
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
 from ... import store
 from ...errors import InputError, secret_values
-from .checks import _ambiguity, _numbering_problem, _scan_lines
+from .checks import _ambiguity, _line_starts, _numbering_problem, _scan_lines, _texts_at
 from .dedupe import BATCH_ID_RE, _conflicts, _elsewhere, _reasons, resolve_batch_id
 from .read import (_Source, _check_file, _gunzip, _gzip_stream, _is_gzip, _plain, _progress_wanted, read_to_end,
-                   _query_progress, _read_blocks, _sanitize, _temp_dir, content_id, literal_path)
+                   _query_progress, _read_blocks, _sanitize, _temp_dir, literal_path)
 
 FILE = "store/ingest.sql"
 
@@ -99,7 +100,8 @@ def batch_time(value: datetime | date | str | None) -> datetime | None:
 def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: str | None = None,
                 manifest_id: str | None = None, progress: bool | None = None,
                 overrides: Path | None = None, keep_raw: bool = False,
-                created_at: datetime | date | str | None = None, created_at_source: str | None = None) -> FileReport:
+                created_at: datetime | date | str | None = None, created_at_source: str | None = None,
+                manifest_ready: Callable[[], object] | None = None) -> FileReport:
     path = Path(path)
     _check_file(path)
     if batch_id is not None and not BATCH_ID_RE.match(batch_id):
@@ -116,6 +118,7 @@ def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: 
             return report
         opts = _opts(manifest_id, overrides, created_at, created_at_source, show=show, started=started,
                      keep_raw=keep_raw)
+        opts.manifest_ready = manifest_ready
         try:
             if keep_raw or src.sanitized or not _load_fast(conn, src, report, opts):
                 _load_staged(conn, src, path, Path(tmp), report, opts)
@@ -133,6 +136,8 @@ class _Opts:
     keep_raw: bool
     created_at: datetime | None = None
     created_at_source: str = "ingest"
+    # waits for a manifest still loading (manifest.ManifestLoad.ready); raises its error
+    manifest_ready: Callable[[], object] | None = None
 
 
 class _NotFast(Exception):
@@ -143,24 +148,21 @@ def _load_fast(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport
     """One read_json pass; False (nothing stored) when the file needs the staged path."""
     if src.bom:
         return False
-    conn.execute("SET preserve_insertion_order = true")  # staged row order = file order = line numbers
+    conn.execute("SET preserve_insertion_order = true")  # row order = file order = line numbers
     try:
-        with _query_progress(conn, opts.show, f"read {Path(report.source_file).name}"):
-            conn.execute(store.query(FILE, "stage_parsed"), {"paths": [str(src.path)]})
         _load(conn, src, report, lenient=False, opts=opts, fast=True)
     except (duckdb.Error, _NotFast):
-        conn.execute(store.query(FILE, "drop_staged"))
         return False
     return True
 
 
 def _warm_prices() -> None:
-    """Import the pricing tables while DuckDB parses (0.3 s of imports that snapshot_prices
+    """Load the pricing tables while DuckDB parses (0.1 s of imports that the price snapshot
     would otherwise wait for; DuckDB releases the GIL while it runs)."""
     try:
-        from ...facts.pricing import known_models
+        from ...facts.pricing import warm
 
-        known_models()
+        warm()
     except Exception:  # noqa: BLE001 - snapshot_prices reports any real problem
         pass
 
@@ -174,7 +176,7 @@ def _load_staged(conn: duckdb.DuckDBPyConnection, src: _Source, path: Path, tmp:
         _load(conn, src, report, lenient=False, opts=opts)
     except duckdb.Error as exc:
         if not _is_json_error(exc):
-            raise InputError(f"{path}: cannot be ingested ({_first_line(exc)})") from None
+            raise InputError(f"{path}: cannot be ingested ({store.first_line(exc)})") from None
         _load(conn, src, report, lenient=True, opts=opts)
 
 
@@ -190,47 +192,12 @@ def _stage(conn: duckdb.DuckDBPyConnection, src: _Source, path: Path, tmp: Path,
             rows, nbytes = conn.execute(store.query(FILE, "staged_stats")).fetchone()
             problem = _numbering_problem(src, rows, nbytes)
         except duckdb.Error as exc:
-            problem = _first_line(exc)
+            problem = store.first_line(exc)
         if problem is None:
             return src
         if src.sanitized:
             raise InputError(f"{path}: cannot read as JSON lines ({problem})")
         src = _sanitize(_read_blocks(path, src.gzip), tmp / "sanitized.jsonl", src, show, path.name)
-
-
-def load_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
-    """Load a build's manifest.jsonl (a build directory or the file); returns its id.
-    Loading the same manifest again is a no-op."""
-    path = path / "manifest.jsonl" if path.is_dir() else path
-    if not path.is_file():
-        raise InputError(f"{path}: no manifest.jsonl (give the directory `cachecast build` wrote)")
-    manifest_id = "m-" + content_id(path)[:16]
-    if conn.execute(store.query(FILE, "manifest_known"), {"manifest_id": manifest_id}).fetchone()[0]:
-        _link_run(conn, manifest_id, path.parent)
-        return manifest_id
-    try:
-        with store.transaction(conn), tempfile.TemporaryDirectory(prefix="cachecast-manifest-") as tmp:
-            conn.execute(store.query(FILE, "load_manifest"),
-                         {"manifest_id": manifest_id, "path": str(literal_path(path, Path(tmp)))})
-            if conn.execute(store.query(FILE, "manifest_duplicate"), {"manifest_id": manifest_id}).fetchone():
-                raise duckdb.ConstraintException("duplicate custom_id")
-            conn.execute(store.query(FILE, "record_manifest"),
-                         {"manifest_id": manifest_id, "source": str(path), "now": store.utcnow()})
-    except duckdb.ConstraintException:
-        raise InputError(f"{path}: a custom_id appears twice; this is not a manifest from cachecast build") from None
-    except duckdb.Error as exc:
-        raise InputError(f"{path}: not a cachecast build manifest ({_first_line(exc)})") from None
-    _link_run(conn, manifest_id, path.parent)
-    return manifest_id
-
-
-def _link_run(conn: duckdb.DuckDBPyConnection, manifest_id: str, build_dir: Path) -> None:
-    """Record the run the build belongs to (build.json beside manifest.jsonl), also for a
-    manifest loaded before runs existed; a manifest that failed to load links nothing."""
-    if not conn.execute(store.query(FILE, "manifest_known"), {"manifest_id": manifest_id}).fetchone()[0]:
-        return
-    with store.transaction(conn):
-        store.record_run(conn, manifest_id, build_dir)
 
 
 def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, lenient: bool, opts: _Opts,
@@ -241,17 +208,21 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
     path = Path(report.source_file)
     manifest_id, started = opts.manifest_id, opts.started
     _macros(conn, lenient=lenient)
-    conn.execute(q["view_parsed_rows" if fast else "view_staged_rows"])  # after the macros it uses
-    conn.execute(q["view_shaped"])
+    if not fast:
+        conn.execute(q["view_staged_rows"])  # after the macros it uses
+        conn.execute(q["view_shaped"])
     ingest_id = int(conn.execute(q["next_ingest_id"]).fetchone()[0])
     ids = {"ingest_id": ingest_id, "batch_id": report.batch_id}
     started_at = store.utcnow()
     with store.transaction(conn):
-        scan = _start_scan(conn, src) if fast else None
-        with _query_progress(conn, opts.show and not fast, f"ingest {path.name}"):
-            conn.execute(q["insert_lines"], {**ids, "source_file": str(path), "keep_raw": opts.keep_raw})
-        # lines with a repeated JSON key are quarantined like the sanitizer's replaced lines
-        replaced = src.replaced + (_complete_fast(conn, scan, ingest_id) if scan else _repeated_keys_staged(conn))
+        if fast:
+            _insert_fast(conn, src, ids, path, opts.show)
+            replaced = []
+        else:
+            with _query_progress(conn, opts.show, f"ingest {path.name}"):
+                conn.execute(q["insert_lines"], {**ids, "source_file": str(path), "keep_raw": opts.keep_raw})
+            # lines with a repeated JSON key are quarantined like the sanitizer's replaced lines
+            replaced = src.replaced + _repeated_keys_staged(conn)
         rows, blank = conn.execute(q["line_stats"], {"ingest_id": ingest_id}).fetchone()
         if replaced:
             conn.execute(q["create_sanitized_table"])
@@ -280,6 +251,8 @@ def _load(conn: duckdb.DuckDBPyConnection, src: _Source, report: FileReport, *, 
             # second batch of the same results would show in every per-batch table)
             report.seconds = time.perf_counter() - started
             return  # nothing new (a re-ingest): leave the store exactly as it was
+        if opts.manifest_ready is not None:  # before the batch names its manifest: a bad one stops the file
+            opts.manifest_ready()
         conn.execute(q["upsert_batches"], {"batch_ids": [report.batch_id], "manifest_id": manifest_id,
                                            "now": started_at, "created_at": opts.created_at,
                                            "created_at_source": opts.created_at_source})
@@ -309,49 +282,49 @@ def _macros(conn: duckdb.DuckDBPyConnection, *, lenient: bool = False) -> None:
         conn.execute(q[name])
 
 
-def _start_scan(conn: duckdb.DuckDBPyConnection, src: _Source) -> tuple[Future, list[int]]:
-    """Count the file's lines and copy the text of the candidate unusual lines, and of the
-    lines whose JSON-text objects repeat a key (repeated_key_parsed), in a thread, while
-    DuckDB inserts the rows (it releases the GIL). A repeated key of any other object made
-    stage_parsed fail already, and the staged path finds that line."""
-    repeated = [row[0] for row in conn.execute(store.query(FILE, "repeated_key_parsed")).fetchall()]
-    candidates = [row[0] for row in conn.execute(store.query(FILE, "raw_candidates")).fetchall()]
-    candidates = sorted(set(candidates).union(repeated))
-    pool = ThreadPoolExecutor(max_workers=1)
-    job = pool.submit(_scan_lines, src.path, candidates, src.gzip)
-    pool.shutdown(wait=False)  # the job runs on; _complete_fast waits for its result
-    return job, repeated
-
-
 def _repeated_keys_staged(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
     """The staged lines that repeat a JSON key (the set pass), each with the key it repeats."""
     found = conn.execute(store.query(FILE, "repeated_key_staged")).fetchall()
     return [_ambiguity(line_no, line) for line_no, line in found]
 
 
-def _complete_fast(conn: duckdb.DuckDBPyConnection, scan: tuple[Future, list[int]],
-                   ingest_id: int) -> list[tuple[int, str, str]]:
-    """After the fast insert: give up (_NotFast) on a rejected line or when the rows are not
-    exactly the file's physical lines; else copy in the text of the unusual lines. Returns
-    the lines that repeat a JSON key, for quarantine."""
+def _insert_fast(conn: duckdb.DuckDBPyConnection, src: _Source, ids: dict, path: Path, show: bool) -> None:
+    """The fast path's pass, inside the file's transaction: parse, shape and insert every line
+    (insert_parsed) and number them, while a thread finds where each line starts (DuckDB
+    releases the GIL); then copy in the text of the unusual lines. Gives up (_NotFast, the
+    transaction rolls back) on a rejected line, or when the rows are not exactly the file's
+    physical lines."""
     q = store.queries(FILE)
-    job, repeated = scan
-    if conn.execute(q["fast_rejected"], {"ingest_id": ingest_id}).fetchone()[0]:
-        raise _NotFast("a rejected line")
-    wanted = [row[0] for row in conn.execute(q["wanted_raw"], {"ingest_id": ingest_id}).fetchall()]
-    rows = conn.execute("SELECT count(*) FROM cc_parsed").fetchone()[0]
+    mine = {"ingest_id": ids["ingest_id"]}
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1)
+    job = None if src.gzip else pool.submit(_line_starts, src.path, stop)
+    pool.shutdown(wait=False)  # the job runs on; its result is read below
     try:
-        lines, found = job.result()
-    except UnicodeDecodeError:
-        raise _NotFast("invalid UTF-8") from None
-    texts = dict(found)
-    if lines != rows or not texts.keys() >= set(wanted).union(repeated):
+        with _query_progress(conn, show, f"read {path.name}"):
+            conn.execute(q["insert_parsed"], {**ids, "paths": [str(src.path)], "source_file": str(path)})
+        conn.execute(q["number_parsed"], mine)
+        if conn.execute(q["fast_rejected"], mine).fetchone()[0]:
+            raise _NotFast("a rejected line")
+        wanted = [row[0] for row in conn.execute(q["wanted_raw"], mine).fetchall()]
+        rows = conn.execute(q["line_stats"], mine).fetchone()[0]
+        try:
+            if job is None:  # a .gz stream: no offsets to seek to, one more pass instead
+                lines, texts = _scan_lines(src.path, wanted, src.gzip)
+            else:
+                starts = job.result()
+                lines = None if starts is None else len(starts) - 1
+                texts = _texts_at(src.path, starts, wanted) if lines == rows else []
+        except UnicodeDecodeError:
+            raise _NotFast("invalid UTF-8") from None
+    finally:
+        stop.set()
+    if lines != rows or len(texts) != len(wanted):
         raise _NotFast("rows are not the file's lines")
     if wanted:
         conn.execute(q["create_raw_table"])
-        conn.execute(q["fill_raw"], {"line_nos": wanted, "texts": [texts[n] for n in wanted]})
-        conn.execute(q["apply_raw"], {"ingest_id": ingest_id})
-    return [_ambiguity(n, texts[n]) for n in repeated]
+        conn.execute(q["fill_raw"], {"line_nos": wanted, "texts": [text for _, text in texts]})
+        conn.execute(q["apply_raw"], mine)
 
 
 def _manifest_is_new(conn: duckdb.DuckDBPyConnection, batch_id: str, manifest_id: str | None) -> bool:
@@ -455,8 +428,3 @@ def _opts(manifest_id: str | None, overrides: Path | None, created_at, created_a
 def _is_json_error(exc: BaseException) -> bool:
     text = str(exc)
     return "JSON" in text or "json" in text
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
