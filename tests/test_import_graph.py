@@ -137,3 +137,12 @@ def test_every_public_name_resolves():
 
     for name in cachecast.__all__:
         assert getattr(cachecast, name) is not None, name
+
+
+MAX_MODULE_LINES = 600  # issue 21: a module a reader can hold; past it, split along a seam
+
+
+def test_no_module_is_over_600_lines():
+    long = {str(p.relative_to(LIB)): n for p in LIB.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert long == {}, f"split these modules along their seams: {long}"
