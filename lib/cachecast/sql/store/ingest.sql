@@ -148,8 +148,10 @@ FROM (
 -- name: number_parsed
 -- The fast path's line numbers: the rows insert_parsed just added are still this
 -- transaction's own, held in insertion order (= file order: preserve_insertion_order) under
--- consecutive row ids, so a line's number is its row id less the first one, plus 1
--- (tests/test_ingest.py checks it past one row group, with rows stored and deleted before).
+-- consecutive row ids, so a line's number is its row id less the first one, plus 1.
+-- DuckDB does not document this (it documents only that preserve_insertion_order keeps the
+-- order of results): tests/test_ingest.py checks it past one row group, with rows stored and
+-- deleted before, so an upgrade that changes it fails the tests rather than the numbering.
 -- A row_number() window over read_json would materialize every parsed row first, in one
 -- thread.
 UPDATE results SET line_no = rowid - (SELECT min(rowid) FROM results WHERE ingest_id = $ingest_id) + 1
