@@ -21,7 +21,7 @@ def _scan_lines(path: Path, wanted: list[int], gz: bool = False) -> tuple[int | 
     texts: list[tuple[int, str]] = []
     lines, carry, pos = 0, b"", 0
     for block in _read_blocks(path, gz):
-        if b"\r" in block or b"\x00" in block or len(carry) + _find(block, b"\n") > MAX_LINE:
+        if _must_stage(block, len(carry)):
             return None, []
         count = block.count(b"\n")
         if not count:
@@ -49,7 +49,7 @@ def _line_starts(path: Path, stop: threading.Event) -> array | None:
     offset = carry = 0  # carry: the bytes of the line under way at the end of the last block
     with open(path, "rb") as fh:
         for block in _blocks(fh):
-            if stop.is_set() or b"\r" in block or b"\x00" in block or carry + _find(block, b"\n") > MAX_LINE:
+            if stop.is_set() or _must_stage(block, carry):
                 return None
             at = block.find(b"\n")
             while at >= 0:  # find() per line: a third cheaper than re.finditer
@@ -73,6 +73,12 @@ def _texts_at(path: Path, starts: array, wanted: list[int]) -> list[tuple[int, s
         return [(n, os.pread(fd, starts[n] - 1 - starts[n - 1], starts[n - 1]).decode("utf-8")) for n in wanted]
     finally:
         os.close(fd)
+
+
+def _must_stage(block: bytes, carry: int) -> bool:
+    """Bytes the staged path must handle (its sanitizer): a CR or NUL, or a line that runs over
+    MAX_LINE from the `carry` bytes the last block left into this one."""
+    return b"\r" in block or b"\x00" in block or carry + _find(block, b"\n") > MAX_LINE
 
 
 def _find(data: bytes, sub: bytes) -> int:

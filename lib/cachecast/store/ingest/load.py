@@ -117,8 +117,7 @@ def ingest_file(conn: duckdb.DuckDBPyConnection, path: str | Path, *, batch_id: 
         if src.size == 0:
             return report
         opts = _opts(manifest_id, overrides, created_at, created_at_source, show=show, started=started,
-                     keep_raw=keep_raw)
-        opts.manifest_ready = manifest_ready
+                     keep_raw=keep_raw, manifest_ready=manifest_ready)
         try:
             if keep_raw or src.sanitized or not _load_fast(conn, src, report, opts):
                 _load_staged(conn, src, path, Path(tmp), report, opts)
@@ -415,14 +414,15 @@ def _count(result: duckdb.DuckDBPyConnection) -> int:
 
 
 def _opts(manifest_id: str | None, overrides: Path | None, created_at, created_at_source: str | None, *,
-          show: bool = False, started: float = 0.0, keep_raw: bool = False) -> _Opts:
+          show: bool = False, started: float = 0.0, keep_raw: bool = False,
+          manifest_ready: Callable[[], object] | None = None) -> _Opts:
     """The batch date (and where it came from) checked once, for ingest_file and for chunks."""
     when = batch_time(created_at)
     source = (created_at_source or "priced-at") if when is not None else "ingest"
     if source not in CREATED_SOURCES:
         raise InputError(f"created_at_source '{source}' must be one of {', '.join(CREATED_SOURCES)}")
     return _Opts(manifest_id=manifest_id, overrides=overrides, show=show, started=started, keep_raw=keep_raw,
-                 created_at=when, created_at_source=source)
+                 created_at=when, created_at_source=source, manifest_ready=manifest_ready)
 
 
 def _is_json_error(exc: BaseException) -> bool:

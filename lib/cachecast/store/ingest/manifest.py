@@ -60,14 +60,13 @@ def start_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> ManifestLoad:
     if not path.is_file():
         raise InputError(f"{path}: no manifest.jsonl (give the directory `cachecast build` wrote)")
     manifest_id = "m-" + content_id(path)[:16]
-    load = ManifestLoad(manifest_id, path.parent)
     if conn.execute(store.query(FILE, "manifest_known"), {"manifest_id": manifest_id}).fetchone()[0]:
         _link_run(conn, manifest_id, path.parent)
-        return load
+        return ManifestLoad(manifest_id, path.parent)
     pool = ThreadPoolExecutor(max_workers=1)
-    load._job = pool.submit(_load_rows, conn.cursor(), manifest_id, path)
+    job = pool.submit(_load_rows, conn.cursor(), manifest_id, path)
     pool.shutdown(wait=False)
-    return load
+    return ManifestLoad(manifest_id, path.parent, job)
 
 
 def load_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
